@@ -1,0 +1,249 @@
+"""The model registry: every architecture the lab compares, behind one interface.
+
+Each entry pairs two views of the same network:
+
+* ``reference``: a plain PyTorch module (``nn.GRU`` + ``nn.Linear``, ...). It defines the
+  parameters, their names and their initialisation, in the order the seed texts build them,
+  so ``torch.manual_seed(s)`` followed by the reference constructor draws exactly the
+  numbers the texts draw. Checkpoints store its ``state_dict`` layout.
+* ``stacked``: R replicas of the reference, each from its own seed, run as one module whose
+  parameters carry a leading replica dimension. Training and evaluation use it, so N seeds
+  cost one pass instead of N (see ``recurrent.py``).
+
+Both share one call signature, ``model(x, state) -> (y, state)``, so training and evaluation
+never ask which architecture they hold. The MLP has no state and returns ``None`` for it.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor, nn
+
+from rnnlab.errors import ParamsError
+from rnnlab.recurrent import CELLS, recurrent_layer, recurrent_trace
+
+RECURRENT_LAYERS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything needed to rebuild a model; stored in every checkpoint."""
+
+    kind: str
+    hidden_size: int = 16
+    num_layers: int = 1
+    mlp_widths: tuple[int, ...] = (32, 16)
+    input_size: int = 1
+    output_size: int = 1
+    # None keeps PyTorch's default initialisation; a number re-draws every recurrent
+    # parameter from N(0, init_std) right after construction (seed 002's tiny init).
+    init_std: float | None = None
+
+    def __post_init__(self):
+        if self.kind not in MODELS:
+            raise ParamsError(f"unknown model {self.kind!r}; choose from {sorted(MODELS)}")
+        object.__setattr__(self, "mlp_widths", tuple(self.mlp_widths))
+
+
+# ---------------------------------------------------------------------------------------
+# Reference modules: one replica, plain PyTorch.
+# ---------------------------------------------------------------------------------------
+
+
+class RecurrentRegressor(nn.Module):
+    """A recurrent layer whose output at every step goes through one Linear (many-to-many)."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        layer = RECURRENT_LAYERS[cfg.kind]
+        self.rnn = layer(cfg.input_size, cfg.hidden_size, cfg.num_layers, batch_first=True)
+        if cfg.init_std is not None:
+            for p in self.rnn.parameters():
+                nn.init.normal_(p, mean=0.0, std=cfg.init_std)
+        self.head = nn.Linear(cfg.hidden_size, cfg.output_size)
+
+    def forward(self, x: Tensor, state=None):
+        out, state = self.rnn(x, state)  # (B, T, H)
+        return self.head(out), state     # (B, T, O)
+
+
+class PointwiseMLP(nn.Module):
+    """Linear-ReLU-...-Linear applied to every time step on its own: no memory at all."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        widths = (cfg.input_size, *cfg.mlp_widths, cfg.output_size)
+        layers: list[nn.Module] = []
+        for fan_in, fan_out in itertools.pairwise(widths):
+            layers += [nn.Linear(fan_in, fan_out), nn.ReLU()]
+        self.net = nn.Sequential(*layers[:-1])
+
+    def forward(self, x: Tensor, state=None):
+        return self.net(x), None
+
+
+# ---------------------------------------------------------------------------------------
+# Stacked modules: R replicas at once.
+# ---------------------------------------------------------------------------------------
+
+
+class _Stack(nn.Module):
+    """The replicas' parameters, stacked along dim 0, in one flat tensor.
+
+    One flat parameter means Adam updates every weight of every replica with one kernel per
+    operation instead of one per tensor: at these sizes that is a third of a training step.
+    ``weights()`` hands out per-name views ``(R, *shape)`` under the reference's names.
+    """
+
+    def __init__(self, cfg: ModelConfig, replicas: list[nn.Module]):
+        super().__init__()
+        self.cfg = cfg
+        named = [dict(r.named_parameters()) for r in replicas]
+        self.names = list(named[0])
+        self.shapes = [tuple(named[0][n].shape) for n in self.names]
+        self.replicas = len(replicas)
+        blocks = [torch.stack([p[n].detach() for p in named]).reshape(-1) for n in self.names]
+        self.flat = nn.Parameter(torch.cat(blocks))
+        self._sizes = [b.numel() for b in blocks]
+
+    def weights(self) -> dict[str, Tensor]:
+        chunks = self.flat.split(self._sizes)
+        return {n: c.view(self.replicas, *s) for n, c, s in zip(self.names, chunks, self.shapes)}
+
+    def stacked_state_dict(self) -> dict[str, Tensor]:
+        """``{reference name: (R, *shape)}``: what a checkpoint stores."""
+        return {n: w.detach().clone() for n, w in self.weights().items()}
+
+    def load_stacked_state_dict(self, state: dict[str, Tensor]) -> None:
+        missing = set(self.names) ^ set(state)
+        if missing:
+            raise ValueError(f"state dict does not match {self.cfg.kind}: keys {sorted(missing)}")
+        with torch.no_grad():
+            for name, view in self.weights().items():
+                view.copy_(state[name])
+
+    def reference_state_dicts(self) -> list[dict[str, Tensor]]:
+        """One ``state_dict`` per replica, loadable into the reference module."""
+        stacked = self.stacked_state_dict()
+        return [{n: w[r].clone() for n, w in stacked.items()} for r in range(self.replicas)]
+
+    def forward(self, x: Tensor, state=None):
+        """x (R or 1, B, T, I) -> y (R, B, T, O), final state."""
+        return self.run(self.weights(), x, state)
+
+    def bind(self):
+        """``forward`` with the weight views made once: for loops of single steps."""
+        weights = self.weights()
+        return lambda x, state=None: self.run(weights, x, state)
+
+    @staticmethod
+    def _head(weights: dict[str, Tensor], out: Tensor) -> Tensor:
+        R, B, T, H = out.shape
+        w, b = weights["head.weight"], weights["head.bias"]
+        y = torch.baddbmm(b.unsqueeze(1), out.reshape(R, B * T, H), w.transpose(1, 2))  # (R, BT, O)
+        return y.view(R, B, T, -1)
+
+
+class StackedRecurrent(_Stack):
+    """R replicas of ``RecurrentRegressor``; state is (R, L, B, H), or a pair for the LSTM."""
+
+    def initial_state(self, batch: int):
+        h = self.flat.new_zeros(self.replicas, self.cfg.num_layers, batch, self.cfg.hidden_size)
+        return (h, h.clone()) if CELLS[self.cfg.kind].has_cell_state else h
+
+    def run(self, weights: dict[str, Tensor], x: Tensor, state=None, *, return_gates: bool = False):
+        x = x.expand(self.replicas, *x.shape[1:])
+        if state is None:
+            state = self.initial_state(x.shape[1])
+        lstm = CELLS[self.cfg.kind].has_cell_state
+        finals, gates = [], []
+        for layer in range(self.cfg.num_layers):
+            layer_state = (state[0][:, layer], state[1][:, layer]) if lstm else state[:, layer]
+            layer_weights = [weights[f"rnn.{w}_l{layer}"] for w in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+            if return_gates:
+                trace, final = recurrent_trace(self.cfg.kind, x, layer_state, *layer_weights)
+                x = trace.out
+                gates.append(trace.gates)
+            else:
+                x, final = recurrent_layer(self.cfg.kind, x, layer_state, *layer_weights)
+            finals.append(final)
+        if lstm:
+            final_state = (torch.stack([f[0] for f in finals], 1), torch.stack([f[1] for f in finals], 1))
+        else:
+            final_state = torch.stack(finals, 1)
+        y = self._head(weights, x)
+        return (y, final_state, gates) if return_gates else (y, final_state)
+
+
+class StackedMLP(_Stack):
+    """R replicas of ``PointwiseMLP``."""
+
+    def initial_state(self, batch: int):
+        return None
+
+    def run(self, weights: dict[str, Tensor], x: Tensor, state=None):
+        x = x.expand(self.replicas, *x.shape[1:])
+        R, B, T, _ = x.shape
+        h = x.reshape(R, B * T, -1)                                           # (R, BT, I)
+        linears = [n.removesuffix(".weight") for n in self.names if n.endswith(".weight")]
+        for k, name in enumerate(linears):
+            w, b = weights[f"{name}.weight"], weights[f"{name}.bias"]
+            h = torch.baddbmm(b.unsqueeze(1), h, w.transpose(1, 2))            # (R, BT, width)
+            if k < len(linears) - 1:
+                h = torch.relu(h)
+        return h.view(R, B, T, -1), None
+
+
+@dataclass(frozen=True)
+class Architecture:
+    reference: type[nn.Module]
+    stacked: type[_Stack]
+    recurrent: bool = field(default=True)
+
+
+MODELS: dict[str, Architecture] = {
+    "mlp": Architecture(PointwiseMLP, StackedMLP, recurrent=False),
+    "rnn": Architecture(RecurrentRegressor, StackedRecurrent),
+    "lstm": Architecture(RecurrentRegressor, StackedRecurrent),
+    "gru": Architecture(RecurrentRegressor, StackedRecurrent),
+}
+
+
+def build_reference(cfg: ModelConfig, seed: int | None = None) -> nn.Module:
+    """The plain PyTorch model; with ``seed``, seeded right before construction."""
+    if seed is not None:
+        torch.manual_seed(seed)
+    return MODELS[cfg.kind].reference(cfg)
+
+
+def build_stack(cfg: ModelConfig, seeds: list[int]) -> _Stack:
+    """One replica per seed, each initialised exactly as ``build_reference(cfg, seed)``."""
+    replicas = [build_reference(cfg, seed) for seed in seeds]
+    return MODELS[cfg.kind].stacked(cfg, replicas)
+
+
+def empty_stack(cfg: ModelConfig, replicas: int) -> _Stack:
+    """A stack of the right shape whose weights will be overwritten (checkpoint loading).
+
+    Built under ``fork_rng`` so that loading a model never moves the global random stream.
+    """
+    with torch.random.fork_rng():
+        reference = MODELS[cfg.kind].reference(cfg)
+    return MODELS[cfg.kind].stacked(cfg, [reference] * replicas)
+
+
+def parameter_count(cfg: ModelConfig) -> int:
+    """Trainable parameters of one replica."""
+    return sum(p.numel() for p in MODELS[cfg.kind].reference(cfg).parameters())
+
+
+def detach_state(state):
+    """Cut the graph behind a carried state: tensor, (h, c) pair, or None (the MLP)."""
+    if state is None:
+        return None
+    if isinstance(state, tuple):
+        return tuple(s.detach() for s in state)
+    return state.detach()

@@ -1,0 +1,178 @@
+"""params.yaml -> frozen dataclasses, checked once at the boundary.
+
+Every key is required and every unknown key is an error, both named by their dotted path
+(``sine.train.lr``), so a typo in ``params.yaml`` or in ``dvc exp run -S`` fails at once
+instead of silently falling back to a default. Library code receives these dataclasses,
+never raw dicts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from rnnlab.errors import ParamsError
+
+
+@dataclass(frozen=True)
+class SineData:
+    points: int
+    span_pi: float          # x = linspace(0, span_pi * pi, points)
+    noise: float            # standard deviation of the Gaussian noise
+    seed: int               # numpy seed of the noise (seed 003 uses 42)
+    train_fraction: float
+
+    def check(self, at: str) -> None:
+        _positive(self.points, f"{at}.points")
+        _positive(self.span_pi, f"{at}.span_pi")
+        if self.noise < 0:
+            raise ParamsError(f"{at}.noise must be >= 0, got {self.noise}")
+        if not 0 < self.train_fraction < 1:
+            raise ParamsError(f"{at}.train_fraction must be in (0, 1), got {self.train_fraction}")
+
+
+@dataclass(frozen=True)
+class Architecture:
+    hidden_size: int
+    num_layers: int
+    mlp_widths: tuple[int, ...]
+
+    def check(self, at: str) -> None:
+        _positive(self.hidden_size, f"{at}.hidden_size")
+        _positive(self.num_layers, f"{at}.num_layers")
+        for k, width in enumerate(self.mlp_widths):
+            _positive(width, f"{at}.mlp_widths[{k}]")
+
+
+OPTIMIZERS = ("adam", "sgd")
+
+
+@dataclass(frozen=True)
+class Training:
+    optimizer: str
+    lr: float
+    epochs: int
+
+    def check(self, at: str) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise ParamsError(f"{at}.optimizer: unknown optimizer {self.optimizer!r}; choose from {list(OPTIMIZERS)}")
+        _positive(self.lr, f"{at}.lr")
+        _positive(self.epochs, f"{at}.epochs")
+
+
+@dataclass(frozen=True)
+class Sine:
+    data: SineData
+    models: tuple[str, ...]
+    model: Architecture
+    train: Training
+
+    def check(self, at: str) -> None:
+        # Names are checked against the registry where models are built (sine.model_config):
+        # importing the registry here would make every stage depend on the model code.
+        if not self.models:
+            raise ParamsError(f"{at}.models is empty")
+        if len(set(self.models)) != len(self.models):
+            raise ParamsError(f"{at}.models lists a model twice: {list(self.models)}")
+
+
+@dataclass(frozen=True)
+class Params:
+    seq_len: int            # input steps per training window (seed 003: 20)
+    seed: int               # torch/numpy seed, set after the data are cut
+    threads: int            # torch intra-op threads in every stage
+    sine: Sine
+
+    def check(self, at: str) -> None:
+        _positive(self.seq_len, "seq_len")
+        _positive(self.threads, "threads")
+
+
+def _positive(value, key: str) -> None:
+    if not value > 0:
+        raise ParamsError(f"{key} must be > 0, got {value}")
+
+
+def _convert(value, hint, key: str):
+    """Coerce one YAML value to the annotated type, or say which key is wrong."""
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, key)
+    origin = typing.get_origin(hint)
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise ParamsError(f"{key} must be a list, got {value!r}")
+        (item,) = {a for a in typing.get_args(hint) if a is not Ellipsis}
+        return tuple(_convert(v, item, f"{key}[{k}]") for k, v in enumerate(value))
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in typing.get_args(hint):
+            return None
+        (hint,) = [a for a in typing.get_args(hint) if a is not type(None)]
+        return _convert(value, hint, key)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ParamsError(f"{key} must be true or false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ParamsError(f"{key} must be an integer, got {value!r}")
+        return value
+    if hint is float:
+        # PyYAML reads "5e-4" (no dot) as a string; accept what float() accepts.
+        try:
+            number = float(value) if not isinstance(value, bool) else math.nan
+        except (TypeError, ValueError):
+            number = math.nan
+        if not math.isfinite(number):
+            raise ParamsError(f"{key} must be a finite number, got {value!r}")
+        return number
+    if hint is str:
+        if not isinstance(value, str):
+            raise ParamsError(f"{key} must be a string, got {value!r}")
+        return value
+    raise TypeError(f"no converter for {hint} at {key}")  # a bug in this module, not in params
+
+
+def _build(cls, data, at: str):
+    where = at or "the top level"
+    if not isinstance(data, dict):
+        raise ParamsError(f"{where} must be a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    prefix = f"{at}." if at else ""
+    unknown = sorted(set(data) - set(names))
+    if unknown:
+        raise ParamsError(f"unknown key {prefix}{unknown[0]} (known under {where}: {', '.join(names)})")
+    missing = [n for n in names if n not in data]
+    if missing:
+        raise ParamsError(f"missing key {prefix}{missing[0]}")
+    obj = cls(**{n: _convert(data[n], hints[n], f"{prefix}{n}") for n in names})
+    obj.check(at)
+    return obj
+
+
+def parse(data: dict, cls=Params):
+    """Build and validate a params dataclass from a plain mapping."""
+    return _build(cls, data, "")
+
+
+def load(path: str | Path = "params.yaml", cls=Params):
+    """Read ``params.yaml``; every problem is a ``ParamsError`` naming the file and key."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ParamsError(f"{path}: no such file") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        raise ParamsError(f"{path}{line}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    try:
+        return parse(data, cls)
+    except ParamsError as exc:
+        raise ParamsError(f"{path}: {exc}") from None

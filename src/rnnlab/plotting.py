@@ -1,0 +1,67 @@
+"""Figures. Each function takes data and returns a matplotlib Figure; stages save them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+# One colour per architecture, the same in every figure.
+COLORS = {"mlp": "tab:purple", "rnn": "tab:red", "lstm": "tab:blue", "gru": "tab:green"}
+REFERENCE_STYLES = {
+    "clean_sine": ("noise floor (clean sine)", ":"),
+    "zero": ("predict zero", "--"),
+    "linear_ar": ("linear AR", "-."),
+}
+
+
+def _color(kind: str) -> str:
+    return COLORS.get(kind, "black")
+
+
+def dataset(values: np.ndarray, boundary: int) -> Figure:
+    """The series, training part blue and test part orange (seed 003's first figure)."""
+    fig = Figure(figsize=(9, 3.5))
+    ax = fig.subplots()
+    steps = np.arange(len(values))
+    ax.scatter(steps[:boundary], values[:boundary], s=6, color="tab:blue", label="training set")
+    ax.scatter(steps[boundary:], values[boundary:], s=6, color="tab:orange", label="test set")
+    ax.set(xlabel="time step", ylabel="value", title=f"Noisy sine: {boundary} training, {len(values) - boundary} test points")
+    ax.legend(loc="lower left")
+    return fig
+
+
+def losses(histories: dict[str, pd.DataFrame], references: dict[str, dict[str, float]]) -> Figure:
+    """Train loss and rollout test MSE per epoch for every model, on log scales."""
+    fig = Figure(figsize=(12, 4.2))
+    train_ax, test_ax = fig.subplots(1, 2, sharex=True)
+    for kind, history in histories.items():
+        by_epoch = history.groupby("epoch")
+        for ax, column in ((train_ax, "train_loss"), (test_ax, "test_loss")):
+            median = by_epoch[column].median()
+            ax.plot(median.index, median.to_numpy(), color=_color(kind), label=kind.upper())
+            if history.seed.nunique() > 1:
+                ax.fill_between(median.index, by_epoch[column].min(), by_epoch[column].max(), color=_color(kind), alpha=0.15)
+    for name, (label, style) in REFERENCE_STYLES.items():
+        if name in references:
+            test_ax.axhline(references[name]["rollout_mse"], color="gray", ls=style, lw=1, label=label)
+    train_ax.set(yscale="log", xlabel="epoch", ylabel="MSE", title="Train loss (mean over windows)")
+    test_ax.set(yscale="log", xlabel="epoch", ylabel="MSE", title="Test: free-running rollout MSE")
+    train_ax.legend()
+    test_ax.legend(fontsize="small")
+    return fig
+
+
+def predictions(values: np.ndarray, boundary: int, preds: pd.DataFrame, context: int = 100) -> Figure:
+    """Rollout predictions of every model over the true series around the test range."""
+    fig = Figure(figsize=(12, 4.2))
+    ax = fig.subplots()
+    start = max(0, boundary - context)
+    steps = np.arange(start, len(values))
+    ax.scatter(steps, values[start:], s=8, color="lightgray", label="data (train | test)")
+    ax.axvline(boundary - 0.5, color="gray", lw=1)
+    for kind in preds.columns.drop(["step", "truth"]):
+        ax.plot(preds.step, preds[kind], color=_color(kind), lw=1.5, label=f"{kind.upper()} rollout")
+    ax.set(xlabel="time step", ylabel="value", title="Free-running predictions over the test range (each fed its own output)")
+    ax.legend(loc="lower left", ncols=3, fontsize="small")
+    return fig

@@ -1,0 +1,42 @@
+"""Progress reporting: a live bar on a terminal, a few plain lines in a log."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+
+from tqdm import tqdm
+
+log = logging.getLogger(__name__)
+
+
+class Progress:
+    """Per-epoch progress with the current losses.
+
+    On a terminal this is a tqdm bar with the losses as postfix. In a captured log (CI,
+    ``dvc queue`` workers) a redrawn bar is noise, so it logs one line every tenth of the run.
+    """
+
+    def __init__(self, total: int, desc: str, stream=None):
+        self.total, self.desc = total, desc
+        self.stream = stream if stream is not None else sys.stderr
+        self.interactive = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.started = time.perf_counter()
+        self.bar = tqdm(total=total, desc=desc, file=self.stream, leave=True) if self.interactive else None
+        self.every = max(1, total // 10)
+
+    def update(self, done: int, **values: float) -> None:
+        shown = {k: f"{v:.4g}" for k, v in values.items()}
+        if self.bar is not None:
+            self.bar.update(done - self.bar.n)
+            self.bar.set_postfix(shown, refresh=False)
+        elif done % self.every == 0 or done == self.total:
+            text = " ".join(f"{k}={v}" for k, v in shown.items())
+            print(f"{self.desc}: {done}/{self.total} {text}", file=self.stream, flush=True)
+
+    def close(self) -> float:
+        """Finish the bar; return the seconds since it started."""
+        if self.bar is not None:
+            self.bar.close()
+        return time.perf_counter() - self.started

@@ -1,0 +1,49 @@
+"""Stage evaluate_sine: metrics of every trained model and of three reference predictors."""
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from rnnlab import data, io, sine
+from rnnlab.checkpoints import load_checkpoint
+from rnnlab.errors import DataError
+from rnnlab.models import parameter_count
+from rnnlab.stage import load_params, run_stage
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data", required=True, help="series csv")
+    parser.add_argument("--models", required=True, help="folder of <model>.pt and <model>.timing.json")
+    parser.add_argument("--histories", required=True, help="folder of <model>.csv training histories")
+    parser.add_argument("--metrics", required=True, help="metrics json to write")
+    parser.add_argument("--predictions", required=True, help="test-range predictions csv to write")
+    parser.add_argument("--params", default="params.yaml")
+    args = parser.parse_args()
+    p = load_params(args.params)
+
+    values = data.read_series(args.data)
+    split = data.split_series(values, p.sine.data.train_fraction)
+    steps = np.arange(split.boundary + 1, len(values))
+    metrics, predictions = {}, pd.DataFrame({"step": steps, "truth": split.test[1:].double().numpy()})
+    for kind in p.sine.models:
+        checkpoint = Path(args.models) / f"{kind}.pt"
+        model, seeds, state = load_checkpoint(checkpoint)
+        if model.cfg != sine.model_config(p, kind) or seeds != sine.seeds(p):
+            raise DataError(f"{checkpoint}: trained with other params than params.yaml; run `dvc repro`")
+        history = pd.read_csv(Path(args.histories) / f"{kind}.csv")
+        preds = sine.evaluate(p, values, model, state)
+        per_replica = sine.replica_metrics(history, preds, split.test)
+        metrics[kind] = {name: float(np.median(v)) for name, v in per_replica.items()}
+        metrics[kind]["params"] = parameter_count(model.cfg)
+        metrics[kind]["train_seconds"] = io.read_json(Path(args.models) / f"{kind}.timing.json")["train_seconds"]
+        predictions[kind] = preds["rollout"][0].double().numpy()
+    metrics["reference"] = sine.reference_metrics(p, values)
+    io.write_json(args.metrics, metrics)
+    io.write_text(args.predictions, predictions.to_csv(index=False))
+
+
+if __name__ == "__main__":
+    run_stage(main)

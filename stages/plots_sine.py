@@ -1,0 +1,34 @@
+"""Stage plots_sine: PNG figures of the data split, the losses and the predictions."""
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+
+from rnnlab import data, io, plotting
+from rnnlab.stage import load_params, run_stage
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data", required=True, help="series csv")
+    parser.add_argument("--histories", required=True, help="folder of <model>.csv training histories")
+    parser.add_argument("--metrics", required=True, help="metrics json (for the reference lines)")
+    parser.add_argument("--predictions", required=True, help="test-range predictions csv")
+    parser.add_argument("--out", required=True, help="folder for the PNGs")
+    parser.add_argument("--params", default="params.yaml")
+    args = parser.parse_args()
+    p = load_params(args.params)
+
+    values = data.read_series(args.data)
+    boundary = data.split_series(values, p.sine.data.train_fraction).boundary
+    histories = {kind: pd.read_csv(Path(args.histories) / f"{kind}.csv") for kind in p.sine.models}
+    references = io.read_json(args.metrics)["reference"]
+    out = Path(args.out)
+    io.save_figure(out / "sine_data.png", plotting.dataset(values, boundary))
+    io.save_figure(out / "sine_loss.png", plotting.losses(histories, references))
+    io.save_figure(out / "sine_predictions.png", plotting.predictions(values, boundary, pd.read_csv(args.predictions)))
+
+
+if __name__ == "__main__":
+    run_stage(main)

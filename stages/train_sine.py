@@ -1,0 +1,29 @@
+"""Stage train_sine: train one architecture on the sine windows, one replica per seed."""
+
+import argparse
+
+from rnnlab import data, io, sine
+from rnnlab.checkpoints import save_checkpoint
+from rnnlab.stage import load_params, run_stage
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--model", required=True, help="a key of the model registry")
+    parser.add_argument("--data", required=True, help="series csv")
+    parser.add_argument("--checkpoint", required=True, help="checkpoint to write (.pt)")
+    parser.add_argument("--history", required=True, help="per-epoch history to write (.csv)")
+    parser.add_argument("--timing", required=True, help="training seconds to write (.json)")
+    parser.add_argument("--params", default="params.yaml")
+    args = parser.parse_args()
+    p = load_params(args.params)
+
+    values = data.read_series(args.data)
+    model, result, seconds = sine.train(p, values, args.model)
+    save_checkpoint(args.checkpoint, model, sine.seeds(p), result.state)
+    io.write_text(args.history, sine.history_frame(result, sine.seeds(p)).to_csv(index=False))
+    io.write_json(args.timing, {"train_seconds": round(seconds, 2)})
+
+
+if __name__ == "__main__":
+    run_stage(main)
