@@ -34,24 +34,30 @@ def series_csv(values: np.ndarray) -> str:
 
 
 def read_series(path: str | Path) -> np.ndarray:
-    """One finite number per line; any other line is an error naming the file and line."""
+    """Read a series csv: one finite number per line."""
     path = Path(path)
     try:
-        lines = path.read_text().splitlines()
+        text = path.read_text()
     except FileNotFoundError:
         raise DataError(f"{path}: no such file") from None
     except UnicodeDecodeError:
         raise DataError(f"{path}: not a text file") from None
+    return parse_series(text, source=str(path))
+
+
+def parse_series(text: str, source: str = "<series>") -> np.ndarray:
+    """One finite number per line; any other line is an error naming the source and line."""
+    lines = text.splitlines()
     if not lines:
-        raise DataError(f"{path}: empty file, expected one number per line")
+        raise DataError(f"{source}: empty file, expected one number per line")
     values = []
     for number, line in enumerate(lines, start=1):
         try:
             value = float(line)
         except ValueError:
-            raise DataError(f"{path}:{number}: expected one number per line, got {line!r}") from None
+            raise DataError(f"{source}:{number}: expected one number per line, got {line!r}") from None
         if not math.isfinite(value):
-            raise DataError(f"{path}:{number}: value is not finite ({line.strip()})")
+            raise DataError(f"{source}:{number}: value is not finite ({line.strip()})")
         values.append(value)
     return np.array(values)
 

@@ -28,13 +28,8 @@ def rollout(model, first: Tensor, state, steps: int) -> Tensor:
     ``state`` is the state to start from (the one left by training, seed 003), or None.
     """
     model.eval()
-    step = model.bind()  # weight views made once, not once per step
-    x = first.reshape(1, 1, 1, 1).expand(model.replicas, 1, 1, 1)  # (R, B=1, T=1, I=1)
-    preds = []
-    for _ in range(steps):
-        x, state = step(x, state)                                    # (R, 1, 1, 1)
-        preds.append(x)
-    return torch.cat(preds, 2).view(model.replicas, steps)
+    preds = model.rollout(first.reshape(1, 1, 1, 1), state, steps)  # (R, B=1, steps, O=1)
+    return preds.view(model.replicas, steps)
 
 
 @torch.inference_mode()

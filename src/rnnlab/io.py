@@ -8,6 +8,7 @@ never leaves a half-written output for DVC to cache.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import tempfile
@@ -54,9 +55,15 @@ def read_json(path: str | Path):
 
 
 def save_torch(path: str | Path, obj) -> None:
-    """``torch.save`` of tensors and plain containers only, written atomically."""
+    """``torch.save`` of tensors and plain containers, written atomically and reproducibly.
+
+    Serialised in memory first: saved to a file, torch names the archive's root folder after
+    the file, and the temporary name would make every checkpoint's bytes different.
+    """
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
     with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+        tmp.write_bytes(buffer.getvalue())
 
 
 def load_torch(path: str | Path):

@@ -23,7 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnlab.errors import ParamsError
-from rnnlab.recurrent import CELLS, recurrent_layer, recurrent_trace
+from rnnlab.recurrent import CELLS, hidden_projection, recurrent_layer, recurrent_trace
 
 RECURRENT_LAYERS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
@@ -134,10 +134,21 @@ class _Stack(nn.Module):
         """x (R or 1, B, T, I) -> y (R, B, T, O), final state."""
         return self.run(self.weights(), x, state)
 
-    def bind(self):
-        """``forward`` with the weight views made once: for loops of single steps."""
+    def rollout(self, x: Tensor, state, steps: int) -> Tensor:
+        """Feed each output back as the next input: x (R or 1, B, 1, I) -> (R, B, steps, O).
+
+        The autoregressive loop cannot be batched over time, so everything that does not
+        change between steps (weight views, transposes) is prepared once before it.
+        """
         weights = self.weights()
-        return lambda x, state=None: self.run(weights, x, state)
+        step = self._stepper(weights)
+        x = x.expand(self.replicas, *x.shape[1:])[:, :, 0]                   # (R, B, I)
+        state = self._split_state(state, x.shape[1])
+        preds = []
+        for _ in range(steps):
+            x, state = step(x, state)                                         # (R, B, O)
+            preds.append(x)
+        return torch.stack(preds, 2)                                          # (R, B, steps, O)
 
     @staticmethod
     def _head(weights: dict[str, Tensor], out: Tensor) -> Tensor:
@@ -149,6 +160,32 @@ class _Stack(nn.Module):
 
 class StackedRecurrent(_Stack):
     """R replicas of ``RecurrentRegressor``; state is (R, L, B, H), or a pair for the LSTM."""
+
+    def _split_state(self, state, batch: int) -> list:
+        """(R, L, B, H) state -> one (R, B, H) state per layer (pairs for the LSTM)."""
+        if state is None:
+            state = self.initial_state(batch)
+        if CELLS[self.cfg.kind].has_cell_state:
+            return list(zip(state[0].unbind(1), state[1].unbind(1)))
+        return list(state.unbind(1))
+
+    def _stepper(self, weights: dict[str, Tensor]):
+        cell = CELLS[self.cfg.kind]
+        layers = []
+        for layer in range(self.cfg.num_layers):
+            w = {k: weights[f"rnn.{k}_l{layer}"] for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")}
+            project = hidden_projection(w["weight_hh"], w["bias_hh"])
+            layers.append((w["weight_ih"].transpose(1, 2), w["bias_ih"].unsqueeze(1), project))
+        head_t, head_b = weights["head.weight"].transpose(1, 2), weights["head.bias"].unsqueeze(1)
+
+        def step(x, states):                                                  # x (R, B, I)
+            for layer, (weight_ih_t, bias_ih, project) in enumerate(layers):
+                gi = torch.baddbmm(bias_ih, x, weight_ih_t)                    # (R, B, G)
+                states[layer], _ = cell.step(gi, states[layer], project)
+                x = states[layer][0] if cell.has_cell_state else states[layer]
+            return torch.baddbmm(head_b, x, head_t), states                   # (R, B, O)
+
+        return step
 
     def initial_state(self, batch: int):
         h = self.flat.new_zeros(self.replicas, self.cfg.num_layers, batch, self.cfg.hidden_size)
@@ -183,6 +220,22 @@ class StackedMLP(_Stack):
 
     def initial_state(self, batch: int):
         return None
+
+    def _split_state(self, state, batch: int):
+        return None
+
+    def _stepper(self, weights: dict[str, Tensor]):
+        linears = [n.removesuffix(".weight") for n in self.names if n.endswith(".weight")]
+        layers = [(weights[f"{n}.weight"].transpose(1, 2), weights[f"{n}.bias"].unsqueeze(1)) for n in linears]
+
+        def step(x, state):                                                   # x (R, B, I)
+            for k, (weight_t, bias) in enumerate(layers):
+                x = torch.baddbmm(bias, x, weight_t)
+                if k < len(layers) - 1:
+                    x = torch.relu(x)
+            return x, None
+
+        return step
 
     def run(self, weights: dict[str, Tensor], x: Tensor, state=None):
         x = x.expand(self.replicas, *x.shape[1:])

@@ -19,6 +19,7 @@ Shapes: R replicas, B batch, T steps, I input features, H hidden units, G = gate
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -46,7 +47,7 @@ def _input_projection(x: Tensor, weight_ih: Tensor, bias_ih: Tensor) -> Tensor:
     return gi.view(R, B, T, -1)                                                # (R, B, T, G)
 
 
-def _hidden_projection(weight_hh: Tensor, bias_hh: Tensor):
+def hidden_projection(weight_hh: Tensor, bias_hh: Tensor):
     """h -> W_hh h + b_hh, with the transpose and broadcast view made once per sequence."""
     weight_t, bias = weight_hh.transpose(1, 2), bias_hh.unsqueeze(1)  # (R, H, G), (R, 1, G)
     return lambda h: torch.baddbmm(bias, h, weight_t)                 # (R, B, G)
@@ -68,19 +69,28 @@ def _input_grad(d_gates_i: Tensor, weight_ih: Tensor) -> Tensor:
     return dx.view(R, B, T, -1)
 
 
+def _scan(step, gi: Tensor, state, project):
+    """Run ``step`` over the time axis; stack what each step saved along dim 2."""
+    saved = []
+    for gi_t in gi.unbind(2):
+        state, kept = step(gi_t, state, project)
+        saved.append(kept)
+    return state, [torch.stack(column, 2) for column in zip(*saved)]  # each (R, B, T, .)
+
+
 # ---------------------------------------------------------------------------------------
 # tanh RNN:  h_t = tanh(W_hh h_{t-1} + b_hh + W_ih x_t + b_ih)
 # ---------------------------------------------------------------------------------------
 
 
+def rnn_step(gi_t, h, project):
+    h = torch.tanh(project(h) + gi_t)
+    return h, (h,)
+
+
 def rnn_forward(x, h0, weight_ih, weight_hh, bias_ih, bias_hh) -> tuple[Trace, Tensor]:
-    gi = _input_projection(x, weight_ih, bias_ih).unbind(2)
-    project = _hidden_projection(weight_hh, bias_hh)
-    h, hs = h0, []
-    for gi_t in gi:
-        h = torch.tanh(project(h) + gi_t)
-        hs.append(h)
-    out = torch.stack(hs, 2)                                                   # (R, B, T, H)
+    gi = _input_projection(x, weight_ih, bias_ih)
+    h, (out,) = _scan(rnn_step, gi, h0, hidden_projection(weight_hh, bias_hh))
     return Trace(out, {}, (x, h0, out)), h
 
 
@@ -104,22 +114,22 @@ def rnn_backward(tape, weight_ih, weight_hh, d_out, d_h):
 # ---------------------------------------------------------------------------------------
 
 
+def gru_step(gi_t, h, project):
+    H = h.shape[-1]
+    hg = project(h)                                                            # (R, B, 3H)
+    rz = torch.sigmoid(hg[..., : 2 * H] + gi_t[..., : 2 * H])                  # (R, B, 2H)
+    hn = hg[..., 2 * H :]
+    n = torch.tanh(gi_t[..., 2 * H :] + hn * rz[..., :H])
+    h = (h - n) * rz[..., H:] + n
+    return h, (h, rz, n, hn)
+
+
 def gru_forward(x, h0, weight_ih, weight_hh, bias_ih, bias_hh) -> tuple[Trace, Tensor]:
     H = h0.shape[-1]
     gi = _input_projection(x, weight_ih, bias_ih)
-    gi_rz, gi_n = gi[..., : 2 * H].unbind(2), gi[..., 2 * H :].unbind(2)
-    project = _hidden_projection(weight_hh, bias_hh)
-    h, hs, rzs, ns, hns = h0, [], [], [], []
-    for gi_rz_t, gi_n_t in zip(gi_rz, gi_n):
-        hg = project(h)                                                        # (R, B, 3H)
-        rz = torch.sigmoid(hg[..., : 2 * H] + gi_rz_t)                         # (R, B, 2H)
-        hn = hg[..., 2 * H :]
-        n = torch.tanh(gi_n_t + hn * rz[..., :H])
-        h = (h - n) * rz[..., H:] + n
-        hs.append(h), rzs.append(rz), ns.append(n), hns.append(hn)
-    out, rz, n = torch.stack(hs, 2), torch.stack(rzs, 2), torch.stack(ns, 2)
+    h, (out, rz, n, hn) = _scan(gru_step, gi, h0, hidden_projection(weight_hh, bias_hh))
     gates = {"reset": rz[..., :H], "update": rz[..., H:], "new": n}
-    return Trace(out, gates, (x, h0, out, rz, n, torch.stack(hns, 2))), h
+    return Trace(out, gates, (x, h0, out, rz, n, hn)), h
 
 
 def gru_backward(tape, weight_ih, weight_hh, d_out, d_h):
@@ -136,7 +146,7 @@ def gru_backward(tape, weight_ih, weight_hh, d_out, d_h):
     steps = zip(*(reversed(t.unbind(2)) for t in (d_out, k_hidden, z)))
     for d_out_t, k_t, z_t in steps:
         d_h = d_h + d_out_t
-        d_hg = torch.cat([d_h] * 3, -1) * k_t                                      # (R, B, 3H)
+        d_hg = torch.cat([d_h] * 3, -1) * k_t                                  # (R, B, 3H)
         d_hs.append(d_h), d_hgs.append(d_hg)
         d_h = torch.baddbmm(d_h * z_t, d_hg, weight_hh)                        # (R, B, H)
     d_hg = torch.stack(d_hgs[::-1], 2)                                         # (R, B, T, 3H)
@@ -150,24 +160,25 @@ def gru_backward(tape, weight_ih, weight_hh, d_out, d_h):
 # ---------------------------------------------------------------------------------------
 
 
+def lstm_step(gi_t, state, project):
+    h, c = state
+    H = h.shape[-1]
+    a = project(h) + gi_t                                                      # (R, B, 4H)
+    sig = torch.sigmoid(a)  # the g slot is wasted work, but one op beats three slices
+    g = torch.tanh(a[..., 2 * H : 3 * H])
+    c = sig[..., H : 2 * H] * c + sig[..., :H] * g
+    tc = torch.tanh(c)
+    h = sig[..., 3 * H :] * tc
+    return (h, c), (h, c, sig, g, tc)
+
+
 def lstm_forward(x, state, weight_ih, weight_hh, bias_ih, bias_hh) -> tuple[Trace, tuple]:
     h0, c0 = state
     H = h0.shape[-1]
-    gi = _input_projection(x, weight_ih, bias_ih).unbind(2)
-    project = _hidden_projection(weight_hh, bias_hh)
-    h, c, hs, cs, sigs, gs, tcs = h0, c0, [], [], [], [], []
-    for gi_t in gi:
-        a = project(h) + gi_t                                                  # (R, B, 4H)
-        sig = torch.sigmoid(a)  # the g slot is wasted work, but one op beats three slices
-        g = torch.tanh(a[..., 2 * H : 3 * H])
-        c = sig[..., H : 2 * H] * c + sig[..., :H] * g
-        tc = torch.tanh(c)
-        h = sig[..., 3 * H :] * tc
-        hs.append(h), cs.append(c), sigs.append(sig), gs.append(g), tcs.append(tc)
-    out, sig, g = torch.stack(hs, 2), torch.stack(sigs, 2), torch.stack(gs, 2)
+    gi = _input_projection(x, weight_ih, bias_ih)
+    final, (out, c, sig, g, tc) = _scan(lstm_step, gi, state, hidden_projection(weight_hh, bias_hh))
     gates = {"input": sig[..., :H], "forget": sig[..., H : 2 * H], "cell": g, "output": sig[..., 3 * H :]}
-    tape = (x, h0, c0, out, torch.stack(cs, 2), sig, g, torch.stack(tcs, 2))
-    return Trace(out, gates, tape), (h, c)
+    return Trace(out, gates, (x, h0, c0, out, c, sig, g, tc)), final
 
 
 def lstm_backward(tape, weight_ih, weight_hh, d_out, d_state):
@@ -185,7 +196,7 @@ def lstm_backward(tape, weight_ih, weight_hh, d_out, d_state):
     for d_out_t, k_c_t, k_t, f_t in steps:
         d_h = d_h + d_out_t
         d_c = d_c + d_h * k_c_t
-        d_a = torch.cat([d_c, d_c, d_c, d_h], -1) * k_t          # (R, B, 4H)
+        d_a = torch.cat([d_c, d_c, d_c, d_h], -1) * k_t                        # (R, B, 4H)
         d_as.append(d_a)
         d_h = torch.bmm(d_a, weight_hh)                                        # (R, B, H)
         d_c = d_c * f_t
@@ -199,15 +210,16 @@ class Cell:
     """One recurrent cell type: how many gate blocks it has and its forward/backward."""
 
     gates: int
-    forward: callable
-    backward: callable
+    step: Callable
+    forward: Callable
+    backward: Callable
     has_cell_state: bool = False
 
 
 CELLS = {
-    "rnn": Cell(1, rnn_forward, rnn_backward),
-    "gru": Cell(3, gru_forward, gru_backward),
-    "lstm": Cell(4, lstm_forward, lstm_backward, has_cell_state=True),
+    "rnn": Cell(1, rnn_step, rnn_forward, rnn_backward),
+    "gru": Cell(3, gru_step, gru_forward, gru_backward),
+    "lstm": Cell(4, lstm_step, lstm_forward, lstm_backward, has_cell_state=True),
 }
 
 

@@ -1,0 +1,124 @@
+"""Time our sine training against a straightforward seed-style loop, in one run.
+
+The seed-style loop is seed 003's algorithm as its text writes it: nn.GRU + nn.Linear and
+the MLP trained side by side window by window, per-epoch rollouts built with autograd on,
+one tiny tensor per step. Ours is ``rnnlab.sine.train`` at the same params. Both run here,
+one after the other, on one torch thread, so the ratio is what to read (absolute seconds
+vary with the machine's load).
+
+    python benchmarks/bench_sine.py               # seed settings: 150 epochs, seq_len 20
+    python benchmarks/bench_sine.py --epochs 30   # quicker
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import time
+
+import numpy as np
+import torch
+from torch import nn
+
+from rnnlab import data, sine
+from rnnlab.params import load
+
+
+def seed_style(values: np.ndarray, seq_len: int, epochs: int, lr: float, hidden: int, seed: int) -> dict[str, float]:
+    """Seed 003's loop: GRU and MLP trained side by side, rollouts with autograd on."""
+    split = int(0.8 * len(values))
+    train_data, test_data = values[:split], values[split:]
+    train_num = len(train_data) // (seq_len + 1) * (seq_len + 1)
+    windows = train_data[:train_num].reshape(-1, seq_len + 1, 1)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    x_train = torch.from_numpy(windows[:, :seq_len]).to(torch.float32)
+    y_train = torch.from_numpy(windows[:, 1:]).to(torch.float32)
+    x_test = torch.tensor(test_data[:-1], dtype=torch.float32)
+    y_test = torch.tensor(test_data[1:], dtype=torch.float32)
+
+    gru, head = nn.GRU(1, hidden), nn.Linear(hidden, 1)
+    mlp = nn.Sequential(nn.Linear(1, 32), nn.ReLU(), nn.Linear(32, 16), nn.ReLU(), nn.Linear(16, 1))
+    gru_optim = torch.optim.Adam([*gru.parameters(), *head.parameters()], lr=lr)
+    mlp_optim = torch.optim.Adam(mlp.parameters(), lr=lr)
+
+    def gru_forward(x, h):
+        out, h = gru(torch.transpose(x, 0, 1), h)
+        return head(out.view(-1, hidden)), h
+
+    def rollout(step, x, pred_steps):
+        pred, inp = [], x.view(-1, 1)
+        for _ in range(pred_steps):
+            inp = step(inp)
+            pred.append(inp.detach())
+        return torch.concat(pred).reshape(-1)
+
+    hidden_state = None
+    for _ in range(epochs):
+        gru_loss = mlp_loss = 0.0
+        for X, y in zip(x_train, y_train):
+            if hidden_state is not None:
+                hidden_state.detach_()
+            pred, hidden_state = gru_forward(X[None, ...], hidden_state)
+            loss = nn.functional.mse_loss(pred.view(y.shape), y)
+            gru_optim.zero_grad()
+            loss.backward()
+            gru_optim.step()
+            gru_loss += loss.item()
+            loss = nn.functional.mse_loss(mlp(X.view(-1, 1)).view(y.shape), y)
+            mlp_optim.zero_grad()
+            loss.backward()
+            mlp_optim.step()
+            mlp_loss += loss.item()
+        h = [hidden_state[:, -1]]
+
+        def gru_step(inp, h=h):
+            out, h[0] = gru_forward(inp, h[0])
+            return out
+
+        gru_test = nn.functional.mse_loss(rollout(gru_step, x_test[0], len(y_test)), y_test).item()
+        mlp_test = nn.functional.mse_loss(rollout(mlp, x_test[0], len(y_test)), y_test).item()
+    n = len(x_train)
+    return {"gru_train": gru_loss / n, "gru_test": gru_test, "mlp_train": mlp_loss / n, "mlp_test": mlp_test}
+
+
+def ours(p, values: np.ndarray) -> dict[str, float]:
+    result = {}
+    for kind in ("gru", "mlp"):
+        _, fit, _ = sine.train(p, values, kind)
+        result[f"{kind}_train"] = fit.history["train_loss"][-1, 0].item()
+        result[f"{kind}_test"] = fit.history["test_loss"][-1, 0].item()
+    return result
+
+
+def timed(fn, *args):
+    start = time.perf_counter()
+    out = fn(*args)
+    return time.perf_counter() - start, out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--epochs", type=int, help="override sine.train.epochs")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    p = load(args.params)
+    if args.epochs:
+        p = dataclasses.replace(p, sine=dataclasses.replace(p.sine, train=dataclasses.replace(p.sine.train, epochs=args.epochs)))
+    torch.set_num_threads(p.threads)
+    values = data.noisy_sine(p.sine.data)
+    values = data.parse_series(data.series_csv(values))  # the csv round trip, as the pipeline sees it
+    cfg = p.sine
+    print(f"GRU + MLP, seq_len {p.seq_len}, {cfg.train.epochs} epochs, seed {p.seed}, {p.threads} thread(s)")
+
+    t_seed, r_seed = timed(seed_style, values, p.seq_len, cfg.train.epochs, cfg.train.lr, cfg.model.hidden_size, p.seed)
+    t_ours, r_ours = timed(ours, p, values)
+    print(f"  seed-style loop : {t_seed:6.1f} s   GRU train {r_seed['gru_train']:.4f} test {r_seed['gru_test']:.4f}")
+    print(f"  rnnlab          : {t_ours:6.1f} s   GRU train {r_ours['gru_train']:.4f} test {r_ours['gru_test']:.4f}")
+    print(f"  speed-up        : {t_seed / t_ours:6.2f}x")
+
+
+if __name__ == "__main__":
+    main()

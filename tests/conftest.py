@@ -1,0 +1,88 @@
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+import pytest
+import torch
+import yaml
+
+matplotlib.use("Agg")
+torch.set_num_threads(1)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(cmd: list[str], cwd: Path, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
+    """Run a command as a user would, with this interpreter's scripts first on PATH."""
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        # the copy's own sources, not the editable install's
+        "PYTHONPATH": str(cwd / "src") if (cwd / "src").is_dir() else str(ROOT / "src"),
+    }
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, **kwargs)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(map(str, cmd))} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def tiny(params: dict, epochs: int = 2) -> dict:
+    """Default params cut down to seconds: what end-to-end tests run."""
+    params["sine"]["train"]["epochs"] = epochs
+    return params
+
+
+@dataclass
+class Project:
+    """A copy of the project as a fresh clone would have it, in its own git repository."""
+
+    path: Path
+
+    def run(self, *cmd: str, check: bool = True) -> subprocess.CompletedProcess:
+        return run(list(cmd), self.path, check=check)
+
+    def params(self) -> dict:
+        return yaml.safe_load((self.path / "params.yaml").read_text())
+
+    def write_params(self, params: dict) -> None:
+        (self.path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+    def commit(self, message: str = "commit") -> None:
+        self.run("git", "add", "-A")
+        self.run("git", "-c", "user.name=test", "-c", "user.email=test@example.com", "commit", "-qm", message)
+
+
+def clone_tree(dest: Path) -> None:
+    """Copy what a commit of the working tree would hold (tracked + new, not ignored)."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    ).stdout.split("\0")
+    for name in filter(None, listed):
+        source = ROOT / name
+        if source.is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, dest / name)
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    dest = tmp_path / "project"
+    dest.mkdir()
+    clone_tree(dest)
+    run(["git", "init", "-q", "-b", "main"], dest)
+    return Project(dest)
+
+
+@pytest.fixture
+def root() -> Path:
+    return ROOT
+
+
+@pytest.fixture
+def default_params() -> dict:
+    return yaml.safe_load((ROOT / "params.yaml").read_text())

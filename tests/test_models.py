@@ -1,0 +1,61 @@
+"""The registry: every architecture behind one interface, replicas seeded like the texts."""
+
+import pytest
+import torch
+from torch import nn
+
+from rnnlab.errors import ParamsError
+from rnnlab.models import MODELS, ModelConfig, build_reference, build_stack, detach_state, parameter_count
+
+
+@pytest.mark.parametrize("kind", list(MODELS))
+def test_every_model_maps_a_sequence_to_a_sequence(kind):
+    stack = build_stack(ModelConfig(kind), [0, 1])
+    y, state = stack(torch.randn(1, 3, 20, 1))  # (R=1 shared, B, T, I)
+    assert y.shape == (2, 3, 20, 1)
+    if kind == "mlp":
+        assert state is None
+    elif kind == "lstm":
+        assert [s.shape for s in state] == [(2, 1, 3, 16)] * 2
+    else:
+        assert state.shape == (2, 1, 3, 16)
+
+
+@pytest.mark.parametrize("kind", list(MODELS))
+def test_reference_model_has_the_same_interface(kind):
+    y, _ = build_reference(ModelConfig(kind))(torch.randn(3, 20, 1))
+    assert y.shape == (3, 20, 1)
+
+
+def test_unknown_model_lists_the_choices():
+    with pytest.raises(ParamsError, match=r"unknown model 'tcn'; choose from \['gru', 'lstm', 'mlp', 'rnn'\]"):
+        ModelConfig("tcn")
+
+
+def test_replicas_are_initialised_exactly_as_the_seed_builds_its_model():
+    # seed 003: torch.manual_seed(0), then nn.GRU(1, 16), then nn.Linear(16, 1)
+    torch.manual_seed(0)
+    gru, linear = nn.GRU(1, 16), nn.Linear(16, 1)
+    stack = build_stack(ModelConfig("gru"), [5, 0])
+    replica = stack.reference_state_dicts()[1]
+    assert torch.equal(replica["rnn.weight_hh_l0"], gru.weight_hh_l0)
+    assert torch.equal(replica["head.weight"], linear.weight)
+
+
+def test_seed_003_parameter_counts():
+    assert parameter_count(ModelConfig("gru")) == 3 * (16 + 16 * 16 + 2 * 16) + 17
+    assert parameter_count(ModelConfig("mlp")) == (2 * 32) + (33 * 16) + 17
+
+
+def test_tiny_init_draws_recurrent_weights_from_a_narrow_normal():
+    model = build_reference(ModelConfig("rnn", init_std=0.001), seed=0)
+    weights = torch.cat([p.flatten() for p in model.rnn.parameters()])
+    assert weights.abs().max() < 0.006 and 0.0005 < weights.std() < 0.002
+
+
+def test_detach_state_cuts_tensor_and_lstm_pair_alike():
+    h = torch.ones(2, requires_grad=True) * 2
+    assert not detach_state(h).requires_grad
+    pair = detach_state((h, h * 3))
+    assert isinstance(pair, tuple) and not any(s.requires_grad for s in pair)
+    assert detach_state(None) is None

@@ -1,0 +1,91 @@
+"""params.yaml becomes frozen dataclasses; every mistake names its key."""
+
+import copy
+import dataclasses
+
+import pytest
+import yaml
+
+from rnnlab import params, sine
+from rnnlab.errors import ParamsError
+
+
+def load_with(tmp_path, default_params, edit):
+    data = copy.deepcopy(default_params)
+    edit(data)
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return params.load(path)
+
+
+def test_default_params_load_as_frozen_dataclasses(root):
+    p = params.load(root / "params.yaml")
+    assert p.seq_len == 20 and p.seed == 0 and p.threads == 1
+    assert p.sine.models == ("mlp", "rnn", "lstm", "gru")
+    assert p.sine.train.lr == 0.0005 and p.sine.model.mlp_widths == (32, 16)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        p.seq_len = 30
+
+
+def test_unknown_key_is_named_with_its_path(tmp_path, default_params):
+    with pytest.raises(ParamsError, match=r"params\.yaml: unknown key sine\.train\.learning_rate"):
+        load_with(tmp_path, default_params, lambda d: d["sine"]["train"].update(learning_rate=0.1))
+
+
+def test_unknown_top_level_key_is_named(tmp_path, default_params):
+    with pytest.raises(ParamsError, match=r"unknown key seqlen"):
+        load_with(tmp_path, default_params, lambda d: d.update(seqlen=3))
+
+
+def test_missing_key_is_named(tmp_path, default_params):
+    with pytest.raises(ParamsError, match=r"missing key sine\.train\.epochs"):
+        load_with(tmp_path, default_params, lambda d: d["sine"]["train"].pop("epochs"))
+
+
+@pytest.mark.parametrize("value", [0, -5])
+def test_seq_len_must_be_positive(tmp_path, default_params, value):
+    with pytest.raises(ParamsError, match=rf"seq_len must be > 0, got {value}"):
+        load_with(tmp_path, default_params, lambda d: d.update(seq_len=value))
+
+
+@pytest.mark.parametrize("value", [0, -1])
+def test_epochs_must_be_positive(tmp_path, default_params, value):
+    with pytest.raises(ParamsError, match=rf"sine\.train\.epochs must be > 0, got {value}"):
+        load_with(tmp_path, default_params, lambda d: d["sine"]["train"].update(epochs=value))
+
+
+@pytest.mark.parametrize("value", [0, -0.001])
+def test_lr_must_be_positive(tmp_path, default_params, value):
+    with pytest.raises(ParamsError, match=r"sine\.train\.lr must be > 0"):
+        load_with(tmp_path, default_params, lambda d: d["sine"]["train"].update(lr=value))
+
+
+@pytest.mark.parametrize("value", [0, -16])
+def test_hidden_size_must_be_positive(tmp_path, default_params, value):
+    with pytest.raises(ParamsError, match=rf"sine\.model\.hidden_size must be > 0, got {value}"):
+        load_with(tmp_path, default_params, lambda d: d["sine"]["model"].update(hidden_size=value))
+
+
+def test_wrong_type_is_named(tmp_path, default_params):
+    with pytest.raises(ParamsError, match=r"sine\.train\.epochs must be an integer, got 'many'"):
+        load_with(tmp_path, default_params, lambda d: d["sine"]["train"].update(epochs="many"))
+
+
+def test_exponent_without_dot_is_a_number(tmp_path, default_params):
+    # PyYAML reads 1e-3 as a string; `dvc exp run -S sine.train.lr=1e-3` must still work.
+    p = load_with(tmp_path, default_params, lambda d: d["sine"]["train"].update(lr="1e-3"))
+    assert p.sine.train.lr == 0.001
+
+
+def test_unknown_model_name_is_refused_naming_the_key(tmp_path, default_params):
+    p = load_with(tmp_path, default_params, lambda d: d["sine"].update(models=["gru", "transformer"]))
+    choices = r"choose from \['gru', 'lstm', 'mlp', 'rnn'\]"
+    with pytest.raises(ParamsError, match=rf"sine\.models: unknown model 'transformer'; {choices}"):
+        sine.model_config(p, "transformer")
+
+
+def test_invalid_yaml_names_the_line(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("seq_len: 20\nsine: [unclosed\n")
+    with pytest.raises(ParamsError, match=r"params\.yaml:\d+: not valid YAML"):
+        params.load(path)

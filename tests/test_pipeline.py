@@ -1,0 +1,63 @@
+"""dvc.yaml is honest: every stage depends on exactly the code it runs."""
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import ROOT
+
+PACKAGE = ROOT / "src" / "rnnlab"
+
+
+def rnnlab_imports(path: Path) -> set[str]:
+    """Modules of the rnnlab package that ``path`` imports directly."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "rnnlab":
+            if node.module == "rnnlab":
+                found |= {a.name for a in node.names if (PACKAGE / f"{a.name}.py").exists()}
+            else:
+                found.add(node.module.split(".")[1])
+        elif isinstance(node, ast.Import):
+            found |= {a.name.split(".")[1] for a in node.names if a.name.startswith("rnnlab.")}
+    return found
+
+
+def closure(script: Path) -> set[str]:
+    todo, seen = rnnlab_imports(script), set()
+    while todo:
+        module = todo.pop()
+        if module not in seen:
+            seen.add(module)
+            todo |= rnnlab_imports(PACKAGE / f"{module}.py")
+    return {f"src/rnnlab/{m}.py" for m in seen}
+
+
+def stages():
+    spec = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    for name, stage in spec.items():
+        script = re.search(r"python (stages/\S+\.py)", stage["cmd"]).group(1)
+        yield pytest.param(stage, script, id=name)
+
+
+@pytest.mark.parametrize(("stage", "script"), list(stages()))
+def test_stage_depends_on_its_script_and_exactly_the_library_it_imports(stage, script):
+    deps = set(stage["deps"])
+    assert script in deps
+    library = {d for d in deps if d.startswith("src/")}
+    assert library == closure(ROOT / script), "deps must list the rnnlab modules the script imports"
+
+
+def test_seq_len_is_a_top_level_param_used_by_training():
+    spec = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    assert "seq_len" in yaml.safe_load((ROOT / "params.yaml").read_text())
+    assert "seq_len" in spec["train_sine"]["params"]
+
+
+def test_no_cache_false_under_outs():
+    # cache: false on an out disables DVC's run cache; git-tracked files go under metrics/plots
+    for name, stage in yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"].items():
+        for out in stage.get("outs", []):
+            assert not (isinstance(out, dict) and any(v.get("cache") is False for v in out.values())), name
