@@ -33,3 +33,7 @@ def test_repro_then_experiment_then_metrics_diff(project):
 
     shown = project.run("dvc", "plots", "show", "-o", "dvc_plots").stdout
     assert (project.path / "dvc_plots/index.html").exists(), shown
+    # the experiment's curves overlaid on the baseline's, one dash pattern per revision
+    project.run("dvc", "plots", "diff", "HEAD", "-o", "dvc_plots_diff")
+    html = (project.path / "dvc_plots_diff/index.html").read_text()
+    assert '"rev": "HEAD"' in html and '"rev": "workspace"' in html
