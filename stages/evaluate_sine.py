@@ -30,8 +30,9 @@ def main() -> None:
     metrics, predictions = {}, pd.DataFrame({"step": steps, "truth": split.test[1:].double().numpy()})
     for kind in p.sine.models:
         checkpoint = Path(args.models) / f"{kind}.pt"
-        model, seeds, state = load_checkpoint(checkpoint)
-        if model.cfg != sine.model_config(p, kind) or seeds != sine.seeds(p):
+        saved = load_checkpoint(checkpoint)
+        model, state = saved.stack(), saved.state
+        if model.cfg != sine.model_config(p, kind) or saved.seeds != sine.seeds(p):
             raise DataError(f"{checkpoint}: trained with other params than params.yaml; run `dvc repro`")
         history = pd.read_csv(Path(args.histories) / f"{kind}.csv")
         preds = sine.evaluate(p, values, model, state)

@@ -3,7 +3,7 @@
 import argparse
 
 from rnnlab import data, io, sine
-from rnnlab.checkpoints import save_checkpoint
+from rnnlab.checkpoints import save_checkpoint, stack_checkpoint
 from rnnlab.stage import load_params, run_stage
 
 
@@ -20,7 +20,7 @@ def main() -> None:
 
     values = data.read_series(args.data)
     model, result, seconds = sine.train(p, values, args.model)
-    save_checkpoint(args.checkpoint, model, sine.seeds(p), result.state)
+    save_checkpoint(args.checkpoint, stack_checkpoint(model, sine.seeds(p), result.state))
     io.write_text(args.history, sine.history_frame(result, sine.seeds(p)).to_csv(index=False))
     io.write_json(args.timing, {"train_seconds": round(seconds, 2)})
 

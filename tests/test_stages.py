@@ -81,3 +81,16 @@ def test_generate_writes_nothing_on_bad_params(workdir, default_params):
     (workdir / "params.yaml").write_text(yaml.safe_dump(default_params))
     proc = stage("generate_sine", "out/sine.csv", cwd=workdir)
     assert_failed_cleanly(proc, workdir, "sine.data.points must be > 0")
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("1,2,3\n4,five,6\n", "balls.csv:2: not an integer position: 'five'"),
+    ("1,2,3\n\n4,5,6\n", "balls.csv:2: empty position"),
+    ("1,2,3\n4\n", "balls.csv:2: a history needs at least 2 positions"),
+    ("1,2\n" + ",".join(["3"] * 10_001) + "\n", "balls.csv:2: 10001 values on one line"),
+    ("", "balls.csv: empty file"),
+], ids=["non-integer", "empty-line", "single-value", "too-long", "empty-file"])
+def test_prepare_ball_refuses_a_bad_csv_and_writes_no_shard(workdir, text, message):
+    (workdir / "balls.csv").write_text(text)
+    proc = stage("prepare_ball", "balls.csv", "out/shards", cwd=workdir)
+    assert_failed_cleanly(proc, workdir, message)

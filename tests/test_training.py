@@ -9,12 +9,16 @@ import pytest
 import torch
 
 from rnnlab import data, params, sine
-from rnnlab.checkpoints import load_checkpoint, save_checkpoint
+from rnnlab.checkpoints import load_checkpoint, save_checkpoint, stack_checkpoint
 from rnnlab.io import save_torch
 from rnnlab.models import ModelConfig, build_stack
 from rnnlab.params import Training
 from rnnlab.progress import Progress
 from rnnlab.training import StatefulWindows, fit
+
+
+def training(optimizer, lr, epochs, lr_schedule="constant", grad_clip=None):
+    return Training(optimizer, lr, lr_schedule, epochs, grad_clip)
 
 
 def sine_problem(points=400, seq_len=10):
@@ -46,7 +50,7 @@ class Recorder(torch.nn.Module):
 def test_state_left_by_one_window_starts_the_next_also_across_epochs(kind):
     regime = sine_problem()
     model = Recorder(build_stack(ModelConfig(kind, hidden_size=4), [0]))
-    fit(model, regime, Training("adam", 1e-3, epochs=2))
+    fit(model, regime, training("adam", 1e-3, 2))
 
     training_calls = model.calls  # rollouts go through model.rollout, not forward
     assert len(training_calls) == 2 * len(regime.windows.inputs)
@@ -61,7 +65,7 @@ def test_state_left_by_one_window_starts_the_next_also_across_epochs(kind):
 def test_epoch_train_loss_is_the_mean_of_window_losses():
     regime = sine_problem()
     model = build_stack(ModelConfig("mlp"), [0])
-    lr_zero = Training("sgd", 1e-30, epochs=1)  # weights effectively frozen
+    lr_zero = training("sgd", 1e-30, 1)  # weights effectively frozen
     result = fit(model, regime, lr_zero)
     with torch.no_grad():
         y, _ = model(regime.windows.inputs.unsqueeze(0))
@@ -72,14 +76,14 @@ def test_epoch_train_loss_is_the_mean_of_window_losses():
 @pytest.mark.parametrize("kind", ["mlp", "rnn", "lstm", "gru"])
 def test_training_lowers_the_loss(kind):
     regime = sine_problem()
-    result = fit(build_stack(ModelConfig(kind, hidden_size=8), [0]), regime, Training("adam", 1e-2, epochs=15))
+    result = fit(build_stack(ModelConfig(kind, hidden_size=8), [0]), regime, training("adam", 1e-2, 15))
     first, last = result.history["train_loss"][[0, -1], 0].tolist()
     assert last < 0.5 * first, f"{kind}: train loss {first:.4f} -> {last:.4f}, expected to halve"
 
 
 def test_each_replica_trains_as_if_alone():
     regime = sine_problem()
-    cfg, config = ModelConfig("gru", hidden_size=8), Training("adam", 5e-3, epochs=3)
+    cfg, config = ModelConfig("gru", hidden_size=8), training("adam", 5e-3, 3)
     together = build_stack(cfg, [1, 2])
     alone = build_stack(cfg, [2])
     both, single = fit(together, regime, config), fit(alone, regime, config)
@@ -98,7 +102,7 @@ def test_training_twice_gives_bitwise_identical_checkpoints(tmp_path, root):
     values = data.noisy_sine(p.sine.data)
     for run in ("a", "b"):
         model, result, _ = sine.train(p, values, "lstm")
-        save_checkpoint(tmp_path / f"{run}.pt", model, sine.seeds(p), result.state)
+        save_checkpoint(tmp_path / f"{run}.pt", stack_checkpoint(model, sine.seeds(p), result.state))
         save_torch(tmp_path / f"{run}.history", result.history)
     assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "b.pt").read_bytes()
     assert (tmp_path / "a.history").read_bytes() == (tmp_path / "b.history").read_bytes()
@@ -117,8 +121,9 @@ def test_default_params_reproduce_seed_003_gru_to_the_digit(root):
 def test_checkpoint_round_trip_keeps_weights_and_state(tmp_path):
     model = build_stack(ModelConfig("lstm", hidden_size=4), [0, 1])
     state = (torch.randn(2, 1, 1, 4), torch.randn(2, 1, 1, 4))
-    save_checkpoint(tmp_path / "m.pt", model, [0, 1], state)
-    loaded, seeds, loaded_state = load_checkpoint(tmp_path / "m.pt")
+    save_checkpoint(tmp_path / "m.pt", stack_checkpoint(model, [0, 1], state))
+    saved = load_checkpoint(tmp_path / "m.pt")
+    loaded, seeds, loaded_state = saved.stack(), saved.seeds, saved.state
     assert seeds == [0, 1] and loaded.cfg == model.cfg
     assert torch.equal(loaded.flat, model.flat)
     assert all(torch.equal(a, b) for a, b in zip(state, loaded_state))

@@ -1,24 +1,49 @@
-"""Checkpoints: the weights of every replica, the config that rebuilds them, and the
-recurrent state training ended with (the test rollout of seed 003 starts from it).
+"""Checkpoints: the weights of every replica, the config that rebuilds them, the recurrent
+state training ended with (seed 003's test rollout starts from it), and a little metadata.
 
-Stored as plain tensors and containers; loaded with ``weights_only=True``.
+One format for every experiment: weights are stored stacked, ``{reference name: (R, ...)}``,
+so a single PyTorch model is a stack of one. Plain tensors and containers only, loaded with
+``weights_only=True``.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
+from torch import Tensor, nn
 
 from rnnlab.errors import DataError
 from rnnlab.io import load_torch, save_torch
-from rnnlab.models import ModelConfig, empty_stack
+from rnnlab.models import ModelConfig, build_reference, empty_stack
 
 FORMAT = "rnnlab-checkpoint-1"
 
 
-def _state_to_dict(state) -> dict[str, torch.Tensor]:
+@dataclass
+class Checkpoint:
+    cfg: ModelConfig
+    seeds: list[int]
+    weights: dict[str, Tensor]            # reference name -> (R, *shape)
+    state: object = None                  # tensor, (h, c) pair, or None
+    extra: dict = field(default_factory=dict)
+
+    def stack(self):
+        """The replicas as one stacked module (training and evaluation of experiment S)."""
+        model = empty_stack(self.cfg, len(self.seeds))
+        model.load_stacked_state_dict(self.weights)
+        return model
+
+    def reference(self, replica: int = 0) -> nn.Module:
+        """One replica as its plain PyTorch module."""
+        with torch.random.fork_rng():  # building draws an initialisation we overwrite at once
+            model = build_reference(self.cfg)
+        model.load_state_dict({name: w[replica] for name, w in self.weights.items()})
+        return model
+
+
+def _state_to_dict(state) -> dict[str, Tensor]:
     if state is None:
         return {}
     if isinstance(state, tuple):
@@ -32,27 +57,36 @@ def _state_from_dict(data: dict):
     return (data["h"], data["c"]) if "c" in data else data["h"]
 
 
-def save_checkpoint(path: str | Path, model, seeds: list[int], state) -> None:
+def save_checkpoint(path: str | Path, checkpoint: Checkpoint) -> None:
     save_torch(path, {
         "format": FORMAT,
-        "model_config": asdict(model.cfg),
-        "seeds": list(seeds),
-        "state_dict": model.stacked_state_dict(),
-        "state": _state_to_dict(state),
+        "model_config": asdict(checkpoint.cfg),
+        "seeds": list(checkpoint.seeds),
+        "weights": {name: w.detach().clone() for name, w in checkpoint.weights.items()},
+        "state": _state_to_dict(checkpoint.state),
+        "extra": checkpoint.extra,
     })
 
 
-def load_checkpoint(path: str | Path):
-    """-> (model stack, seeds, final training state). Errors name the file."""
+def stack_checkpoint(model, seeds: list[int], state) -> Checkpoint:
+    return Checkpoint(model.cfg, list(seeds), model.stacked_state_dict(), state)
+
+
+def reference_checkpoint(cfg: ModelConfig, model: nn.Module, seed: int, **extra) -> Checkpoint:
+    weights = {name: p.detach().unsqueeze(0) for name, p in model.state_dict().items()}
+    return Checkpoint(cfg, [seed], weights, None, extra)
+
+
+def load_checkpoint(path: str | Path) -> Checkpoint:
+    """Read and check a checkpoint; every problem is a DataError naming the file."""
     data = load_torch(path)
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise DataError(f"{path}: not an rnnlab checkpoint (expected format {FORMAT!r})")
     try:
         cfg = ModelConfig(**data["model_config"])
-        seeds = [int(s) for s in data["seeds"]]
-        model = empty_stack(cfg, len(seeds))
-        model.load_stacked_state_dict(data["state_dict"])
-        state = _state_from_dict(data["state"])
+        checkpoint = Checkpoint(cfg, [int(s) for s in data["seeds"]], data["weights"],
+                                _state_from_dict(data["state"]), data["extra"])
+        checkpoint.stack()  # shapes and names must fit the architecture
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise DataError(f"{path}: damaged checkpoint ({exc})") from None
-    return model, seeds, state
+    return checkpoint

@@ -1,9 +1,81 @@
-"""The ``rnnlab`` console command."""
+"""The ``rnnlab`` console command: what a person does by hand with the trained models."""
+
+from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
+
+from rnnlab.errors import DataError, RnnlabError
+
+PROMPT = "History ball locations: "
 
 
-def main(argv=None) -> int:
+def _load_ball_model(models: Path, metrics: Path, kind: str | None):
+    """The requested ball model, or the one with the lowest test MAE in the metrics."""
+    from rnnlab import io
+    from rnnlab.checkpoints import load_checkpoint
+
+    if kind is None:
+        scores = io.read_json(metrics) if metrics.exists() else None
+        if not scores:
+            raise DataError(f"{metrics}: no such file; run `dvc repro evaluate_ball` (or pass --model)")
+        kind = min(scores, key=lambda k: scores[k]["mae"])
+    path = models / f"{kind}.pt"
+    if not path.exists():
+        raise DataError(f"{path}: no such file; run `dvc repro train_ball@{kind}`")
+    saved = load_checkpoint(path)
+    return kind, saved.reference(), saved.extra["scale"]
+
+
+def predict_ball(args) -> int:
+    from rnnlab import ball, ball_data
+
+    kind, model, scale = _load_ball_model(Path(args.models), Path(args.metrics), args.model)
+
+    def answer(line: str) -> str:
+        return f"Next ball location: {ball.predict_history(model, ball_data.parse_history(line), scale):.4f}"
+
+    if args.history is not None:
+        print(answer(args.history))
+        return 0
+    print(f"rnnlab: {kind.upper()} ball model; type positions like 1,3,5,7 (Ctrl-D to quit)", file=sys.stderr)
+    while True:
+        try:
+            line = input(PROMPT)
+        except EOFError:
+            print()
+            return 0
+        try:
+            print(answer(line))
+        except DataError as exc:
+            print(f"error: {exc}")
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="rnnlab", description=__doc__)
-    parser.parse_args(argv)
-    return 0
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    p = commands.add_parser("predict-ball", help="predict a ball's next position from its history (seed 004)",
+                            description="Predict a ball's next position. Without HISTORY, asks for one per line.")
+    p.add_argument("history", nargs="?", help="positions so far, e.g. 1,3,5,7")
+    p.add_argument("--model", choices=["rnn", "lstm", "gru"], help="default: the lowest test MAE in --metrics")
+    p.add_argument("--models", default="models/ball", help="folder of trained ball models (default %(default)s)")
+    p.add_argument("--metrics", default="metrics/ball.json", help="ball metrics (default %(default)s)")
+    p.set_defaults(run=predict_ball)
+
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except RnnlabError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+def console() -> None:
+    """Entry point of the installed ``rnnlab`` command."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    console()

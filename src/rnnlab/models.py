@@ -109,6 +109,23 @@ class _Stack(nn.Module):
         self.flat = nn.Parameter(torch.cat(blocks))
         self._sizes = [b.numel() for b in blocks]
 
+    def _replica_index(self) -> Tensor:
+        """For every element of ``flat``, the replica it belongs to (blocks are (R, n) each)."""
+        if getattr(self, "_replica_of", None) is None:
+            self._replica_of = torch.cat([
+                torch.arange(self.replicas).repeat_interleave(size // self.replicas) for size in self._sizes
+            ])
+        return self._replica_of
+
+    def replica_grad_norms(self) -> Tensor:
+        """The gradient norm of each replica, (R,), from the flat gradient in two ops."""
+        squares = self.flat.grad.new_zeros(self.replicas).index_add_(0, self._replica_index(), self.flat.grad**2)
+        return squares.sqrt()
+
+    def scale_replica_grads(self, coef: Tensor) -> None:
+        """Multiply each replica's gradient by its own factor, coef (R,)."""
+        self.flat.grad.mul_(coef[self._replica_index()])
+
     def weights(self) -> dict[str, Tensor]:
         chunks = self.flat.split(self._sizes)
         return {n: c.view(self.replicas, *s) for n, c, s in zip(self.names, chunks, self.shapes)}

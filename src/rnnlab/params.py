@@ -51,19 +51,26 @@ class Architecture:
 
 
 OPTIMIZERS = ("adam", "sgd")
+LR_SCHEDULES = ("constant", "onecycle")
 
 
 @dataclass(frozen=True)
 class Training:
     optimizer: str
     lr: float
+    lr_schedule: str          # constant, or onecycle: warm up to lr, anneal to ~0 by the last epoch
     epochs: int
+    grad_clip: float | None   # max gradient norm per replica; null: no clipping (the seeds')
 
     def check(self, at: str) -> None:
         if self.optimizer not in OPTIMIZERS:
             raise ParamsError(f"{at}.optimizer: unknown optimizer {self.optimizer!r}; choose from {list(OPTIMIZERS)}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ParamsError(f"{at}.lr_schedule: unknown schedule {self.lr_schedule!r}; choose from {list(LR_SCHEDULES)}")
         _positive(self.lr, f"{at}.lr")
         _positive(self.epochs, f"{at}.epochs")
+        if self.grad_clip is not None:
+            _positive(self.grad_clip, f"{at}.grad_clip")
 
 
 @dataclass(frozen=True)
@@ -82,12 +89,84 @@ class Sine:
             raise ParamsError(f"{at}.models lists a model twice: {list(self.models)}")
 
 
+def _range(value: tuple, key: str, low=None) -> None:
+    if len(value) != 2 or value[0] > value[1]:
+        raise ParamsError(f"{key} must be [min, max] with min <= max, got {list(value)}")
+    if low is not None and value[0] < low:
+        raise ParamsError(f"{key} must start at {low} or more, got {list(value)}")
+
+
+@dataclass(frozen=True)
+class BallGenerate:
+    rows: int
+    start: tuple[int, ...]    # [min, max] first position, uniform integer
+    speed_max: int            # speed: a non-zero integer in [-speed_max, speed_max]
+    length: tuple[int, ...]   # [min, max] positions per row, uniform integer
+    seed: int
+
+    def check(self, at: str) -> None:
+        _positive(self.rows, f"{at}.rows")
+        _positive(self.speed_max, f"{at}.speed_max")
+        _range(self.start, f"{at}.start")
+        _range(self.length, f"{at}.length", low=2)
+
+
+@dataclass(frozen=True)
+class BallPrepare:
+    chunk_lines: int
+    scale: float              # positions are divided by this (seed 004: 50)
+    split: tuple[float, ...]  # cut points of each chunk's permutation: [0.6, 0.8] = 60/20/20
+    seed: int                 # torch.random.manual_seed at the start of preparation
+
+    def check(self, at: str) -> None:
+        _positive(self.chunk_lines, f"{at}.chunk_lines")
+        _positive(self.scale, f"{at}.scale")
+        if len(self.split) != 2 or not 0 < self.split[0] < self.split[1] < 1:
+            raise ParamsError(f"{at}.split must be two cut points 0 < a < b < 1, got {list(self.split)}")
+
+
+MONITORS = {"val_accuracy": "max", "val_mae": "min"}
+
+
+@dataclass(frozen=True)
+class BallTraining(Training):
+    batch_size: int
+    shuffle: bool             # false: minibatches in shard order (seed 004); true: reshuffled every epoch
+    min_history: int | None   # null: whole rows only; k: also every prefix with at least k inputs
+    patience: int             # stop when the best epoch is more than this many epochs old
+    monitor: str              # what "best" means: val_accuracy (seed 004) or val_mae
+    seed: int                 # torch.random.manual_seed before the model is built (and the shuffle)
+
+    def check(self, at: str) -> None:
+        super().check(at)
+        _positive(self.batch_size, f"{at}.batch_size")
+        _positive(self.patience, f"{at}.patience")
+        if self.min_history is not None:
+            _positive(self.min_history, f"{at}.min_history")
+        if self.monitor not in MONITORS:
+            raise ParamsError(f"{at}.monitor: unknown monitor {self.monitor!r}; choose from {list(MONITORS)}")
+
+
+@dataclass(frozen=True)
+class Ball:
+    csv_path: str             # the csv the pipeline learns from: generated, or your own
+    generate: BallGenerate
+    prepare: BallPrepare
+    models: tuple[str, ...]
+    model: Architecture
+    train: BallTraining
+
+    def check(self, at: str) -> None:
+        Sine.check(self, at)  # the same rules for the model list
+
+
 @dataclass(frozen=True)
 class Params:
     seq_len: int            # input steps per training window (seed 003: 20)
     seed: int               # torch/numpy seed, set after the data are cut
     threads: int            # torch intra-op threads in every stage
     sine: Sine
+    ball: Ball
 
     def check(self, at: str) -> None:
         _positive(self.seq_len, "seq_len")

@@ -65,3 +65,39 @@ def predictions(values: np.ndarray, boundary: int, preds: pd.DataFrame, context:
     ax.set(xlabel="time step", ylabel="value", title="Free-running predictions over the test range (each fed its own output)")
     ax.legend(loc="lower left", ncols=3, fontsize="small")
     return fig
+
+
+def ball_training(histories: dict[str, pd.DataFrame]) -> Figure:
+    """Seed 004's accuracy curves (train dashed, validation solid) and the validation MAE."""
+    fig = Figure(figsize=(12, 4.2))
+    acc_ax, mae_ax = fig.subplots(1, 2, sharex=True)
+    for kind, history in histories.items():
+        color = _color(kind)
+        acc_ax.plot(history.epoch, history.train_accuracy, color=color, ls="--", lw=0.8, alpha=0.7)
+        acc_ax.plot(history.epoch, history.val_accuracy, color=color, lw=1.2, label=f"{kind.upper()}")
+        mae_ax.plot(history.epoch, history.val_mae, color=color, lw=1.2, label=kind.upper())
+    acc_ax.set(ylim=(0, 1), xlabel="epoch", ylabel="accuracy (seed formula)",
+               title="Accuracy: validation solid, training dashed")
+    mae_ax.set(yscale="log", xlabel="epoch", ylabel="mean |error| (ball positions)", title="Validation error in positions")
+    acc_ax.legend(loc="lower right")
+    mae_ax.legend()
+    return fig
+
+
+def ball_predictions(frame: pd.DataFrame) -> Figure:
+    """Predicted vs actual next position on the test set, and the error, per model."""
+    kinds = [c for c in frame.columns if c != "actual"]
+    fig = Figure(figsize=(4.2 * len(kinds), 7.5))
+    axes = fig.subplots(2, len(kinds), sharex=True, squeeze=False)
+    lim = np.abs(frame.actual).max() + 2
+    for col, kind in enumerate(kinds):
+        error = frame[kind] - frame.actual
+        top, bottom = axes[0, col], axes[1, col]
+        top.plot([-lim, lim], [-lim, lim], color="gray", lw=0.8)
+        top.scatter(frame.actual, frame[kind], s=4, color=_color(kind), alpha=0.5)
+        top.set(title=f"{kind.upper()}: mean |error| {error.abs().mean():.3f}", ylabel="predicted")
+        bottom.axhspan(-0.5, 0.5, color="gray", alpha=0.1, label="rounds to the true position")
+        bottom.scatter(frame.actual, error, s=4, color=_color(kind), alpha=0.5)
+        bottom.set(xlabel="actual next position", ylabel="predicted - actual")
+        bottom.legend(loc="lower left", fontsize="small")
+    return fig

@@ -15,8 +15,11 @@ class Progress:
     """Per-epoch progress with the current losses.
 
     On a terminal this is a tqdm bar with the losses as postfix. In a captured log (CI,
-    ``dvc queue`` workers) a redrawn bar is noise, so it logs one line every tenth of the run.
+    ``dvc queue`` workers) a redrawn bar is noise, so it logs one line every tenth of the run,
+    and at least once a minute on long runs.
     """
+
+    quiet_seconds = 60.0
 
     def __init__(self, total: int, desc: str, stream=None):
         self.total, self.desc = total, desc
@@ -25,15 +28,19 @@ class Progress:
         self.started = time.perf_counter()
         self.bar = tqdm(total=total, desc=desc, file=self.stream, leave=True) if self.interactive else None
         self.every = max(1, total // 10)
+        self.last_line = self.started
 
     def update(self, done: int, **values: float) -> None:
         shown = {k: f"{v:.4g}" for k, v in values.items()}
         if self.bar is not None:
             self.bar.update(done - self.bar.n)
             self.bar.set_postfix(shown, refresh=False)
-        elif done % self.every == 0 or done == self.total:
+            return
+        now = time.perf_counter()
+        if done % self.every == 0 or done == self.total or now - self.last_line > self.quiet_seconds:
             text = " ".join(f"{k}={v}" for k, v in shown.items())
             print(f"{self.desc}: {done}/{self.total} {text}", file=self.stream, flush=True)
+            self.last_line = now
 
     def close(self) -> float:
         """Finish the bar; return the seconds since it started."""

@@ -48,7 +48,7 @@ def train(p: Params, values: np.ndarray, kind: str):
     progress = Progress(p.sine.train.epochs, kind)
 
     def on_epoch(epoch: int, row: dict) -> None:
-        progress.update(epoch + 1, train=row["train_loss"].median().item(), test=row["test_loss"].median().item())
+        progress.update(epoch, train=row["train_loss"].median().item(), test=row["test_loss"].median().item())
 
     result = fit(model, StatefulWindows(windows, split.test), p.sine.train, on_epoch)
     seconds = progress.close()

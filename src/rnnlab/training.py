@@ -7,9 +7,10 @@ stacks (``models.py``), so every loss here is a vector with one entry per replic
 
 from __future__ import annotations
 
+import math
 import operator
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import reduce
 from typing import Protocol
 
@@ -19,19 +20,23 @@ from torch import Tensor
 from rnnlab.data import Windows
 from rnnlab.evaluation import mse, rollout
 from rnnlab.models import detach_state
-from rnnlab.params import Training
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
 
 
 class Regime(Protocol):
+    """What one epoch feeds the model, and how an epoch is judged."""
+
     carries_state: bool  # does the state left by one batch start the next (and next epoch)?
 
-    def batches(self) -> Iterable[tuple[Tensor, Tensor]]:
-        """One epoch of (input, target), each (1, B, T, I): shared by all replicas."""
+    def batches(self) -> Iterable:
+        """One epoch of batches, in order."""
 
-    def loss(self, pred: Tensor, target: Tensor) -> Tensor:
-        """Per-replica loss, (R,)."""
+    def steps_per_epoch(self) -> int:
+        """How many batches ``batches()`` yields (without drawing any random number)."""
+
+    def step(self, model, batch, state) -> tuple[dict[str, Tensor], object]:
+        """Forward one batch: per-replica metrics, each (R,) ("loss" carries the graph), and the new state."""
 
     def evaluate(self, model, state) -> dict[str, Tensor]:
         """Per-replica metrics after an epoch, each (R,)."""
@@ -52,13 +57,18 @@ class StatefulWindows:
     test: Tensor  # (N_test,)
     carries_state: bool = True
 
+    def steps_per_epoch(self) -> int:
+        return len(self.windows.inputs)
+
     def batches(self):
         inputs = self.windows.inputs.unsqueeze(1).unsqueeze(0)    # (1, N, B=1, T, 1)
         targets = self.windows.targets.unsqueeze(1).unsqueeze(0)  # (1, N, B=1, T, 1)
         return zip(inputs.unbind(1), targets.unbind(1))
 
-    def loss(self, pred, target):
-        return ((pred - target) ** 2).mean((1, 2, 3))
+    def step(self, model, batch, state):
+        inputs, targets = batch
+        pred, state = model(inputs, state)                        # (R, 1, T, 1)
+        return {"loss": ((pred - targets) ** 2).mean((1, 2, 3))}, state
 
     def evaluate(self, model, state):
         preds = rollout(model, self.test[0], state, len(self.test) - 1)
@@ -66,42 +76,114 @@ class StatefulWindows:
 
 
 @dataclass
+class EarlyStopping:
+    """Keep the weights of the best epoch; stop when the best is more than ``patience`` epochs old.
+
+    Seed 004's rule: a strictly better ``monitor`` value saves the model; otherwise, once
+    ``epoch - best_epoch > patience``, training stops. The best weights are restored at the end.
+    """
+
+    monitor: str
+    patience: int
+    mode: str = "max"
+    best: float = field(init=False)
+    best_epoch: int = field(init=False, default=0)
+    best_state: dict = field(init=False, default_factory=dict)
+
+    def __post_init__(self):
+        # seed 004 starts its record at 0 accuracy; an error to minimise starts at infinity
+        self.best = 0.0 if self.mode == "max" else math.inf
+
+    def should_stop(self, epoch: int, row: dict[str, Tensor], model) -> bool:
+        value = row[self.monitor].item()
+        if value > self.best if self.mode == "max" else value < self.best:
+            self.best, self.best_epoch = value, epoch
+            self.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            return False
+        return epoch - self.best_epoch > self.patience
+
+    def restore(self, model) -> None:
+        if self.best_state:
+            model.load_state_dict(self.best_state)
+
+
+@dataclass
 class FitResult:
-    history: dict[str, Tensor]  # column -> (epochs, R); "train_loss" plus the regime's metrics
-    state: object               # the state left by the last batch (None for the MLP)
+    history: dict[str, Tensor]  # column -> (epochs, R): "train_<metric>" and the regime's metrics
+    state: object               # the state left by the last batch (None without carried state)
+    best_epoch: int | None = None
 
 
-def fit(model, regime: Regime, cfg: Training, on_epoch: Callable[[int, dict], None] | None = None) -> FitResult:
+def fit(model, regime: Regime, cfg, on_epoch: Callable[[int, dict], None] | None = None,
+        stopping: EarlyStopping | None = None) -> FitResult:
     """Train every replica of ``model`` in place; return the per-epoch history.
 
-    The epoch train loss is the mean of the per-batch losses, summed in float64 in batch
-    order like the seed's ``loss += loss.item()``, so it matches the text to the last digit.
+    ``cfg`` supplies ``optimizer``, ``lr``, ``lr_schedule``, ``epochs`` and ``grad_clip`` (a
+    max norm per replica, or None). Per-batch metrics are averaged over the epoch in float64,
+    summed in batch order like the seeds' ``loss += loss.item()``, so epoch numbers match the
+    texts to the last digit. ``train_grad_norm`` is the largest pre-clipping gradient norm of
+    the epoch: where exploding gradients show.
     """
     optimizer = OPTIMIZERS[cfg.optimizer](model.parameters(), lr=cfg.lr)
+    scheduler = None
+    if cfg.lr_schedule == "onecycle":  # warm up to lr, anneal to ~0 by the last step of the last epoch
+        total_steps = cfg.epochs * regime.steps_per_epoch()
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.lr, total_steps=total_steps)
     state = None
     columns: dict[str, list[Tensor]] = {}
-    for epoch in range(cfg.epochs):
+    for epoch in range(1, cfg.epochs + 1):
         model.train()
-        batch_losses = []
-        for inputs, targets in regime.batches():
+        per_batch: dict[str, list[Tensor]] = {}
+        grad_norm = None
+        for batch in regime.batches():
             carried = detach_state(state) if regime.carries_state else None
-            pred, state = model(inputs, carried)
-            loss = regime.loss(pred, targets)                 # (R,)
+            metrics, state = regime.step(model, batch, carried)
             optimizer.zero_grad()
-            loss.sum().backward()  # replicas share no parameter: each gets its own gradient
+            metrics["loss"].sum().backward()  # replicas share no parameter: each gets its own gradient
+            norms = replica_grad_norms(model)                  # (R,)
+            grad_norm = norms if grad_norm is None else torch.maximum(grad_norm, norms)
+            if cfg.grad_clip is not None:
+                clip_replica_grads(model, norms, cfg.grad_clip)
             optimizer.step()
-            batch_losses.append(loss.detach())
-        row = {"train_loss": _sequential_mean(batch_losses)}
+            if scheduler is not None:
+                scheduler.step()
+            for key, value in metrics.items():
+                per_batch.setdefault(key, []).append(value.detach())
+        row = {f"train_{key}": _sequential_mean(values) for key, values in per_batch.items()}
+        row["train_grad_norm"] = grad_norm
         row.update(regime.evaluate(model, state if regime.carries_state else None))
         for key, value in row.items():
             columns.setdefault(key, []).append(value.double())
         if on_epoch is not None:
             on_epoch(epoch, row)
+        if stopping is not None and stopping.should_stop(epoch, row, model):
+            break
+    if stopping is not None:
+        stopping.restore(model)
     history = {key: torch.stack(values) for key, values in columns.items()}
-    return FitResult(history=history, state=detach_state(state))
+    return FitResult(history, detach_state(state), stopping.best_epoch if stopping else None)
 
 
-def _sequential_mean(losses: list[Tensor]) -> Tensor:
+def replica_grad_norms(model) -> Tensor:
+    """The gradient norm of each replica, (R,); one replica for a plain PyTorch module."""
+    if hasattr(model, "replica_grad_norms"):
+        return model.replica_grad_norms()
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    return torch.linalg.vector_norm(torch.cat([g.flatten() for g in grads])).view(1)
+
+
+def clip_replica_grads(model, norms: Tensor, max_norm: float) -> None:
+    """Scale each replica's gradient to at most ``max_norm``, as ``clip_grad_norm_`` would alone."""
+    coef = (max_norm / (norms + 1e-6)).clamp(max=1.0)                  # (R,)
+    if hasattr(model, "scale_replica_grads"):
+        model.scale_replica_grads(coef)
+    else:
+        for p in model.parameters():
+            if p.grad is not None:
+                p.grad.mul_(coef)
+
+
+def _sequential_mean(values: list[Tensor]) -> Tensor:
     """Mean over batches per replica, accumulated left to right in float64."""
-    per_replica = zip(*torch.stack(losses).tolist())                # R sequences of floats
-    return torch.tensor([reduce(operator.add, seq, 0.0) / len(losses) for seq in per_replica], dtype=torch.float64)
+    per_replica = zip(*torch.stack(values).tolist())                # R sequences of floats
+    return torch.tensor([reduce(operator.add, seq, 0.0) / len(values) for seq in per_replica], dtype=torch.float64)

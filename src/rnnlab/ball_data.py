@@ -1,0 +1,159 @@
+"""Experiment B's data (seed 004): the ball csv and its gzip-compressed tensor shards.
+
+A row of ``ball.csv`` is one ball moving at a constant integer speed, e.g. ``1,3,5,7,9``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import zlib
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.nn.utils.rnn import pad_sequence
+
+from rnnlab.errors import DataError
+
+MAX_ROW_VALUES = 10_000  # a longer line is a broken file, not a ball
+SPLITS = ("training", "validating", "testing")
+
+
+# ---------------------------------------------------------------------------------------
+# The csv
+# ---------------------------------------------------------------------------------------
+
+
+def generate_rows(rows: int, start: tuple[int, int], speed_max: int, length: tuple[int, int], seed: int) -> list[list[int]]:
+    """Balls with a uniform start, a non-zero integer speed and a uniform number of positions."""
+    rng = np.random.default_rng(seed)
+    speeds = np.array([s for s in range(-speed_max, speed_max + 1) if s != 0])
+    starts = rng.integers(start[0], start[1] + 1, size=rows)
+    velocity = rng.choice(speeds, size=rows)
+    lengths = rng.integers(length[0], length[1] + 1, size=rows)
+    return [(s + v * np.arange(n)).tolist() for s, v, n in zip(starts, velocity, lengths)]
+
+
+def format_rows(rows: list[list[int]]) -> str:
+    return "".join(",".join(map(str, row)) + "\n" for row in rows)
+
+
+def parse_history(line: str) -> list[int]:
+    """One history, e.g. ``1,3,5,7``: integers, at least two; DataError says what is wrong."""
+    tokens = line.split(",")
+    if len(tokens) > MAX_ROW_VALUES:
+        raise DataError(f"{len(tokens)} values on one line (at most {MAX_ROW_VALUES})")
+    row = []
+    for token in tokens:
+        try:
+            row.append(int(token))
+        except ValueError:
+            raise DataError(f"not an integer position: {token.strip()!r}" if token.strip() else "empty position") from None
+    if len(row) < 2:
+        raise DataError("a history needs at least 2 positions")
+    return row
+
+
+def parse_rows(text: str, source: str = "<ball csv>") -> list[list[int]]:
+    """One history per line; any bad line is an error naming the source and line number."""
+    lines = text.splitlines()
+    if not lines:
+        raise DataError(f"{source}: empty file, expected one ball history per line (e.g. 1,3,5,7)")
+    rows = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            rows.append(parse_history(line))
+        except DataError as exc:
+            raise DataError(f"{source}:{number}: {exc}") from None
+    return rows
+
+
+def read_rows(path: str | Path) -> list[list[int]]:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: not a text file") from None
+    return parse_rows(text, source=str(path))
+
+
+# ---------------------------------------------------------------------------------------
+# Shards: gzip-compressed (padded, lengths) tensors, 60/20/20 per chunk of lines
+# ---------------------------------------------------------------------------------------
+
+
+Shard = tuple[Tensor, Tensor]  # (padded (N, T) float32, lengths (N,) int64)
+
+
+def make_shards(rows: list[list[int]], chunk_lines: int, scale: float, cuts: tuple[float, float], seed: int):
+    """Seed 004's ``prepare``: yield ``(chunk index, {split: (padded, lengths)})``.
+
+    ::
+
+        lines 0..1999   -> pad with zeros to the longest, / scale -> randperm -> 60% | 20% | 20%
+        lines 2000..    -> the same, with the generator's next permutation
+
+    ``torch.random.manual_seed(seed)`` first, as the seed script does at program start.
+    """
+    torch.random.manual_seed(seed)
+    for chunk, begin in enumerate(range(0, len(rows), chunk_lines)):
+        tensors = [torch.tensor(row, dtype=torch.float) for row in rows[begin : begin + chunk_lines]]
+        padded = pad_sequence(tensors, batch_first=True) / scale           # (N, T_max)
+        lengths = torch.tensor([len(t) for t in tensors])                  # (N,)
+        order = torch.randperm(len(tensors))
+        first, second = int(len(order) * cuts[0]), int(len(order) * cuts[1])
+        parts = dict(zip(SPLITS, (order[:first], order[first:second], order[second:])))
+        yield chunk, {split: (padded[idx], lengths[idx]) for split, idx in parts.items()}
+
+
+def shard_name(split: str, chunk: int) -> str:
+    return f"{split}_set.{chunk}.pt"
+
+
+def shard_bytes(shard: Shard) -> bytes:
+    """gzip of ``torch.save(shard)``, byte-deterministic: no timestamp, no file name inside."""
+    buffer = io.BytesIO()
+    torch.save(tuple(shard), buffer)
+    return gzip.compress(buffer.getvalue(), mtime=0)
+
+
+def load_shard(path: str | Path) -> Shard:
+    """Read a shard back, refusing anything but (float padded, integer lengths) of matching size."""
+    path = Path(path)
+    try:
+        raw = gzip.decompress(path.read_bytes())
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except (OSError, EOFError, zlib.error) as exc:
+        raise DataError(f"{path}: not a complete gzip file ({exc})") from None
+    try:
+        shard = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
+    except Exception as exc:  # UnpicklingError for foreign objects, RuntimeError for broken zips
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"{path}: refused to load ({reason})") from None
+    if not (isinstance(shard, tuple | list) and len(shard) == 2 and all(isinstance(t, Tensor) for t in shard)):
+        raise DataError(f"{path}: expected a (padded, lengths) pair of tensors")
+    padded, lengths = shard
+    if not padded.is_floating_point() or padded.dim() != 2:
+        raise DataError(f"{path}: padded positions must be a 2-D float tensor, got {padded.dtype} {tuple(padded.shape)}")
+    if lengths.dtype != torch.int64 or lengths.shape != padded.shape[:1]:
+        got = f"{lengths.dtype} {tuple(lengths.shape)}"
+        raise DataError(f"{path}: lengths must be int64 of shape ({padded.shape[0]},), got {got}")
+    if len(lengths) and (lengths.min() < 2 or lengths.max() > padded.shape[1]):
+        raise DataError(f"{path}: lengths must lie in [2, {padded.shape[1]}]")
+    return padded, lengths
+
+
+def load_split(folder: str | Path, split: str) -> list[Shard]:
+    """Every shard of one split, in chunk order (``training_set.0.pt``, ``.1``, ...)."""
+    shards, chunk = [], 0
+    while (path := Path(folder) / shard_name(split, chunk)).exists():
+        shards.append(load_shard(path))
+        chunk += 1
+    if not shards:
+        raise DataError(f"{Path(folder) / shard_name(split, 0)}: no such file; run `dvc repro prepare_ball`")
+    return shards

@@ -1,0 +1,25 @@
+"""Stage generate_ball: a ball csv like seed 004's (10000 balls at constant integer speed)."""
+
+import argparse
+import logging
+
+from rnnlab import ball_data, io
+from rnnlab.stage import load_params, run_stage
+
+log = logging.getLogger("generate_ball")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("out", help="csv file to write")
+    parser.add_argument("--params", default="params.yaml")
+    args = parser.parse_args()
+    g = load_params(args.params).ball.generate
+
+    rows = ball_data.generate_rows(g.rows, g.start, g.speed_max, g.length, g.seed)
+    io.write_text(args.out, ball_data.format_rows(rows))
+    log.info("wrote %d balls to %s", len(rows), args.out)
+
+
+if __name__ == "__main__":
+    run_stage(main)

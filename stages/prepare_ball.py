@@ -1,0 +1,29 @@
+"""Stage prepare_ball: the ball csv -> gzip-compressed (padded, lengths) shards, 60/20/20."""
+
+import argparse
+import logging
+
+from rnnlab import ball_data, io
+from rnnlab.stage import load_params, run_stage
+
+log = logging.getLogger("prepare_ball")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("csv", help="ball csv: one history per line, e.g. 1,3,5,7")
+    parser.add_argument("out", help="folder of shards to write")
+    parser.add_argument("--params", default="params.yaml")
+    args = parser.parse_args()
+    cfg = load_params(args.params).ball.prepare
+
+    rows = ball_data.read_rows(args.csv)  # every line is checked before anything is written
+    with io.atomic_dir(args.out) as folder:
+        for chunk, parts in ball_data.make_shards(rows, cfg.chunk_lines, cfg.scale, cfg.split, cfg.seed):
+            for split, shard in parts.items():
+                (folder / ball_data.shard_name(split, chunk)).write_bytes(ball_data.shard_bytes(shard))
+    log.info("%d balls from %s -> %d chunks of shards in %s", len(rows), args.csv, chunk + 1, args.out)
+
+
+if __name__ == "__main__":
+    run_stage(main)
