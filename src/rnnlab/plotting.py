@@ -74,7 +74,8 @@ def ball_training(histories: dict[str, pd.DataFrame]) -> Figure:
     for kind, history in histories.items():
         color = _color(kind)
         acc_ax.plot(history.epoch, history.train_accuracy, color=color, ls="--", lw=0.8, alpha=0.7)
-        acc_ax.plot(history.epoch, history.val_accuracy, color=color, lw=1.2, label=f"{kind.upper()}")
+        below = " (below 0 throughout)" if history.val_accuracy.max() < 0 else ""
+        acc_ax.plot(history.epoch, history.val_accuracy, color=color, lw=1.2, label=f"{kind.upper()}{below}")
         mae_ax.plot(history.epoch, history.val_mae, color=color, lw=1.2, label=kind.upper())
     acc_ax.set(ylim=(0, 1), xlabel="epoch", ylabel="accuracy (seed formula)",
                title="Accuracy: validation solid, training dashed")
