@@ -18,31 +18,36 @@ def main() -> None:
     parser.add_argument("--data", required=True, help="series csv")
     parser.add_argument("--models", required=True, help="folder of <model>.pt and <model>.timing.json")
     parser.add_argument("--histories", required=True, help="folder of <model>.csv training histories")
-    parser.add_argument("--metrics", required=True, help="metrics json to write")
-    parser.add_argument("--predictions", required=True, help="test-range predictions csv to write")
+    parser.add_argument("--metrics", required=True, help="metrics json to write: medians over seeds")
+    parser.add_argument("--seed-metrics", required=True, help="metrics json to write: every seed's")
+    parser.add_argument("--predictions", required=True, help="test-range rollouts csv to write")
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args()
     p = load_params(args.params)
 
     values = data.read_series(args.data)
     split = data.split_series(values, p.sine.data.train_fraction)
-    steps = np.arange(split.boundary + 1, len(values))
-    metrics, predictions = {}, pd.DataFrame({"step": steps, "truth": split.test[1:].double().numpy()})
+    seeds = sine.seeds(p)
+    predictions = pd.DataFrame({"step": np.arange(split.boundary + 1, len(values)), "truth": split.test[1:].double().numpy()})
+    metrics, per_seed = {}, {}
     for kind in p.sine.models:
         checkpoint = Path(args.models) / f"{kind}.pt"
         saved = load_checkpoint(checkpoint)
-        model, state = saved.stack(), saved.state
-        if model.cfg != sine.model_config(p, kind) or saved.seeds != sine.seeds(p):
+        model = saved.stack()
+        if model.cfg != sine.model_config(p, kind) or saved.seeds != seeds:
             raise DataError(f"{checkpoint}: trained with other params than params.yaml; run `dvc repro`")
         history = pd.read_csv(Path(args.histories) / f"{kind}.csv")
-        preds = sine.evaluate(p, values, model, state)
-        per_replica = sine.replica_metrics(history, preds, split.test)
-        metrics[kind] = {name: float(np.median(v)) for name, v in per_replica.items()}
+        preds = sine.evaluate(p, values, model, saved.state)
+        per_seed[kind] = sine.seed_metrics(history, preds, split.test, seeds)
+        metrics[kind] = sine.summary(per_seed[kind])
         metrics[kind]["params"] = parameter_count(model.cfg)
         metrics[kind]["train_seconds"] = io.read_json(Path(args.models) / f"{kind}.timing.json")["train_seconds"]
-        predictions[kind] = preds["rollout"][0].double().numpy()
+        for r, seed in enumerate(seeds):
+            predictions[f"{kind}_seed{seed}"] = preds["rollout"][r].double().numpy()
+        predictions[kind] = predictions[f"{kind}_seed{seeds[0]}"]  # the first seed's: the texts' run
     metrics["reference"] = sine.reference_metrics(p, values)
     io.write_json(args.metrics, metrics)
+    io.write_json(args.seed_metrics, {kind: {str(s): m for s, m in seeds_.items()} for kind, seeds_ in per_seed.items()})
     io.write_text(args.predictions, predictions.to_csv(index=False))
 
 

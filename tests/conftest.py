@@ -32,7 +32,10 @@ def run(cmd: list[str], cwd: Path, check: bool = True, **kwargs) -> subprocess.C
 
 def tiny(params: dict, epochs: int = 2) -> dict:
     """Default params cut down to seconds: what end-to-end tests run."""
+    params["seeds"] = [0, 1]
     params["sine"]["train"]["epochs"] = epochs
+    params["ball"]["generate"]["rows"] = 300
+    params["ball"]["train"]["epochs"] = epochs
     return params
 
 

@@ -20,7 +20,7 @@ def load_with(tmp_path, default_params, edit):
 
 def test_default_params_load_as_frozen_dataclasses(root):
     p = params.load(root / "params.yaml")
-    assert p.seq_len == 20 and p.seed == 0 and p.threads == 1
+    assert p.seq_len == 20 and p.seeds == (0, 1, 2, 3, 4) and p.threads == 1
     assert p.sine.models == ("mlp", "rnn", "lstm", "gru")
     assert p.sine.train.lr == 0.0005 and p.sine.model.mlp_widths == (32, 16)
     with pytest.raises(dataclasses.FrozenInstanceError):

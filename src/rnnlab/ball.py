@@ -134,7 +134,8 @@ class Minibatches:
         packed, lengths, y = batch
         predicted = predict_packed(model, packed, lengths)
         loss = nn.functional.mse_loss(predicted, y)
-        return {"loss": loss.view(1), "accuracy": torch.tensor([accuracy(y, predicted.detach())])}, None
+        # a Python float like the seed's, kept in float64: early stopping compares these exactly
+        return {"loss": loss.view(1), "accuracy": torch.tensor([accuracy(y, predicted.detach())], dtype=torch.float64)}, None
 
     def evaluate(self, model, state):
         return {f"val_{k}": v for k, v in score(model, self.validating).items()}
@@ -153,7 +154,8 @@ def score(model: nn.Module, shards: list[Shard]) -> dict[str, Tensor]:
         predicted = predict_next(model, x, lengths)
         accuracies.append(accuracy(y, predicted))
         errors.append((predicted - y).abs().flatten())
-    return {"accuracy": torch.tensor([sum(accuracies) / len(accuracies)]), "mae": torch.cat(errors).mean().view(1)}
+    mean_accuracy = torch.tensor([sum(accuracies) / len(accuracies)], dtype=torch.float64)  # no float32 rounding
+    return {"accuracy": mean_accuracy, "mae": torch.cat(errors).mean().view(1)}
 
 
 @torch.inference_mode()
@@ -221,6 +223,11 @@ def train(p: Params, shards: str | Path, kind: str):
     stopping = EarlyStopping(recipe.monitor, recipe.patience, MONITORS[recipe.monitor])
     result = fit(model, regime, recipe, on_epoch, stopping)
     seconds = progress.close()
+    if result.best_epoch == 0:
+        # Seed 004 starts its record at accuracy 0 and never saves a model that does not beat
+        # it; its script would then fail to reload model.pt. We keep the last epoch's weights.
+        log.warning("%s: %s never beat its starting record in %d epochs; keeping the last epoch's weights",
+                    kind, recipe.monitor, len(result.history["train_loss"]))
     log.info("%s: stopped after %d epochs, best %s %.4f at epoch %d, %.0fs",
              kind, len(result.history["train_loss"]), recipe.monitor, stopping.best, result.best_epoch, seconds)
     return model, result, seconds

@@ -52,6 +52,17 @@ def predict_ball(args) -> int:
             print(f"error: {exc}")
 
 
+def report(args) -> int:
+    from rnnlab import report as study_report
+
+    study = study_report.collect(study_report.exp_show(Path(args.repo), args.all_commits))
+    runs = study_report.write(study, Path(args.figure), Path(args.table))
+    print(f"{len(runs)} sequence lengths ({', '.join(map(str, runs))}) -> {args.figure}, {args.table}")
+    for name, why in study.skipped:
+        print(f"skipped {name}: {why}", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="rnnlab", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -63,6 +74,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--models", default="models/ball", help="folder of trained ball models (default %(default)s)")
     p.add_argument("--metrics", default="metrics/ball.json", help="ball metrics (default %(default)s)")
     p.set_defaults(run=predict_ball)
+
+    r = commands.add_parser("report", help="the sequence-length study from the DVC experiments (seed 000's exercise)",
+                            description="Read the experiments through `dvc exp show --json` and write a figure and "
+                                        "a markdown table of rollout MSE against seq_len.")
+    r.add_argument("--all-commits", action="store_true", help="experiments of every commit, not only HEAD's")
+    r.add_argument("--repo", default=".", help="the DVC repository (default: here)")
+    r.add_argument("--figure", default="plots/seq_len_study.png", help="default %(default)s")
+    r.add_argument("--table", default="plots/seq_len_study.md", help="default %(default)s")
+    r.set_defaults(run=report)
 
     args = parser.parse_args(argv)
     try:

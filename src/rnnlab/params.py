@@ -163,7 +163,7 @@ class Ball:
 @dataclass(frozen=True)
 class Params:
     seq_len: int            # input steps per training window (seed 003: 20)
-    seed: int               # torch/numpy seed, set after the data are cut
+    seeds: tuple[int, ...]  # one replica per torch seed, each set after the data are cut
     threads: int            # torch intra-op threads in every stage
     sine: Sine
     ball: Ball
@@ -171,6 +171,8 @@ class Params:
     def check(self, at: str) -> None:
         _positive(self.seq_len, "seq_len")
         _positive(self.threads, "threads")
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+            raise ParamsError(f"seeds must be a non-empty list without repeats, got {list(self.seeds)}")
 
 
 def _positive(value, key: str) -> None:

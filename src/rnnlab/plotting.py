@@ -31,39 +31,53 @@ def dataset(values: np.ndarray, boundary: int) -> Figure:
     return fig
 
 
+def seed_columns(frame: pd.DataFrame, prefix: str) -> list[str]:
+    """The per-seed columns of a wide frame: ``test_loss_seed0``, ``test_loss_seed1``, ..."""
+    return [c for c in frame.columns if c.startswith(f"{prefix}_seed")]
+
+
 def losses(histories: dict[str, pd.DataFrame], references: dict[str, dict[str, float]]) -> Figure:
-    """Train loss and rollout test MSE per epoch for every model, on log scales."""
+    """Train loss and rollout test MSE per epoch for every model: median over seeds, and the
+    band from the best to the worst seed."""
     fig = Figure(figsize=(12, 4.2))
     train_ax, test_ax = fig.subplots(1, 2, sharex=True)
+    seeds = 1
     for kind, history in histories.items():
-        by_epoch = history.groupby("epoch")
-        for ax, column in ((train_ax, "train_loss"), (test_ax, "test_loss")):
-            median = by_epoch[column].median()
-            ax.plot(median.index, median.to_numpy(), color=_color(kind), label=kind.upper())
-            if history.seed.nunique() > 1:
-                ax.fill_between(median.index, by_epoch[column].min(), by_epoch[column].max(), color=_color(kind), alpha=0.15)
+        color = _color(kind)
+        seeds = len(seed_columns(history, "test_loss"))
+        train_ax.plot(history.epoch, history.train_loss, color=color, label=kind.upper())
+        test_ax.plot(history.epoch, history.test_loss, color=color, label=kind.upper())
+        if seeds > 1:
+            test_ax.fill_between(history.epoch, history.test_loss_min, history.test_loss_max, color=color, alpha=0.15)
     for name, (label, style) in REFERENCE_STYLES.items():
         if name in references:
             test_ax.axhline(references[name]["rollout_mse"], color="gray", ls=style, lw=1, label=label)
+    spread = f"median of {seeds} seeds, band: best to worst seed" if seeds > 1 else "one seed"
     train_ax.set(yscale="log", xlabel="epoch", ylabel="MSE", title="Train loss (mean over windows)")
-    test_ax.set(yscale="log", xlabel="epoch", ylabel="MSE", title="Test: free-running rollout MSE")
+    test_ax.set(yscale="log", xlabel="epoch", ylabel="MSE", title=f"Test: free-running rollout MSE ({spread})")
     train_ax.legend()
-    test_ax.legend(fontsize="small")
+    test_ax.legend(fontsize="small", ncols=2)
     return fig
 
 
 def predictions(values: np.ndarray, boundary: int, preds: pd.DataFrame, context: int = 100) -> Figure:
-    """Rollout predictions of every model over the true series around the test range."""
-    fig = Figure(figsize=(12, 4.2))
-    ax = fig.subplots()
+    """Rollout predictions over the true series: one panel per model, every seed faint, the
+    first seed (the texts' run) bold."""
+    kinds = [c for c in preds.columns if c not in ("step", "truth") and "_seed" not in c]
+    fig = Figure(figsize=(12, 2.4 * len(kinds) + 0.6))
+    axes = fig.subplots(len(kinds), 1, sharex=True, squeeze=False)[:, 0]
     start = max(0, boundary - context)
     steps = np.arange(start, len(values))
-    ax.scatter(steps, values[start:], s=8, color="lightgray", label="data (train | test)")
-    ax.axvline(boundary - 0.5, color="gray", lw=1)
-    for kind in preds.columns.drop(["step", "truth"]):
-        ax.plot(preds.step, preds[kind], color=_color(kind), lw=1.5, label=f"{kind.upper()} rollout")
-    ax.set(xlabel="time step", ylabel="value", title="Free-running predictions over the test range (each fed its own output)")
-    ax.legend(loc="lower left", ncols=3, fontsize="small")
+    for ax, kind in zip(axes, kinds):
+        ax.scatter(steps, values[start:], s=6, color="lightgray", label="data")
+        ax.axvline(boundary - 0.5, color="gray", lw=1)
+        for column in seed_columns(preds, kind):
+            ax.plot(preds.step, preds[column], color=_color(kind), lw=0.8, alpha=0.35)
+        ax.plot(preds.step, preds[kind], color=_color(kind), lw=2, label=f"{kind.upper()}, first seed (faint: the others)")
+        ax.set(ylabel="value", ylim=(-1.6, 1.6))
+        ax.legend(loc="lower left", fontsize="small")
+    axes[0].set_title("Free-running predictions over the test range (each fed its own output); left of the line: training data")
+    axes[-1].set_xlabel("time step")
     return fig
 
 

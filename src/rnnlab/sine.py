@@ -32,7 +32,7 @@ def model_config(p: Params, kind: str) -> ModelConfig:
 
 
 def seeds(p: Params) -> list[int]:
-    return [p.seed]
+    return list(p.seeds)
 
 
 def train(p: Params, values: np.ndarray, kind: str):
@@ -48,24 +48,28 @@ def train(p: Params, values: np.ndarray, kind: str):
     progress = Progress(p.sine.train.epochs, kind)
 
     def on_epoch(epoch: int, row: dict) -> None:
-        progress.update(epoch, train=row["train_loss"].median().item(), test=row["test_loss"].median().item())
+        progress.update(epoch, train=np.median(row["train_loss"].numpy()), test=np.median(row["test_loss"].numpy()))
 
     result = fit(model, StatefulWindows(windows, split.test), p.sine.train, on_epoch)
     seconds = progress.close()
-    last = {k: v[-1].median().item() for k, v in result.history.items()}
-    log.info("%s: final train loss %.4f, rollout test MSE %.4f, %.1fs", kind, last["train_loss"], last["test_loss"], seconds)
+    last = {k: float(np.median(v[-1].numpy())) for k, v in result.history.items()}
+    log.info("%s: final train loss %.4f, rollout test MSE %.4f (medians over %d seeds), %.1fs",
+             kind, last["train_loss"], last["test_loss"], len(seeds(p)), seconds)
     return model, result, seconds
 
 
 def history_frame(result: FitResult, replica_seeds: list[int]) -> pd.DataFrame:
-    """Long format, one row per (epoch, seed): ``epoch, seed, train_loss, test_loss``."""
-    epochs, replicas = result.history["train_loss"].shape
-    frame = pd.DataFrame({
-        "epoch": np.repeat(np.arange(1, epochs + 1), replicas),
-        "seed": np.tile(replica_seeds, epochs),
-    })
+    """One row per epoch: the median over seeds of every column, the rollout's spread, and
+    every seed's own curve (``test_loss_seed3``), so DVC can plot the median per model."""
+    epochs = len(result.history["train_loss"])
+    frame = pd.DataFrame({"epoch": np.arange(1, epochs + 1)})
     for column, values in result.history.items():
-        frame[column] = values.reshape(-1).numpy()
+        frame[column] = np.median(values.numpy(), axis=1)
+    frame["test_loss_min"] = result.history["test_loss"].min(dim=1).values.numpy()
+    frame["test_loss_max"] = result.history["test_loss"].max(dim=1).values.numpy()
+    for column in ("train_loss", "test_loss"):
+        for r, seed in enumerate(replica_seeds):
+            frame[f"{column}_seed{seed}"] = result.history[column][:, r].numpy()
     return frame
 
 
@@ -98,14 +102,34 @@ def evaluate(p: Params, values: np.ndarray, model, state) -> dict[str, torch.Ten
     }
 
 
-def replica_metrics(history: pd.DataFrame, preds: dict[str, torch.Tensor], test: torch.Tensor) -> dict[str, np.ndarray]:
-    """Per-replica metrics, each (R,): what the seed prints, plus the teacher-forced error."""
-    last_epoch = history[history.epoch == history.epoch.max()]
-    return {
-        "train_loss": last_epoch.train_loss.to_numpy(),
-        "rollout_mse": evaluation.mse(preds["rollout"], test[1:]).double().numpy(),
-        "one_step_mse": evaluation.mse(preds["one_step"], test[1:]).double().numpy(),
-    }
+LAST_EPOCHS = 10  # the final rollout value jumps from epoch to epoch; also report a mean
+
+
+def seed_metrics(history: pd.DataFrame, preds: dict[str, torch.Tensor], test: torch.Tensor,
+                 replica_seeds: list[int]) -> dict[int, dict[str, float]]:
+    """Each seed's metrics: what the text prints, the rollout's best and recent values, one-step."""
+    rollout = evaluation.mse(preds["rollout"], test[1:]).double().numpy()
+    one_step = evaluation.mse(preds["one_step"], test[1:]).double().numpy()
+    result = {}
+    for r, seed in enumerate(replica_seeds):
+        curve = history[f"test_loss_seed{seed}"].to_numpy()
+        result[seed] = {
+            "train_loss": float(history[f"train_loss_seed{seed}"].iloc[-1]),
+            "rollout_mse": float(rollout[r]),                        # the final epoch: the texts' number
+            "rollout_mse_best": float(curve.min()),                   # the best epoch's
+            "rollout_mse_last10": float(curve[-LAST_EPOCHS:].mean()),  # mean of the last 10 epochs
+            "one_step_mse": float(one_step[r]),
+        }
+    return result
+
+
+def summary(per_seed: dict[int, dict[str, float]]) -> dict[str, float]:
+    """Median over seeds of every metric, and the min and max of the rollout MSE."""
+    names = next(iter(per_seed.values()))
+    result = {name: float(np.median([m[name] for m in per_seed.values()])) for name in names}
+    rollouts = [m["rollout_mse"] for m in per_seed.values()]
+    result["rollout_mse_min"], result["rollout_mse_max"] = float(min(rollouts)), float(max(rollouts))
+    return result
 
 
 def reference_metrics(p: Params, values: np.ndarray) -> dict[str, dict[str, float]]:
