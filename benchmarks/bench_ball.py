@@ -39,7 +39,7 @@ class SeedModel(nn.Module):
 
     def forward(self, x, lengths):
         packed = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
-        output, hidden = self.rnn(packed)
+        output, _ = self.rnn(packed)
         unpacked, _ = nn.utils.rnn.pad_packed_sequence(output, batch_first=True)
         last_hidden = unpacked.gather(1, (lengths - 1).reshape(-1, 1, 1).repeat(1, 1, unpacked.shape[2]))
         return self.linear(last_hidden.reshape(last_hidden.shape[0], last_hidden.shape[2]))

@@ -3,11 +3,12 @@
 import numpy as np
 import pytest
 import torch
-from test_training import training
 
 from rnnlab import ball
 from rnnlab.models import ModelConfig, build_reference
 from rnnlab.training import EarlyStopping, fit
+
+from test_training import training
 
 
 def shard(rows, scale=50.0):

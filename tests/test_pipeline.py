@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from conftest import ROOT
 
 PACKAGE = ROOT / "src" / "rnnlab"

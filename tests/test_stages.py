@@ -4,6 +4,7 @@ import sys
 
 import pytest
 import yaml
+
 from conftest import ROOT, run
 
 
