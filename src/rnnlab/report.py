@@ -156,12 +156,12 @@ def markdown(runs: dict[int, Run], study: Study) -> str:
         parts.append(f"\n### {label}\n\n{_markdown_table(table(runs, study.models, measure))}\n")
     if study.skipped:
         parts.append("\nSkipped: " + "; ".join(f"{name} ({why})" for name, why in study.skipped) + "\n")
-    return "".join(parts)
+    return "".join(parts).rstrip("\n") + "\n"
 
 
 def figure(runs: dict[int, Run], models: list[str]) -> Figure:
     """Rollout MSE against seq_len per model: median line, best-to-worst seed band, references."""
-    fig = Figure(figsize=(9, 5))
+    fig = Figure(figsize=(11, 5))
     ax = fig.subplots()
     lengths = list(runs)
     for model in models:
@@ -177,7 +177,7 @@ def figure(runs: dict[int, Run], models: list[str]) -> Figure:
         ax.axhline(runs[lengths[0]].references[name]["rollout_mse"], color="gray", ls=style, lw=1, label=label)
     ax.set(yscale="log", xlabel="seq_len (input steps per training window)", ylabel="rollout test MSE",
            xticks=lengths, title="What sequence length does: median over seeds, band from best to worst seed")
-    ax.legend(fontsize="small", ncols=2)
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1))
     return fig
 
 
