@@ -97,3 +97,22 @@ def test_predict_history_scales_in_and_out():
     with torch.no_grad():
         direct, _ = model(torch.tensor([1.0, 3.0, 5.0]).view(1, 3, 1) / 50)
     assert ball.predict_history(model, [1, 3, 5], scale=50) == pytest.approx(direct[0, -1].item() * 50, rel=1e-6)
+
+
+def test_training_twice_gives_bitwise_identical_checkpoints(tmp_path, root):
+    import dataclasses
+
+    from rnnlab import ball_data, params
+    from rnnlab.checkpoints import reference_checkpoint, save_checkpoint
+
+    p = params.load(root / "params.yaml")
+    p = dataclasses.replace(p, ball=dataclasses.replace(p.ball, train=dataclasses.replace(p.ball.train, epochs=2)))
+    rows = ball_data.generate_rows(400, (-10, 10), 5, (5, 10), seed=0)
+    for chunk, parts in ball_data.make_shards(rows, 2000, 50.0, (0.6, 0.8), seed=0):
+        for split, part in parts.items():
+            (tmp_path / ball_data.shard_name(split, chunk)).write_bytes(ball_data.shard_bytes(part))
+    for run in ("a", "b"):
+        model, result, _ = ball.train(p, tmp_path, "lstm")
+        checkpoint = reference_checkpoint(ball.model_config(p, "lstm"), model, 0, best_epoch=result.best_epoch)
+        save_checkpoint(tmp_path / f"{run}.ckpt", checkpoint)
+    assert (tmp_path / "a.ckpt").read_bytes() == (tmp_path / "b.ckpt").read_bytes()

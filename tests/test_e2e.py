@@ -1,40 +1,77 @@
-"""The README's DVC workflow, run for real in a fresh repository with tiny params."""
+"""The README's DVC workflow, run for real with tiny params: one repository, then three clones.
+
+1. A fresh repository runs `dvc repro`; an experiment at another seq_len shows in
+   `dvc metrics diff` for every model and in `dvc plots show` / `dvc plots diff`.
+2. Beyond one machine: every clone shares a git remote (a bare repository here) and the DVC
+   remote configured in the committed .dvc/config (a local folder here). Two machines run
+   their part of a sweep and `dvc exp push origin`; a third `dvc exp pull origin`s and runs
+   `rnnlab report`. (Without the DVC remote in the baseline commit, `dvc exp push` uploads no data.)
+"""
 
 import json
 
 import pytest
 
-from conftest import tiny
+from conftest import Project, run, tiny
 
 pytestmark = pytest.mark.slow
 
 MODELS = ["mlp", "rnn", "lstm", "gru"]
 
 
-def test_repro_then_experiment_then_metrics_diff(project):
-    project.write_params(tiny(project.params()))
-    project.commit("tiny params")
+def clone(url: str, dest) -> Project:
+    run(["git", "clone", "-q", url, str(dest)], dest.parent)
+    project = Project(dest)
+    project.run("git", "config", "user.name", "test")
+    project.run("git", "config", "user.email", "test@example.com")
+    return project
 
+
+def test_repro_experiments_and_a_sweep_shared_across_machines(project, tmp_path):
+    origin, storage = tmp_path / "origin.git", tmp_path / "dvc-storage"
+    run(["git", "init", "-q", "--bare", "-b", "main", str(origin)], tmp_path)
+    project.write_params(tiny(project.params()))
+    project.run("dvc", "remote", "add", "-d", "storage", str(storage))
+    project.commit("tiny params, a shared DVC remote")
+
+    # -- one machine: repro, an experiment, metrics diff, plots --------------------------
     project.run("dvc", "repro")
     metrics = json.loads((project.path / "metrics/sine.json").read_text())
     assert set(MODELS) <= set(metrics)
     assert set(metrics["reference"]) == {"clean_sine", "zero", "linear_ar"}
-    for name in ("sine_data", "sine_loss", "sine_predictions"):
-        assert (project.path / f"plots/sine/{name}.png").stat().st_size > 10_000
+    for name in ("sine/sine_data", "sine/sine_loss", "sine/sine_predictions", "ball/ball_training", "ball/ball_predictions"):
+        assert (project.path / f"plots/{name}.png").stat().st_size > 10_000, name
     project.commit("baseline")
     assert project.run("dvc", "status").stdout.strip() == "Data and pipelines are up to date."
+    project.run("git", "remote", "add", "origin", str(origin))
+    project.run("git", "push", "-q", "origin", "main")
+    project.run("dvc", "push")  # the baseline's data, before an experiment replaces the workspace's
 
-    project.run("dvc", "exp", "run", "-S", "seq_len=10")
+    project.run("dvc", "exp", "run", "-n", "len-5", "-S", "seq_len=5")
     diff = json.loads(project.run("dvc", "metrics", "diff", "--json").stdout)["metrics/sine.json"]
     for model in MODELS:
         assert f"{model}.rollout_mse" in diff, f"{model} missing from dvc metrics diff: {sorted(diff)}"
-    # the references that depend on seq_len move too; the noise floor does not
-    assert "reference.linear_ar.rollout_mse" in diff
-    assert "reference.clean_sine.rollout_mse" not in diff
-
-    shown = project.run("dvc", "plots", "show", "-o", "dvc_plots").stdout
-    assert (project.path / "dvc_plots/index.html").exists(), shown
-    # the experiment's curves overlaid on the baseline's, one dash pattern per revision
-    project.run("dvc", "plots", "diff", "HEAD", "-o", "dvc_plots_diff")
+    assert "reference.linear_ar.rollout_mse" in diff      # fitted over seq_len lags: moves
+    assert "reference.clean_sine.rollout_mse" not in diff  # the noise floor does not
+    project.run("dvc", "plots", "show", "-o", "dvc_plots")
+    assert (project.path / "dvc_plots/index.html").exists()
+    project.run("dvc", "plots", "diff", "HEAD", "-o", "dvc_plots_diff")  # the experiment over the baseline
     html = (project.path / "dvc_plots_diff/index.html").read_text()
     assert '"rev": "HEAD"' in html and '"rev": "workspace"' in html
+
+    # -- beyond one machine ------------------------------------------------------------------
+    second = clone(str(origin), tmp_path / "second")
+    second.run("dvc", "pull")
+    second.run("dvc", "exp", "run", "-n", "len-10", "-S", "seq_len=10")
+    project.run("dvc", "exp", "push", "origin")
+    second.run("dvc", "exp", "push", "origin")
+
+    third = clone(str(origin), tmp_path / "third")
+    third.run("dvc", "exp", "pull", "origin")
+    assert sorted(third.run("dvc", "exp", "list", "--name-only").stdout.split()) == ["len-10", "len-5"]
+    proc = third.run("rnnlab", "report")
+    assert "3 sequence lengths (5, 10, 20)" in proc.stdout, proc.stdout + proc.stderr
+    table = (third.path / "plots/seq_len_study.md").read_text()
+    assert all(f"seq_len {n}" in table for n in (5, 10, 20))
+    third.run("dvc", "exp", "apply", "len-10")  # its data came along: models check out of the cache
+    assert (third.path / "models/sine/gru.pt").exists()
