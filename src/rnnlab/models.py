@@ -151,21 +151,28 @@ class _Stack(nn.Module):
         """x (R or 1, B, T, I) -> y (R, B, T, O), final state."""
         return self.run(self.weights(), x, state)
 
-    def rollout(self, x: Tensor, state, steps: int) -> Tensor:
+    def rollout(self, x: Tensor, state, steps: int, *, gates: bool = False):
         """Feed each output back as the next input: x (R or 1, B, 1, I) -> (R, B, steps, O).
 
         The autoregressive loop cannot be batched over time, so everything that does not
-        change between steps (weight views, transposes) is prepared once before it.
+        change between steps (weight views, transposes) is prepared once before it. With
+        ``gates``, also the last layer's gate activations, ``{name: (R, B, steps, H)}``.
         """
         weights = self.weights()
         step = self._stepper(weights)
         x = x.expand(self.replicas, *x.shape[1:])[:, :, 0]                   # (R, B, I)
         state = self._split_state(state, x.shape[1])
-        preds = []
+        preds, activations = [], []
         for _ in range(steps):
-            x, state = step(x, state)                                         # (R, B, O)
+            x, state, kept = step(x, state)                                   # (R, B, O)
             preds.append(x)
-        return torch.stack(preds, 2)                                          # (R, B, steps, O)
+            if gates:
+                activations.append(self._gate_view(kept))
+        preds = torch.stack(preds, 2)                                         # (R, B, steps, O)
+        if not gates:
+            return preds
+        names = activations[0].keys() if activations else []
+        return preds, {name: torch.stack([a[name] for a in activations], 2) for name in names}
 
     @staticmethod
     def _head(weights: dict[str, Tensor], out: Tensor) -> Tensor:
@@ -198,11 +205,14 @@ class StackedRecurrent(_Stack):
         def step(x, states):                                                  # x (R, B, I)
             for layer, (weight_ih_t, bias_ih, project) in enumerate(layers):
                 gi = torch.baddbmm(bias_ih, x, weight_ih_t)                    # (R, B, G)
-                states[layer], _ = cell.step(gi, states[layer], project)
-                x = states[layer][0] if cell.has_cell_state else states[layer]
-            return torch.baddbmm(head_b, x, head_t), states                   # (R, B, O)
+                states[layer], kept = cell.step(gi, states[layer], project)
+                x = cell.hidden(states[layer])
+            return torch.baddbmm(head_b, x, head_t), states, kept            # (R, B, O)
 
         return step
+
+    def _gate_view(self, kept) -> dict[str, Tensor]:
+        return CELLS[self.cfg.kind].gate_view(kept)
 
     def initial_state(self, batch: int):
         h = self.flat.new_zeros(self.replicas, self.cfg.num_layers, batch, self.cfg.hidden_size)
@@ -250,9 +260,12 @@ class StackedMLP(_Stack):
                 x = torch.baddbmm(bias, x, weight_t)
                 if k < len(layers) - 1:
                     x = torch.relu(x)
-            return x, None
+            return x, None, None
 
         return step
+
+    def _gate_view(self, kept) -> dict[str, Tensor]:
+        return {}
 
     def run(self, weights: dict[str, Tensor], x: Tensor, state=None):
         x = x.expand(self.replicas, *x.shape[1:])

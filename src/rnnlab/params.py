@@ -161,12 +161,21 @@ class Ball:
 
 
 @dataclass(frozen=True)
+class Analysis:
+    window: int               # steps of the training series the gradient is traced back through
+
+    def check(self, at: str) -> None:
+        _positive(self.window, f"{at}.window")
+
+
+@dataclass(frozen=True)
 class Params:
     seq_len: int            # input steps per training window (seed 003: 20)
     seeds: tuple[int, ...]  # one replica per torch seed, each set after the data are cut
     threads: int            # torch intra-op threads in every stage
     sine: Sine
     ball: Ball
+    analysis: Analysis
 
     def check(self, at: str) -> None:
         _positive(self.seq_len, "seq_len")

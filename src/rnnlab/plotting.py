@@ -116,3 +116,38 @@ def ball_predictions(frame: pd.DataFrame) -> Figure:
         bottom.set(xlabel="actual next position", ylabel="predicted - actual")
         bottom.legend(loc="lower left", fontsize="small")
     return fig
+
+
+def gradient_flow(frame: pd.DataFrame) -> Figure:
+    """|dL_T/dh_t| against how many steps t lies before the loss: trained solid, initial dashed."""
+    fig = Figure(figsize=(9, 4.8))
+    ax = fig.subplots()
+    for column in frame.columns.drop("steps_back"):
+        kind, when = column.rsplit("_", 1)
+        ax.plot(frame.steps_back, frame[column], color=_color(kind), ls="-" if when == "trained" else "--",
+                label=f"{kind.upper()} {'trained' if when == 'trained' else 'freshly initialised'}")
+    ax.set(yscale="log", xlabel="steps between h_t and the loss (T - t)", ylabel="|dL_T / dh_t| (mean over seeds)",
+           title="Gradient flow back through time: loss at the last step only")
+    ax.legend(fontsize="small", ncols=2)
+    return fig
+
+
+def gates(frame: pd.DataFrame) -> Figure:
+    """The test rollout of the GRU and the LSTM (first seed), and their mean gate activations."""
+    fig = Figure(figsize=(12, 8))
+    top, gru_ax, lstm_ax = fig.subplots(3, 1, sharex=True)
+    top.scatter(frame.step, frame.truth, s=6, color="lightgray", label="test data")
+    styles = {"update": "-", "reset": "--", "input": "-", "forget": "--", "output": ":"}
+    for kind, ax in (("gru", gru_ax), ("lstm", lstm_ax)):
+        if f"{kind}_pred" not in frame:
+            continue
+        top.plot(frame.step, frame[f"{kind}_pred"], color=_color(kind), label=f"{kind.upper()} rollout")
+        for column in [c for c in frame.columns if c.startswith(f"{kind}_") and c != f"{kind}_pred"]:
+            gate = column.removeprefix(f"{kind}_")
+            ax.plot(frame.step, frame[column], color=_color(kind), ls=styles.get(gate, "-"), label=f"{gate} gate")
+        ax.set(ylabel="mean activation", ylim=(0, 1), title=f"{kind.upper()} gates along its rollout")
+        ax.legend(loc="center right", fontsize="small")
+    top.set(ylabel="value", title="Free-running test rollout (first seed)")
+    top.legend(loc="lower left", fontsize="small")
+    lstm_ax.set_xlabel("time step")
+    return fig

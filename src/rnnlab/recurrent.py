@@ -88,6 +88,10 @@ def rnn_step(gi_t, h, project):
     return h, (h,)
 
 
+def rnn_gates(kept) -> dict[str, Tensor]:
+    return {}  # no gates: the whole state is rewritten every step
+
+
 def rnn_forward(x, h0, weight_ih, weight_hh, bias_ih, bias_hh) -> tuple[Trace, Tensor]:
     gi = _input_projection(x, weight_ih, bias_ih)
     h, (out,) = _scan(rnn_step, gi, h0, hidden_projection(weight_hh, bias_hh))
@@ -124,12 +128,17 @@ def gru_step(gi_t, h, project):
     return h, (h, rz, n, hn)
 
 
+def gru_gates(kept) -> dict[str, Tensor]:
+    """Named gates from what ``gru_step`` keeps (one step, or stacked over time)."""
+    h, rz, n, _ = kept
+    H = h.shape[-1]
+    return {"reset": rz[..., :H], "update": rz[..., H:], "new": n}
+
+
 def gru_forward(x, h0, weight_ih, weight_hh, bias_ih, bias_hh) -> tuple[Trace, Tensor]:
-    H = h0.shape[-1]
     gi = _input_projection(x, weight_ih, bias_ih)
-    h, (out, rz, n, hn) = _scan(gru_step, gi, h0, hidden_projection(weight_hh, bias_hh))
-    gates = {"reset": rz[..., :H], "update": rz[..., H:], "new": n}
-    return Trace(out, gates, (x, h0, out, rz, n, hn)), h
+    h, kept = _scan(gru_step, gi, h0, hidden_projection(weight_hh, bias_hh))
+    return Trace(kept[0], gru_gates(kept), (x, h0, *kept)), h
 
 
 def gru_backward(tape, weight_ih, weight_hh, d_out, d_h):
@@ -172,13 +181,18 @@ def lstm_step(gi_t, state, project):
     return (h, c), (h, c, sig, g, tc)
 
 
+def lstm_gates(kept) -> dict[str, Tensor]:
+    """Named gates from what ``lstm_step`` keeps (one step, or stacked over time)."""
+    h, _, sig, g, _ = kept
+    H = h.shape[-1]
+    return {"input": sig[..., :H], "forget": sig[..., H : 2 * H], "cell": g, "output": sig[..., 3 * H :]}
+
+
 def lstm_forward(x, state, weight_ih, weight_hh, bias_ih, bias_hh) -> tuple[Trace, tuple]:
     h0, c0 = state
-    H = h0.shape[-1]
     gi = _input_projection(x, weight_ih, bias_ih)
-    final, (out, c, sig, g, tc) = _scan(lstm_step, gi, state, hidden_projection(weight_hh, bias_hh))
-    gates = {"input": sig[..., :H], "forget": sig[..., H : 2 * H], "cell": g, "output": sig[..., 3 * H :]}
-    return Trace(out, gates, (x, h0, c0, out, c, sig, g, tc)), final
+    final, kept = _scan(lstm_step, gi, state, hidden_projection(weight_hh, bias_hh))
+    return Trace(kept[0], lstm_gates(kept), (x, h0, c0, *kept)), final
 
 
 def lstm_backward(tape, weight_ih, weight_hh, d_out, d_state):
@@ -210,16 +224,21 @@ class Cell:
     """One recurrent cell type: how many gate blocks it has and its forward/backward."""
 
     gates: int
-    step: Callable
+    step: Callable       # (gi_t, state, project) -> (state, kept)
+    gate_view: Callable  # kept -> {gate name: activation}
     forward: Callable
     backward: Callable
     has_cell_state: bool = False
 
+    def hidden(self, state) -> Tensor:
+        """The hidden state h of a state (the LSTM's state is the pair (h, c))."""
+        return state[0] if self.has_cell_state else state
+
 
 CELLS = {
-    "rnn": Cell(1, rnn_step, rnn_forward, rnn_backward),
-    "gru": Cell(3, gru_step, gru_forward, gru_backward),
-    "lstm": Cell(4, lstm_step, lstm_forward, lstm_backward, has_cell_state=True),
+    "rnn": Cell(1, rnn_step, rnn_gates, rnn_forward, rnn_backward),
+    "gru": Cell(3, gru_step, gru_gates, gru_forward, gru_backward),
+    "lstm": Cell(4, lstm_step, lstm_gates, lstm_forward, lstm_backward, has_cell_state=True),
 }
 
 

@@ -1,0 +1,46 @@
+"""Stage analyze_gradients: |dL_T/dh_t| back through time, trained vs freshly initialised."""
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from rnnlab import analysis, data, io, plotting, sine
+from rnnlab.checkpoints import load_checkpoint
+from rnnlab.models import MODELS, build_stack
+from rnnlab.stage import load_params, run_stage
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data", required=True, help="series csv")
+    parser.add_argument("--models", required=True, help="folder of trained <model>.pt")
+    parser.add_argument("--histories", required=True, help="folder of <model>.csv training histories")
+    parser.add_argument("--metrics", required=True, help="metrics json to write")
+    parser.add_argument("--curves", required=True, help="gradient-flow csv to write")
+    parser.add_argument("--figure", required=True, help="PNG to write")
+    parser.add_argument("--params", default="params.yaml")
+    args = parser.parse_args()
+    p = load_params(args.params)
+
+    split = data.split_series(data.read_series(args.data), p.sine.data.train_fraction)
+    series = split.train[: p.analysis.window + 1]
+    curves = pd.DataFrame({"steps_back": np.arange(len(series) - 2, -1, -1)})  # h_1 .. h_T
+    metrics = {}
+    for kind in [k for k in p.sine.models if MODELS[k].recurrent]:
+        trained = load_checkpoint(Path(args.models) / f"{kind}.pt").stack()
+        initial = build_stack(sine.model_config(p, kind), sine.seeds(p))
+        history = pd.read_csv(Path(args.histories) / f"{kind}.csv")
+        metrics[kind] = {"train_grad_norm_max": float(history.train_grad_norm.max())}
+        for when, model in (("trained", trained), ("initial", initial)):
+            norms = analysis.gradient_flow(model, series).mean(0).double().numpy()  # mean over seeds
+            curves[f"{kind}_{when}"] = norms
+            metrics[kind][f"{when}_ratio_first_last"] = float(norms[0] / norms[-1])
+    io.write_json(args.metrics, metrics)
+    io.write_text(args.curves, curves.to_csv(index=False))
+    io.save_figure(args.figure, plotting.gradient_flow(curves))
+
+
+if __name__ == "__main__":
+    run_stage(main)
