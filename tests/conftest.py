@@ -36,6 +36,9 @@ def tiny(params: dict, epochs: int = 2) -> dict:
     params["sine"]["train"]["epochs"] = epochs
     params["ball"]["generate"]["rows"] = 300
     params["ball"]["train"]["epochs"] = epochs
+    params["windows"]["train"]["epochs"] = epochs
+    params["random_windows"]["train"]["epochs"] = epochs
+    params["random_windows"]["iterations_per_epoch"] = 10
     return params
 
 

@@ -161,6 +161,61 @@ class Ball:
 
 
 @dataclass(frozen=True)
+class WindowsData:
+    points: int
+    x_max: float              # data = sin(linspace(0, x_max, points)) + N(0, noise)
+    noise: float
+    seed: int                 # numpy seed of the noise (seed 001: 0)
+    train_fraction: float
+
+    def check(self, at: str) -> None:
+        _positive(self.points, f"{at}.points")
+        _positive(self.x_max, f"{at}.x_max")
+        if self.noise < 0:
+            raise ParamsError(f"{at}.noise must be >= 0, got {self.noise}")
+        if not 0 < self.train_fraction < 1:
+            raise ParamsError(f"{at}.train_fraction must be in (0, 1), got {self.train_fraction}")
+
+
+@dataclass(frozen=True)
+class Windows:
+    data: WindowsData
+    time_step: int            # values per window (seed 001: 10)
+    models: tuple[str, ...]
+    model: Architecture
+    train: Training
+
+    def check(self, at: str) -> None:
+        _positive(self.time_step, f"{at}.time_step")
+        Sine.check(self, at)
+
+
+@dataclass(frozen=True)
+class RandomWindows:
+    steps: int                    # points per window (seed 002: 50 -> 49 inputs)
+    span: float                   # a window covers sin over [start, start + span]
+    start_max: int                # start = randint(start_max)
+    seed: int                     # numpy seed of the random starts
+    test_starts: tuple[float, ...]  # the fixed windows the free run is scored on
+    iterations_per_epoch: int     # one history row (and one test) per this many iterations
+    init_std: float               # recurrent parameters drawn from N(0, init_std)
+    models: tuple[str, ...]
+    model: Architecture
+    train: Training               # epochs x iterations_per_epoch = iterations
+
+    def check(self, at: str) -> None:
+        if self.steps < 3:
+            raise ParamsError(f"{at}.steps must be at least 3 (inputs and targets of 2 or more), got {self.steps}")
+        _positive(self.span, f"{at}.span")
+        _positive(self.start_max, f"{at}.start_max")
+        _positive(self.iterations_per_epoch, f"{at}.iterations_per_epoch")
+        _positive(self.init_std, f"{at}.init_std")
+        if not self.test_starts:
+            raise ParamsError(f"{at}.test_starts is empty")
+        Sine.check(self, at)
+
+
+@dataclass(frozen=True)
 class Analysis:
     window: int               # steps of the training series the gradient is traced back through
 
@@ -175,6 +230,8 @@ class Params:
     threads: int            # torch intra-op threads in every stage
     sine: Sine
     ball: Ball
+    windows: Windows
+    random_windows: RandomWindows
     analysis: Analysis
 
     def check(self, at: str) -> None:

@@ -151,3 +151,48 @@ def gates(frame: pd.DataFrame) -> Figure:
     top.legend(loc="lower left", fontsize="small")
     lstm_ax.set_xlabel("time step")
     return fig
+
+
+def curves(histories: dict[str, pd.DataFrame], x: str, panels: dict[str, str], suptitle: str) -> Figure:
+    """One log-scale panel per history column, one line per model (medians over seeds)."""
+    fig = Figure(figsize=(6 * len(panels), 4.2))
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for ax, (column, title) in zip(axes, panels.items()):
+        for kind, history in histories.items():
+            ax.plot(history[x], history[column], color=_color(kind), label=kind.upper())
+        ax.set(yscale="log", xlabel=x, ylabel="MSE", title=title)
+        ax.legend(fontsize="small")
+    fig.suptitle(suptitle)
+    return fig
+
+
+def window_predictions(values: np.ndarray, boundary: int, preds: pd.DataFrame) -> Figure:
+    """Experiment W: the whole series, and per model its one-step and free-run test predictions."""
+    kinds = [c.removesuffix("_one_step") for c in preds.columns if c.endswith("_one_step")]
+    fig = Figure(figsize=(12, 2.3 * len(kinds) + 0.6))
+    axes = fig.subplots(len(kinds), 1, sharex=True, squeeze=False)[:, 0]
+    for ax, kind in zip(axes, kinds):
+        ax.plot(np.arange(len(values)), values, color="lightgray", lw=1, label="data")
+        ax.axvline(boundary - 0.5, color="gray", lw=1)
+        ax.plot(preds.step, preds[f"{kind}_one_step"], color=_color(kind), lw=1.5, label=f"{kind.upper()} one step ahead")
+        ax.plot(preds.step, preds[f"{kind}_free"], color=_color(kind), lw=1, ls="--", label="fed its own predictions")
+        ax.set(ylabel="value", ylim=(-1.6, 1.6))
+        ax.legend(loc="lower left", fontsize="small", ncols=3)
+    axes[0].set_title("Sliding windows (seed 001): test predictions, first seed; left of the line: training data")
+    axes[-1].set_xlabel("time step")
+    return fig
+
+
+def random_window_predictions(frame: pd.DataFrame) -> Figure:
+    """Experiment R: free runs from the first value of each test window, over the truth."""
+    kinds = [c.removesuffix("_pred") for c in frame.columns if c.endswith("_pred")]
+    fig = Figure(figsize=(12, 2.3 * len(kinds) + 0.6))
+    axes = fig.subplots(len(kinds), 1, sharex=True, squeeze=False)[:, 0]
+    for ax, kind in zip(axes, kinds):
+        for _, window in frame.groupby("start"):
+            ax.plot(window.x, window.truth, color="lightgray", lw=3)
+            ax.plot(window.x, window[f"{kind}_pred"], color=_color(kind), lw=1)
+        ax.set(ylabel=f"{kind.upper()}", ylim=(-1.4, 1.4))
+    axes[0].set_title("Random windows (seed 002): 49-step free runs (colour) over sin(x) (gray), first seed")
+    axes[-1].set_xlabel("x")
+    return fig

@@ -1,0 +1,44 @@
+"""Stage evaluate_random: metrics and figures of experiment R."""
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+
+from rnnlab import io, plotting, random_windows
+from rnnlab.checkpoints import load_checkpoint
+from rnnlab.stage import load_params, run_stage
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--models", required=True, help="folder of <model>.pt and <model>.timing.json")
+    parser.add_argument("--histories", required=True, help="folder of <model>.csv histories")
+    parser.add_argument("--metrics", required=True, help="metrics json to write")
+    parser.add_argument("--predictions", required=True, help="free-run predictions csv to write")
+    parser.add_argument("--out", required=True, help="folder for the PNGs")
+    parser.add_argument("--params", default="params.yaml")
+    args = parser.parse_args()
+    p = load_params(args.params)
+
+    metrics, histories, frame = {}, {}, None
+    for kind in p.random_windows.models:
+        saved = load_checkpoint(Path(args.models) / f"{kind}.pt")
+        histories[kind] = pd.read_csv(Path(args.histories) / f"{kind}.csv")
+        preds, truth = random_windows.test_free_runs(saved.stack(), saved.state, p.random_windows)
+        metrics[kind] = random_windows.summary(preds, truth, histories[kind])
+        metrics[kind]["train_seconds"] = io.read_json(Path(args.models) / f"{kind}.timing.json")["train_seconds"]
+        if frame is None:
+            frame = random_windows.free_run_frame(truth, p.random_windows)
+        frame[f"{kind}_pred"] = preds[0].reshape(-1).double().numpy()
+    io.write_json(args.metrics, metrics)
+    io.write_text(args.predictions, frame.to_csv(index=False))
+    out = Path(args.out)
+    io.save_figure(out / "random_predictions.png", plotting.random_window_predictions(frame))
+    panels = {"train_loss": "Train loss (mean of 100 iterations)", "test_rollout": "Test: 49-step free run"}
+    figure = plotting.curves(histories, "iteration", panels, "Random windows (seed 002), medians over seeds")
+    io.save_figure(out / "random_loss.png", figure)
+
+
+if __name__ == "__main__":
+    run_stage(main)

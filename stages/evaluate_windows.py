@@ -1,0 +1,50 @@
+"""Stage evaluate_windows: metrics and figures of experiment W."""
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from rnnlab import data, io, plotting, windows
+from rnnlab.checkpoints import load_checkpoint
+from rnnlab.stage import load_params, run_stage
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data", required=True, help="series csv")
+    parser.add_argument("--models", required=True, help="folder of <model>.pt and <model>.timing.json")
+    parser.add_argument("--histories", required=True, help="folder of <model>.csv histories")
+    parser.add_argument("--metrics", required=True, help="metrics json to write")
+    parser.add_argument("--predictions", required=True, help="test predictions csv to write")
+    parser.add_argument("--out", required=True, help="folder for the PNGs")
+    parser.add_argument("--params", default="params.yaml")
+    args = parser.parse_args()
+    p = load_params(args.params)
+
+    values = data.read_series(args.data)
+    metrics, histories, preds = {}, {}, None
+    for kind in p.windows.models:
+        model = load_checkpoint(Path(args.models) / f"{kind}.pt").stack()
+        regime = windows.regime(p, values, kind)
+        per_seed = windows.test_predictions(model, regime)
+        metrics[kind] = windows.summary(per_seed, regime)
+        metrics[kind]["train_seconds"] = io.read_json(Path(args.models) / f"{kind}.timing.json")["train_seconds"]
+        histories[kind] = pd.read_csv(Path(args.histories) / f"{kind}.csv")
+        if preds is None:
+            preds = pd.DataFrame({"step": np.arange(regime.boundary, len(values)), "truth": regime.test.double().numpy()})
+        one_step = np.full(len(preds), np.nan)
+        one_step[p.windows.time_step : p.windows.time_step + len(regime.test_y)] = per_seed["one_step"][0].double().numpy()
+        preds[f"{kind}_one_step"], preds[f"{kind}_free"] = one_step, per_seed["free"][0].double().numpy()
+    io.write_json(args.metrics, metrics)
+    io.write_text(args.predictions, preds.to_csv(index=False))
+    out, boundary = Path(args.out), int(len(values) * p.windows.data.train_fraction)
+    io.save_figure(out / "windows_predictions.png", plotting.window_predictions(values, boundary, preds))
+    panels = {"train_loss": "Train loss (full batch)", "test_loss": "Test: one step ahead"}
+    figure = plotting.curves(histories, "epoch", panels, "Sliding windows (seed 001), medians over seeds")
+    io.save_figure(out / "windows_loss.png", figure)
+
+
+if __name__ == "__main__":
+    run_stage(main)
