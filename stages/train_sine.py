@@ -4,17 +4,14 @@ import argparse
 
 from rnnlab import data, io, sine
 from rnnlab.checkpoints import save_checkpoint, stack_checkpoint
-from rnnlab.stage import load_params, run_stage
+from rnnlab.stage import add_training_outputs, load_params, run_stage
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", required=True, help="a key of the model registry")
     parser.add_argument("--data", required=True, help="series csv")
-    parser.add_argument("--checkpoint", required=True, help="checkpoint to write (.pt)")
-    parser.add_argument("--history", required=True, help="per-epoch history to write (.csv)")
-    parser.add_argument("--timing", required=True, help="training seconds to write (.json)")
-    parser.add_argument("--params", default="params.yaml")
+    add_training_outputs(parser)
     args = parser.parse_args()
     p = load_params(args.params)
 

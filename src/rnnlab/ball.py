@@ -17,8 +17,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from rnnlab.ball_data import Shard, load_split
-from rnnlab.errors import ParamsError
-from rnnlab.models import MODELS, ModelConfig, build_reference, parameter_count
+from rnnlab.models import ModelConfig, build_reference, config_for, parameter_count
 from rnnlab.params import MONITORS, Params
 from rnnlab.progress import Progress
 from rnnlab.training import EarlyStopping, FitResult, fit
@@ -194,18 +193,13 @@ def predict_history(model: nn.Module, history: list[int], scale: float) -> float
 
 
 def model_config(p: Params, kind: str) -> ModelConfig:
-    arch = p.ball.model
-    try:
-        return ModelConfig(kind, hidden_size=arch.hidden_size, num_layers=arch.num_layers, mlp_widths=arch.mlp_widths)
-    except ParamsError as exc:
-        raise ParamsError(f"ball.models: {exc}") from None
+    # the MLP reads one position at a time and has no state: it cannot read a history
+    return config_for(kind, p.ball.model, "ball", recurrent_only=True)
 
 
 def train(p: Params, shards: str | Path, kind: str):
     """Seed 004's ``train`` (or the params' improved recipe) -> (model, FitResult, seconds)."""
     cfg, recipe = model_config(p, kind), p.ball.train
-    if not MODELS[kind].recurrent:
-        raise ParamsError(f"ball.models: {kind!r} cannot read a variable-length history; choose rnn, lstm or gru")
     training = load_split(shards, "training")
     if recipe.min_history is not None:
         training = [with_prefixes(shard, recipe.min_history) for shard in training]

@@ -16,6 +16,7 @@ from torch import Tensor
 from torch.nn.utils.rnn import pad_sequence
 
 from rnnlab.errors import DataError
+from rnnlab.io import read_text
 
 MAX_ROW_VALUES = 10_000  # a longer line is a broken file, not a ball
 SPLITS = ("training", "validating", "testing")
@@ -71,14 +72,7 @@ def parse_rows(text: str, source: str = "<ball csv>") -> list[list[int]]:
 
 
 def read_rows(path: str | Path) -> list[list[int]]:
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
-    except UnicodeDecodeError:
-        raise DataError(f"{path}: not a text file") from None
-    return parse_rows(text, source=str(path))
+    return parse_rows(read_text(path), source=str(path))
 
 
 # ---------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import torch
 from torch import Tensor
 
 from rnnlab.errors import DataError, ParamsError
+from rnnlab.io import read_text
 from rnnlab.params import SineData
 
 
@@ -35,14 +36,7 @@ def series_csv(values: np.ndarray) -> str:
 
 def read_series(path: str | Path) -> np.ndarray:
     """Read a series csv: one finite number per line."""
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
-    except UnicodeDecodeError:
-        raise DataError(f"{path}: not a text file") from None
-    return parse_series(text, source=str(path))
+    return parse_series(read_text(path), source=str(path))
 
 
 def parse_series(text: str, source: str = "<series>") -> np.ndarray:

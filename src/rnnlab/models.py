@@ -295,6 +295,18 @@ MODELS: dict[str, Architecture] = {
 }
 
 
+def config_for(kind: str, arch, section: str, *, recurrent_only: bool = False, **overrides) -> ModelConfig:
+    """A ModelConfig from a params section's ``model`` (hidden_size, num_layers, mlp_widths);
+    a bad name is reported under ``<section>.models``, the key the user wrote it in."""
+    if recurrent_only and kind in MODELS and not MODELS[kind].recurrent:
+        raise ParamsError(f"{section}.models: {kind!r} has no recurrent state; choose rnn, lstm or gru")
+    try:
+        return ModelConfig(kind, hidden_size=arch.hidden_size, num_layers=arch.num_layers,
+                           mlp_widths=arch.mlp_widths, **overrides)
+    except ParamsError as exc:
+        raise ParamsError(f"{section}.models: {exc}") from None
+
+
 def build_reference(cfg: ModelConfig, seed: int | None = None) -> nn.Module:
     """The plain PyTorch model; with ``seed``, seeded right before construction."""
     if seed is not None:

@@ -29,12 +29,8 @@ class SineData:
     train_fraction: float
 
     def check(self, at: str) -> None:
-        _positive(self.points, f"{at}.points")
         _positive(self.span_pi, f"{at}.span_pi")
-        if self.noise < 0:
-            raise ParamsError(f"{at}.noise must be >= 0, got {self.noise}")
-        if not 0 < self.train_fraction < 1:
-            raise ParamsError(f"{at}.train_fraction must be in (0, 1), got {self.train_fraction}")
+        _check_noisy_series(self, at)
 
 
 @dataclass(frozen=True)
@@ -169,12 +165,8 @@ class WindowsData:
     train_fraction: float
 
     def check(self, at: str) -> None:
-        _positive(self.points, f"{at}.points")
         _positive(self.x_max, f"{at}.x_max")
-        if self.noise < 0:
-            raise ParamsError(f"{at}.noise must be >= 0, got {self.noise}")
-        if not 0 < self.train_fraction < 1:
-            raise ParamsError(f"{at}.train_fraction must be in (0, 1), got {self.train_fraction}")
+        _check_noisy_series(self, at)
 
 
 @dataclass(frozen=True)
@@ -239,6 +231,15 @@ class Params:
         _positive(self.threads, "threads")
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
             raise ParamsError(f"seeds must be a non-empty list without repeats, got {list(self.seeds)}")
+
+
+def _check_noisy_series(cfg, at: str) -> None:
+    """The keys every noisy-sine data section shares: points, noise, train_fraction."""
+    _positive(cfg.points, f"{at}.points")
+    if cfg.noise < 0:
+        raise ParamsError(f"{at}.noise must be >= 0, got {cfg.noise}")
+    if not 0 < cfg.train_fraction < 1:
+        raise ParamsError(f"{at}.train_fraction must be in (0, 1), got {cfg.train_fraction}")
 
 
 def _positive(value, key: str) -> None:

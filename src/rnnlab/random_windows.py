@@ -16,8 +16,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from rnnlab.errors import ParamsError
-from rnnlab.models import MODELS, ModelConfig, build_stack, parameter_count
+from rnnlab.models import ModelConfig, build_stack, config_for, parameter_count
 from rnnlab.params import Params, RandomWindows
 from rnnlab.progress import Progress
 from rnnlab.training import FitResult, fit
@@ -104,14 +103,8 @@ def free_run_frame(truth: Tensor, cfg: RandomWindows) -> pd.DataFrame:
 
 
 def model_config(p: Params, kind: str) -> ModelConfig:
-    arch = p.random_windows.model
-    if kind in MODELS and not MODELS[kind].recurrent:
-        raise ParamsError(f"random_windows.models: {kind!r} has no state to carry; choose rnn, lstm or gru")
-    try:
-        return ModelConfig(kind, hidden_size=arch.hidden_size, num_layers=arch.num_layers,
-                           mlp_widths=arch.mlp_widths, init_std=p.random_windows.init_std)
-    except ParamsError as exc:
-        raise ParamsError(f"random_windows.models: {exc}") from None
+    return config_for(kind, p.random_windows.model, "random_windows", recurrent_only=True,
+                      init_std=p.random_windows.init_std)
 
 
 def train(p: Params, kind: str):

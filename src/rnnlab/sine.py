@@ -14,8 +14,7 @@ import pandas as pd
 import torch
 
 from rnnlab import data, evaluation
-from rnnlab.errors import ParamsError
-from rnnlab.models import ModelConfig, build_stack, parameter_count
+from rnnlab.models import ModelConfig, build_stack, config_for, parameter_count
 from rnnlab.params import Params
 from rnnlab.progress import Progress
 from rnnlab.training import FitResult, StatefulWindows, fit
@@ -24,11 +23,7 @@ log = logging.getLogger(__name__)
 
 
 def model_config(p: Params, kind: str) -> ModelConfig:
-    arch = p.sine.model
-    try:
-        return ModelConfig(kind, hidden_size=arch.hidden_size, num_layers=arch.num_layers, mlp_widths=arch.mlp_widths)
-    except ParamsError as exc:
-        raise ParamsError(f"sine.models: {exc}") from None
+    return config_for(kind, p.sine.model, "sine")
 
 
 def seeds(p: Params) -> list[int]:

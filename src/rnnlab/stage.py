@@ -27,6 +27,14 @@ def load_params(path: str | Path = "params.yaml"):
     return p
 
 
+def add_training_outputs(parser) -> None:
+    """The outputs every training stage writes, named the same way in every one."""
+    parser.add_argument("--checkpoint", required=True, help="checkpoint to write (.pt)")
+    parser.add_argument("--history", required=True, help="per-epoch history to write (.csv)")
+    parser.add_argument("--timing", required=True, help="training seconds to write (.json)")
+    parser.add_argument("--params", default="params.yaml")
+
+
 def run_stage(main: Callable[[], None]) -> None:
     """Run a stage's ``main``; a user-input error becomes one line on stderr and exit 1."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")

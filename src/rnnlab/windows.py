@@ -18,7 +18,7 @@ from torch import Tensor
 
 from rnnlab import evaluation
 from rnnlab.errors import ParamsError
-from rnnlab.models import MODELS, ModelConfig, build_stack, parameter_count
+from rnnlab.models import MODELS, ModelConfig, build_stack, config_for, parameter_count
 from rnnlab.params import Params, WindowsData
 from rnnlab.progress import Progress
 from rnnlab.training import FitResult, fit
@@ -125,12 +125,8 @@ def window_rollout(model, last_window: Tensor, steps: int, recurrent: bool) -> T
 
 
 def model_config(p: Params, kind: str) -> ModelConfig:
-    arch, recurrent = p.windows.model, kind in MODELS and MODELS[kind].recurrent
-    try:
-        return ModelConfig(kind, hidden_size=arch.hidden_size, num_layers=arch.num_layers, mlp_widths=arch.mlp_widths,
-                           input_size=1 if recurrent else p.windows.time_step)
-    except ParamsError as exc:
-        raise ParamsError(f"windows.models: {exc}") from None
+    recurrent = kind in MODELS and MODELS[kind].recurrent
+    return config_for(kind, p.windows.model, "windows", input_size=1 if recurrent else p.windows.time_step)
 
 
 def regime(p: Params, values: np.ndarray, kind: str) -> FullBatchWindows:
