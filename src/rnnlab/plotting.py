@@ -146,7 +146,7 @@ def gates(frame: pd.DataFrame) -> Figure:
             gate = column.removeprefix(f"{kind}_")
             ax.plot(frame.step, frame[column], color=_color(kind), ls=styles.get(gate, "-"), label=f"{gate} gate")
         ax.set(ylabel="mean activation", ylim=(0, 1), title=f"{kind.upper()} gates along its rollout")
-        ax.legend(loc="center right", fontsize="small")
+        ax.legend(loc="lower right", fontsize="small", ncols=3)
     top.set(ylabel="value", title="Free-running test rollout (first seed)")
     top.legend(loc="lower left", fontsize="small")
     lstm_ax.set_xlabel("time step")
