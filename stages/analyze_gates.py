@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rnnlab import analysis, data, io, plotting
+from rnnlab import analysis, data, io, plotting, sine
 from rnnlab.checkpoints import load_checkpoint
 from rnnlab.stage import load_params, run_stage
 
@@ -27,7 +27,7 @@ def main() -> None:
     frame = pd.DataFrame({"step": np.arange(split.boundary + 1, len(values)), "truth": split.test[1:].double().numpy()})
     metrics = {}
     for kind in [k for k in p.sine.models if k in analysis.GATES]:
-        saved = load_checkpoint(Path(args.models) / f"{kind}.pt")
+        saved = load_checkpoint(Path(args.models) / f"{kind}.pt", sine.model_config(p, kind), list(p.seeds))
         preds, gates = analysis.rollout_gates(saved.stack(), split.test[0], saved.state, len(split.test) - 1)
         frame[f"{kind}_pred"] = preds[0].double().numpy()
         for gate, activation in gates.items():

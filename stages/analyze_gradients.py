@@ -29,8 +29,9 @@ def main() -> None:
     curves = pd.DataFrame({"steps_back": np.arange(len(series) - 2, -1, -1)})  # h_1 .. h_T
     metrics = {}
     for kind in [k for k in p.sine.models if MODELS[k].recurrent]:
-        trained = load_checkpoint(Path(args.models) / f"{kind}.pt").stack()
-        initial = build_stack(sine.model_config(p, kind), sine.seeds(p))
+        cfg = sine.model_config(p, kind)
+        trained = load_checkpoint(Path(args.models) / f"{kind}.pt", cfg, list(p.seeds)).stack()
+        initial = build_stack(cfg, list(p.seeds))
         history = pd.read_csv(Path(args.histories) / f"{kind}.csv")
         metrics[kind] = {"train_grad_norm_max": float(history.train_grad_norm.max())}
         for when, model in (("trained", trained), ("initial", initial)):

@@ -7,7 +7,6 @@ import pandas as pd
 
 from rnnlab import ball, ball_data, io
 from rnnlab.checkpoints import load_checkpoint
-from rnnlab.errors import DataError
 from rnnlab.stage import load_params, run_stage
 
 
@@ -24,10 +23,7 @@ def main() -> None:
     testing = ball_data.load_split(args.shards, "testing")
     metrics, predictions = {}, None
     for kind in p.ball.models:
-        path = Path(args.models) / f"{kind}.pt"
-        saved = load_checkpoint(path)
-        if saved.cfg != ball.model_config(p, kind):
-            raise DataError(f"{path}: trained with other params than params.yaml; run `dvc repro`")
+        saved = load_checkpoint(Path(args.models) / f"{kind}.pt", ball.model_config(p, kind))
         model, scale = saved.reference(), saved.extra["scale"]
         actual, predicted = ball.predict_positions(model, testing, scale)
         metrics[kind] = {

@@ -8,7 +8,6 @@ import pandas as pd
 
 from rnnlab import data, io, sine
 from rnnlab.checkpoints import load_checkpoint
-from rnnlab.errors import DataError
 from rnnlab.models import parameter_count
 from rnnlab.stage import load_params, run_stage
 
@@ -27,15 +26,12 @@ def main() -> None:
 
     values = data.read_series(args.data)
     split = data.split_series(values, p.sine.data.train_fraction)
-    seeds = sine.seeds(p)
+    seeds = list(p.seeds)
     predictions = pd.DataFrame({"step": np.arange(split.boundary + 1, len(values)), "truth": split.test[1:].double().numpy()})
     metrics, per_seed = {}, {}
     for kind in p.sine.models:
-        checkpoint = Path(args.models) / f"{kind}.pt"
-        saved = load_checkpoint(checkpoint)
+        saved = load_checkpoint(Path(args.models) / f"{kind}.pt", sine.model_config(p, kind), seeds)
         model = saved.stack()
-        if model.cfg != sine.model_config(p, kind) or saved.seeds != seeds:
-            raise DataError(f"{checkpoint}: trained with other params than params.yaml; run `dvc repro`")
         history = pd.read_csv(Path(args.histories) / f"{kind}.csv")
         preds = sine.evaluate(p, values, model, saved.state)
         per_seed[kind] = sine.seed_metrics(history, preds, split.test, seeds)

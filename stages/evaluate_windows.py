@@ -26,7 +26,7 @@ def main() -> None:
     values = data.read_series(args.data)
     metrics, histories, preds = {}, {}, None
     for kind in p.windows.models:
-        model = load_checkpoint(Path(args.models) / f"{kind}.pt").stack()
+        model = load_checkpoint(Path(args.models) / f"{kind}.pt", windows.model_config(p, kind), list(p.seeds)).stack()
         regime = windows.regime(p, values, kind)
         per_seed = windows.test_predictions(model, regime)
         metrics[kind] = windows.summary(per_seed, regime)

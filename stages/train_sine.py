@@ -17,8 +17,8 @@ def main() -> None:
 
     values = data.read_series(args.data)
     model, result, seconds = sine.train(p, values, args.model)
-    save_checkpoint(args.checkpoint, stack_checkpoint(model, sine.seeds(p), result.state))
-    io.write_text(args.history, sine.history_frame(result, sine.seeds(p)).to_csv(index=False))
+    save_checkpoint(args.checkpoint, stack_checkpoint(model, list(p.seeds), result.state))
+    io.write_text(args.history, sine.history_frame(result, list(p.seeds)).to_csv(index=False))
     io.write_json(args.timing, {"train_seconds": round(seconds, 2)})
 
 

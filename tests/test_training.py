@@ -10,11 +10,12 @@ import torch
 
 from rnnlab import data, params, sine
 from rnnlab.checkpoints import load_checkpoint, save_checkpoint, stack_checkpoint
+from rnnlab.errors import DataError
 from rnnlab.io import save_torch
 from rnnlab.models import ModelConfig, build_stack
 from rnnlab.params import Training
 from rnnlab.progress import Progress
-from rnnlab.training import StatefulWindows, fit
+from rnnlab.training import FitResult, StatefulWindows, fit
 
 
 def training(optimizer, lr, epochs, lr_schedule="constant", grad_clip=None):
@@ -102,7 +103,7 @@ def test_training_twice_gives_bitwise_identical_checkpoints(tmp_path, root):
     values = data.noisy_sine(p.sine.data)
     for run in ("a", "b"):
         model, result, _ = sine.train(p, values, "lstm")
-        save_checkpoint(tmp_path / f"{run}.pt", stack_checkpoint(model, sine.seeds(p), result.state))
+        save_checkpoint(tmp_path / f"{run}.pt", stack_checkpoint(model, list(p.seeds), result.state))
         save_torch(tmp_path / f"{run}.history", result.history)
     assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "b.pt").read_bytes()
     assert (tmp_path / "a.history").read_bytes() == (tmp_path / "b.history").read_bytes()
@@ -127,6 +128,29 @@ def test_checkpoint_round_trip_keeps_weights_and_state(tmp_path):
     assert seeds == [0, 1] and loaded.cfg == model.cfg
     assert torch.equal(loaded.flat, model.flat)
     assert all(torch.equal(a, b) for a, b in zip(state, loaded_state))
+
+
+@pytest.mark.parametrize("cfg, seeds", [(ModelConfig("lstm", hidden_size=5), [0, 1]),
+                                        (ModelConfig("lstm", hidden_size=4), [0, 2])])
+def test_a_checkpoint_trained_under_other_params_is_refused_naming_the_file(tmp_path, cfg, seeds):
+    model = build_stack(ModelConfig("lstm", hidden_size=4), [0, 1])
+    save_checkpoint(tmp_path / "m.pt", stack_checkpoint(model, [0, 1], None))
+    assert load_checkpoint(tmp_path / "m.pt", ModelConfig("lstm", hidden_size=4), [0, 1]).seeds == [0, 1]
+    with pytest.raises(DataError, match=r"m\.pt: trained with other params than params\.yaml; run `dvc repro`"):
+        load_checkpoint(tmp_path / "m.pt", cfg, seeds)
+
+
+def test_history_frame_has_medians_spread_and_every_seeds_curve():
+    history = {"train_loss": torch.tensor([[1.0, 3.0, 2.0], [0.5, 0.1, 0.3]], dtype=torch.float64),
+               "test_loss": torch.tensor([[4.0, 6.0, 5.0], [2.0, 1.0, 3.0]], dtype=torch.float64)}
+    frame = FitResult(history, None).seed_frame([7, 8, 9], per_seed=("test_loss",), spread=("test_loss",),
+                                                index="iteration", every=100)
+    assert list(frame.columns) == ["iteration", "train_loss", "test_loss", "test_loss_min", "test_loss_max",
+                                   "test_loss_seed7", "test_loss_seed8", "test_loss_seed9"]
+    assert frame.iteration.tolist() == [100, 200]
+    assert frame.train_loss.tolist() == [2.0, 0.3] and frame.test_loss.tolist() == [5.0, 2.0]
+    assert frame.test_loss_min.tolist() == [4.0, 1.0] and frame.test_loss_max.tolist() == [6.0, 3.0]
+    assert frame.test_loss_seed8.tolist() == [6.0, 1.0]
 
 
 def test_progress_in_a_log_prints_about_ten_lines():

@@ -77,16 +77,21 @@ def reference_checkpoint(cfg: ModelConfig, model: nn.Module, seed: int, **extra)
     return Checkpoint(cfg, [seed], weights, None, extra)
 
 
-def load_checkpoint(path: str | Path) -> Checkpoint:
-    """Read and check a checkpoint; every problem is a DataError naming the file."""
+def load_checkpoint(path: str | Path, cfg: ModelConfig | None = None, seeds: list[int] | None = None) -> Checkpoint:
+    """Read and check a checkpoint; every problem is a DataError naming the file.
+
+    With ``cfg`` (and ``seeds``), a checkpoint trained under other params is refused too: a
+    stage must not report numbers of a model that params.yaml no longer describes.
+    """
     data = load_torch(path)
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise DataError(f"{path}: not an rnnlab checkpoint (expected format {FORMAT!r})")
     try:
-        cfg = ModelConfig(**data["model_config"])
-        checkpoint = Checkpoint(cfg, [int(s) for s in data["seeds"]], data["weights"],
+        checkpoint = Checkpoint(ModelConfig(**data["model_config"]), [int(s) for s in data["seeds"]], data["weights"],
                                 _state_from_dict(data["state"]), data["extra"])
         checkpoint.stack()  # shapes and names must fit the architecture
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise DataError(f"{path}: damaged checkpoint ({exc})") from None
+    if (cfg is not None and checkpoint.cfg != cfg) or (seeds is not None and checkpoint.seeds != list(seeds)):
+        raise DataError(f"{path}: trained with other params than params.yaml; run `dvc repro`")
     return checkpoint

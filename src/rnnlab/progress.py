@@ -6,6 +6,7 @@ import logging
 import sys
 import time
 
+import numpy as np
 from tqdm import tqdm
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,16 @@ class Progress:
             text = " ".join(f"{k}={v}" for k, v in shown.items())
             print(f"{self.desc}: {done}/{self.total} {text}", file=self.stream, flush=True)
             self.last_line = now
+
+    def fit_callback(self, test: str, every: int = 1):
+        """An ``on_epoch`` for ``fit()``: show the medians over seeds of the train loss and of
+        the ``test`` column; an epoch counts ``every`` units of this progress."""
+
+        def on_epoch(epoch: int, row: dict) -> None:
+            self.update(epoch * every, train=float(np.median(row["train_loss"].numpy())),
+                        test=float(np.median(row[test].numpy())))
+
+        return on_epoch
 
     def close(self) -> float:
         """Finish the bar; return the seconds since it started."""

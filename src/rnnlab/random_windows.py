@@ -115,21 +115,10 @@ def train(p: Params, kind: str):
     log.info("%s: %d iterations of one %d-step window, %d parameters, init N(0, %g), seeds %s",
              kind, len(regime.starts), r.steps - 1, parameter_count(cfg), r.init_std, list(p.seeds))
     progress = Progress(r.train.epochs * r.iterations_per_epoch, f"random {kind}")
-
-    def on_epoch(epoch: int, row: dict) -> None:
-        progress.update(epoch * r.iterations_per_epoch, train=float(np.median(row["train_loss"].numpy())),
-                        test=float(np.median(row["test_rollout"].numpy())))
-
-    result = fit(model, regime, r.train, on_epoch)
+    result = fit(model, regime, r.train, progress.fit_callback("test_rollout", every=r.iterations_per_epoch))
     return model, regime, result, progress.close()
 
 
 def history_frame(result: FitResult, seeds: list[int], iterations_per_epoch: int) -> pd.DataFrame:
     """One row per ``iterations_per_epoch`` iterations: medians over seeds and each seed's rollout."""
-    epochs = len(result.history["train_loss"])
-    frame = pd.DataFrame({"iteration": np.arange(1, epochs + 1) * iterations_per_epoch})
-    for column, values in result.history.items():
-        frame[column] = np.median(values.numpy(), axis=1)
-    for r, seed in enumerate(seeds):
-        frame[f"test_rollout_seed{seed}"] = result.history["test_rollout"][:, r].numpy()
-    return frame
+    return result.seed_frame(seeds, per_seed=("test_rollout",), index="iteration", every=iterations_per_epoch)

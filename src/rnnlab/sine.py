@@ -26,46 +26,28 @@ def model_config(p: Params, kind: str) -> ModelConfig:
     return config_for(kind, p.sine.model, "sine")
 
 
-def seeds(p: Params) -> list[int]:
-    return list(p.seeds)
-
-
 def train(p: Params, values: np.ndarray, kind: str):
     """Train one architecture, one replica per seed -> (model, FitResult, seconds)."""
     split = data.split_series(values, p.sine.data.train_fraction)
     windows = data.stateful_windows(split.train, p.seq_len)
     cfg = model_config(p, kind)
-    model = build_stack(cfg, seeds(p))  # seeded per replica, after the data are cut (seed 003)
+    model = build_stack(cfg, list(p.seeds))  # seeded per replica, after the data are cut (seed 003)
     log.info(
         "%s: %d training windows of %d steps, %d test points, %d parameters, seeds %s",
-        kind, len(windows.inputs), p.seq_len, len(split.test), parameter_count(cfg), seeds(p),
+        kind, len(windows.inputs), p.seq_len, len(split.test), parameter_count(cfg), list(p.seeds),
     )
     progress = Progress(p.sine.train.epochs, kind)
-
-    def on_epoch(epoch: int, row: dict) -> None:
-        progress.update(epoch, train=np.median(row["train_loss"].numpy()), test=np.median(row["test_loss"].numpy()))
-
-    result = fit(model, StatefulWindows(windows, split.test), p.sine.train, on_epoch)
+    result = fit(model, StatefulWindows(windows, split.test), p.sine.train, progress.fit_callback("test_loss"))
     seconds = progress.close()
     last = {k: float(np.median(v[-1].numpy())) for k, v in result.history.items()}
     log.info("%s: final train loss %.4f, rollout test MSE %.4f (medians over %d seeds), %.1fs",
-             kind, last["train_loss"], last["test_loss"], len(seeds(p)), seconds)
+             kind, last["train_loss"], last["test_loss"], len(list(p.seeds)), seconds)
     return model, result, seconds
 
 
-def history_frame(result: FitResult, replica_seeds: list[int]) -> pd.DataFrame:
-    """One row per epoch: the median over seeds of every column, the rollout's spread, and
-    every seed's own curve (``test_loss_seed3``), so DVC can plot the median per model."""
-    epochs = len(result.history["train_loss"])
-    frame = pd.DataFrame({"epoch": np.arange(1, epochs + 1)})
-    for column, values in result.history.items():
-        frame[column] = np.median(values.numpy(), axis=1)
-    frame["test_loss_min"] = result.history["test_loss"].min(dim=1).values.numpy()
-    frame["test_loss_max"] = result.history["test_loss"].max(dim=1).values.numpy()
-    for column in ("train_loss", "test_loss"):
-        for r, seed in enumerate(replica_seeds):
-            frame[f"{column}_seed{seed}"] = result.history[column][:, r].numpy()
-    return frame
+def history_frame(result: FitResult, seeds: list[int]) -> pd.DataFrame:
+    """Per epoch: medians over seeds, the rollout's spread, every seed's train and test curves."""
+    return result.seed_frame(seeds, per_seed=("train_loss", "test_loss"), spread=("test_loss",))
 
 
 def reference_predictions(p: Params, values: np.ndarray) -> dict[str, dict[str, np.ndarray]]:

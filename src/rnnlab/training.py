@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from functools import reduce
 from typing import Protocol
 
+import numpy as np
+import pandas as pd
 import torch
 from torch import Tensor
 
@@ -112,6 +114,23 @@ class FitResult:
     history: dict[str, Tensor]  # column -> (epochs, R): "train_<metric>" and the regime's metrics
     state: object               # the state left by the last batch (None without carried state)
     best_epoch: int | None = None
+
+    def seed_frame(self, seeds: list[int], per_seed: tuple[str, ...], spread: tuple[str, ...] = (),
+                   index: str = "epoch", every: int = 1) -> pd.DataFrame:
+        """One row per epoch (``index`` = epoch x ``every``): the median over seeds of every
+        column, the min and max over seeds of the ``spread`` columns, and every seed's own curve
+        of the ``per_seed`` columns (``test_loss_seed3``), so DVC can plot the median per model."""
+        epochs = len(self.history["train_loss"])
+        frame = pd.DataFrame({index: np.arange(1, epochs + 1) * every})
+        for column, values in self.history.items():
+            frame[column] = np.median(values.numpy(), axis=1)
+        for column in spread:
+            frame[f"{column}_min"] = self.history[column].min(dim=1).values.numpy()
+            frame[f"{column}_max"] = self.history[column].max(dim=1).values.numpy()
+        for column in per_seed:
+            for r, seed in enumerate(seeds):
+                frame[f"{column}_seed{seed}"] = self.history[column][:, r].numpy()
+        return frame
 
 
 def fit(model, regime: Regime, cfg, on_epoch: Callable[[int, dict], None] | None = None,

@@ -149,20 +149,10 @@ def train(p: Params, values: np.ndarray, kind: str):
     log.info("%s: %d training windows of %d, %d parameters, seeds %s",
              kind, windows.x.shape[1], p.windows.time_step, parameter_count(cfg), list(p.seeds))
     progress = Progress(p.windows.train.epochs, f"windows {kind}")
-
-    def on_epoch(epoch: int, row: dict) -> None:
-        progress.update(epoch, train=float(np.median(row["train_loss"].numpy())),
-                        test=float(np.median(row["test_loss"].numpy())))
-
-    result = fit(model, windows, p.windows.train, on_epoch)
+    result = fit(model, windows, p.windows.train, progress.fit_callback("test_loss"))
     return model, windows, result, progress.close()
 
 
 def history_frame(result: FitResult, seeds: list[int]) -> pd.DataFrame:
     """One row per epoch: medians over seeds, and every seed's one-step test loss."""
-    frame = pd.DataFrame({"epoch": np.arange(1, len(result.history["train_loss"]) + 1)})
-    for column, values in result.history.items():
-        frame[column] = np.median(values.numpy(), axis=1)
-    for r, seed in enumerate(seeds):
-        frame[f"test_loss_seed{seed}"] = result.history["test_loss"][:, r].numpy()
-    return frame
+    return result.seed_frame(seeds, per_seed=("test_loss",))
