@@ -13,7 +13,7 @@ from rnnlab.stage import load_params, run_stage
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--shards", required=True, help="folder of prepared shards")
-    parser.add_argument("--models", required=True, help="folder of <model>.pt and <model>.timing.json")
+    parser.add_argument("--models", required=True, help="folder of trained <model>.pt")
     parser.add_argument("--metrics", required=True, help="metrics json to write")
     parser.add_argument("--predictions", required=True, help="test-set predictions csv to write")
     parser.add_argument("--params", default="params.yaml")
@@ -31,7 +31,6 @@ def main() -> None:
             **ball.position_metrics(actual, predicted),
             "epochs": saved.extra["epochs"],
             "best_epoch": saved.extra["best_epoch"],
-            "train_seconds": io.read_json(Path(args.models) / f"{kind}.timing.json")["train_seconds"],
         }
         if predictions is None:
             predictions = pd.DataFrame({"actual": actual})

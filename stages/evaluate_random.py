@@ -12,7 +12,7 @@ from rnnlab.stage import load_params, run_stage
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--models", required=True, help="folder of <model>.pt and <model>.timing.json")
+    parser.add_argument("--models", required=True, help="folder of trained <model>.pt")
     parser.add_argument("--histories", required=True, help="folder of <model>.csv histories")
     parser.add_argument("--metrics", required=True, help="metrics json to write")
     parser.add_argument("--predictions", required=True, help="free-run predictions csv to write")
@@ -27,7 +27,6 @@ def main() -> None:
         histories[kind] = pd.read_csv(Path(args.histories) / f"{kind}.csv")
         preds, truth = random_windows.test_free_runs(saved.stack(), saved.state, p.random_windows)
         metrics[kind] = random_windows.summary(preds, truth, histories[kind])
-        metrics[kind]["train_seconds"] = io.read_json(Path(args.models) / f"{kind}.timing.json")["train_seconds"]
         if frame is None:
             frame = random_windows.free_run_frame(truth, p.random_windows)
         frame[f"{kind}_pred"] = preds[0].reshape(-1).double().numpy()

@@ -15,7 +15,7 @@ from rnnlab.stage import load_params, run_stage
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", required=True, help="series csv")
-    parser.add_argument("--models", required=True, help="folder of <model>.pt and <model>.timing.json")
+    parser.add_argument("--models", required=True, help="folder of trained <model>.pt")
     parser.add_argument("--histories", required=True, help="folder of <model>.csv training histories")
     parser.add_argument("--metrics", required=True, help="metrics json to write: medians over seeds")
     parser.add_argument("--seed-metrics", required=True, help="metrics json to write: every seed's")
@@ -37,7 +37,6 @@ def main() -> None:
         per_seed[kind] = sine.seed_metrics(history, preds, split.test, seeds)
         metrics[kind] = sine.summary(per_seed[kind])
         metrics[kind]["params"] = parameter_count(model.cfg)
-        metrics[kind]["train_seconds"] = io.read_json(Path(args.models) / f"{kind}.timing.json")["train_seconds"]
         for r, seed in enumerate(seeds):
             predictions[f"{kind}_seed{seed}"] = preds["rollout"][r].double().numpy()
         predictions[kind] = predictions[f"{kind}_seed{seeds[0]}"]  # the first seed's: the texts' run

@@ -14,7 +14,7 @@ from rnnlab.stage import load_params, run_stage
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", required=True, help="series csv")
-    parser.add_argument("--models", required=True, help="folder of <model>.pt and <model>.timing.json")
+    parser.add_argument("--models", required=True, help="folder of trained <model>.pt")
     parser.add_argument("--histories", required=True, help="folder of <model>.csv histories")
     parser.add_argument("--metrics", required=True, help="metrics json to write")
     parser.add_argument("--predictions", required=True, help="test predictions csv to write")
@@ -30,7 +30,6 @@ def main() -> None:
         regime = windows.regime(p, values, kind)
         per_seed = windows.test_predictions(model, regime)
         metrics[kind] = windows.summary(per_seed, regime)
-        metrics[kind]["train_seconds"] = io.read_json(Path(args.models) / f"{kind}.timing.json")["train_seconds"]
         histories[kind] = pd.read_csv(Path(args.histories) / f"{kind}.csv")
         if preds is None:
             preds = pd.DataFrame({"step": np.arange(regime.boundary, len(values)), "truth": regime.test.double().numpy()})

@@ -2,9 +2,10 @@
 
 import argparse
 
-from rnnlab import ball, io
+from rnnlab import ball
 from rnnlab.checkpoints import reference_checkpoint, save_checkpoint
-from rnnlab.stage import add_training_outputs, load_params, run_stage
+from rnnlab.progress import LiveHistory
+from rnnlab.stage import add_training_outputs, load_params, run_stage, write_timing
 
 
 def main() -> None:
@@ -15,13 +16,15 @@ def main() -> None:
     args = parser.parse_args()
     p = load_params(args.params)
 
-    model, result, seconds = ball.train(p, args.shards, args.model)
+    scale = p.ball.prepare.scale
+    history = LiveHistory(args.history, lambda result: ball.history_frame(result, scale))
+    model, result, seconds = ball.train(p, args.shards, args.model, history.on_epoch)
     epochs = len(result.history["train_loss"])
     checkpoint = reference_checkpoint(ball.model_config(p, args.model), model, p.ball.train.seed,
-                                      scale=p.ball.prepare.scale, epochs=epochs, best_epoch=result.best_epoch)
+                                      scale=scale, epochs=epochs, best_epoch=result.best_epoch)
     save_checkpoint(args.checkpoint, checkpoint)
-    io.write_text(args.history, ball.history_frame(result, p.ball.prepare.scale).to_csv(index=False))
-    io.write_json(args.timing, {"train_seconds": round(seconds, 1)})
+    history.finish(result)
+    write_timing(args.timing, seconds)
 
 
 if __name__ == "__main__":

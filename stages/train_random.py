@@ -2,9 +2,10 @@
 
 import argparse
 
-from rnnlab import io, random_windows
+from rnnlab import random_windows
 from rnnlab.checkpoints import save_checkpoint, stack_checkpoint
-from rnnlab.stage import add_training_outputs, load_params, run_stage
+from rnnlab.progress import LiveHistory
+from rnnlab.stage import add_training_outputs, load_params, run_stage, write_timing
 
 
 def main() -> None:
@@ -14,11 +15,12 @@ def main() -> None:
     args = parser.parse_args()
     p = load_params(args.params)
 
-    model, _, result, seconds = random_windows.train(p, args.model)
-    save_checkpoint(args.checkpoint, stack_checkpoint(model, list(p.seeds), result.state))
-    frame = random_windows.history_frame(result, list(p.seeds), p.random_windows.iterations_per_epoch)
-    io.write_text(args.history, frame.to_csv(index=False))
-    io.write_json(args.timing, {"train_seconds": round(seconds, 2)})
+    seeds, every = list(p.seeds), p.random_windows.iterations_per_epoch
+    history = LiveHistory(args.history, lambda result: random_windows.history_frame(result, seeds, every))
+    model, _, result, seconds = random_windows.train(p, args.model, history.on_epoch)
+    save_checkpoint(args.checkpoint, stack_checkpoint(model, seeds, result.state))
+    history.finish(result)
+    write_timing(args.timing, seconds)
 
 
 if __name__ == "__main__":

@@ -2,9 +2,10 @@
 
 import argparse
 
-from rnnlab import data, io, sine
+from rnnlab import data, sine
 from rnnlab.checkpoints import save_checkpoint, stack_checkpoint
-from rnnlab.stage import add_training_outputs, load_params, run_stage
+from rnnlab.progress import LiveHistory
+from rnnlab.stage import add_training_outputs, load_params, run_stage, write_timing
 
 
 def main() -> None:
@@ -16,10 +17,12 @@ def main() -> None:
     p = load_params(args.params)
 
     values = data.read_series(args.data)
-    model, result, seconds = sine.train(p, values, args.model)
-    save_checkpoint(args.checkpoint, stack_checkpoint(model, list(p.seeds), result.state))
-    io.write_text(args.history, sine.history_frame(result, list(p.seeds)).to_csv(index=False))
-    io.write_json(args.timing, {"train_seconds": round(seconds, 2)})
+    seeds = list(p.seeds)
+    history = LiveHistory(args.history, lambda result: sine.history_frame(result, seeds))
+    model, result, seconds = sine.train(p, values, args.model, history.on_epoch)
+    save_checkpoint(args.checkpoint, stack_checkpoint(model, seeds, result.state))
+    history.finish(result)
+    write_timing(args.timing, seconds)
 
 
 if __name__ == "__main__":

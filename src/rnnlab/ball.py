@@ -19,7 +19,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from rnnlab.ball_data import Shard, load_split
 from rnnlab.models import ModelConfig, build_reference, config_for, parameter_count
 from rnnlab.params import MONITORS, Params
-from rnnlab.progress import Progress
+from rnnlab.progress import OnEpoch, Progress, chain
 from rnnlab.training import EarlyStopping, FitResult, fit
 
 log = logging.getLogger(__name__)
@@ -197,8 +197,9 @@ def model_config(p: Params, kind: str) -> ModelConfig:
     return config_for(kind, p.ball.model, "ball", recurrent_only=True)
 
 
-def train(p: Params, shards: str | Path, kind: str):
-    """Seed 004's ``train`` (or the params' improved recipe) -> (model, FitResult, seconds)."""
+def train(p: Params, shards: str | Path, kind: str, on_epoch: OnEpoch | None = None):
+    """Seed 004's ``train`` (or the params' improved recipe) -> (model, FitResult, seconds);
+    ``on_epoch`` (e.g. a ``LiveHistory``'s) sees every epoch after the progress bar."""
     cfg, recipe = model_config(p, kind), p.ball.train
     training = load_split(shards, "training")
     if recipe.min_history is not None:
@@ -210,12 +211,12 @@ def train(p: Params, shards: str | Path, kind: str):
              kind, sum(len(s[1]) for s in training), regime.steps_per_epoch(), parameter_count(cfg), recipe.epochs)
     progress = Progress(recipe.epochs, kind)
 
-    def on_epoch(epoch: int, row: dict) -> None:
+    def show(epoch: int, row: dict) -> None:
         progress.update(epoch, train_acc=row["train_accuracy"].item(), val_acc=row["val_accuracy"].item(),
                         val_mae=row["val_mae"].item() * p.ball.prepare.scale)
 
     stopping = EarlyStopping(recipe.monitor, recipe.patience, MONITORS[recipe.monitor])
-    result = fit(model, regime, recipe, on_epoch, stopping)
+    result = fit(model, regime, recipe, chain(show, on_epoch), stopping)
     seconds = progress.close()
     if result.best_epoch == 0:
         # Seed 004 starts its record at accuracy 0 and never saves a model that does not beat

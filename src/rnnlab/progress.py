@@ -1,15 +1,26 @@
-"""Progress reporting: a live bar on a terminal, a few plain lines in a log."""
+"""Progress you can watch: a live bar on a terminal, a few plain lines in a log, and the
+history csv rewritten while training runs, so ``dvc plots show`` draws the curves so far."""
 
 from __future__ import annotations
 
 import logging
 import sys
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
+import torch
+from torch import Tensor
 from tqdm import tqdm
 
+from rnnlab import io
+from rnnlab.training import FitResult
+
 log = logging.getLogger(__name__)
+
+OnEpoch = Callable[[int, dict], None]
 
 
 class Progress:
@@ -58,3 +69,51 @@ class Progress:
         if self.bar is not None:
             self.bar.close()
         return time.perf_counter() - self.started
+
+
+def chain(*callbacks: OnEpoch | None) -> OnEpoch:
+    """One ``on_epoch`` for ``fit()`` that calls each given callback in turn; None is skipped,
+    so a recipe can take an optional extra callback and pass it along unchecked."""
+    present = [c for c in callbacks if c is not None]
+
+    def on_epoch(epoch: int, row: dict) -> None:
+        for callback in present:
+            callback(epoch, row)
+
+    return on_epoch
+
+
+class LiveHistory:
+    """The per-epoch history csv of a training stage, kept current while ``fit()`` runs.
+
+    ``on_epoch`` collects fit's rows the way ``FitResult.history`` holds them and rewrites
+    ``path`` with ``frame`` of the epochs so far, at most once every ``every_seconds``: a run
+    of thousands of short epochs writes a few times a minute, not thousands of times. Each
+    write is atomic, so ``dvc plots show`` in another terminal never reads half a file.
+    ``finish(result)`` writes the final history from fit's own result, byte for byte what the
+    stage wrote before the live writes existed: that file is the stage's declared output.
+
+    Not dvclive: it keeps its own outputs layout (``dvclive/plots/metrics/...``, its own
+    ``dvc.yaml`` entries), while our histories are per-model plots declared by each training
+    stage, with our own columns; rewriting that one csv is all the live view needs.
+    """
+
+    def __init__(self, path: str | Path, frame: Callable[[FitResult], pd.DataFrame],
+                 every_seconds: float = 2.0, clock: Callable[[], float] = time.monotonic):
+        self.path, self.frame, self.every_seconds, self.clock = Path(path), frame, every_seconds, clock
+        self.columns: dict[str, list[Tensor]] = {}
+        self.last_write = clock()  # the first write comes after one interval: short runs write once
+
+    def on_epoch(self, epoch: int, row: dict) -> None:
+        for key, value in row.items():
+            self.columns.setdefault(key, []).append(value.double())
+        if self.clock() - self.last_write >= self.every_seconds:
+            history = {key: torch.stack(values) for key, values in self.columns.items()}
+            self.write(FitResult(history, state=None))
+
+    def finish(self, result: FitResult) -> None:
+        self.write(result)
+
+    def write(self, result: FitResult) -> None:
+        io.write_text(self.path, self.frame(result).to_csv(index=False))
+        self.last_write = self.clock()  # after the write: a slow write cannot crowd out training

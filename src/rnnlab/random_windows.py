@@ -18,7 +18,7 @@ from torch import Tensor
 
 from rnnlab.models import ModelConfig, build_stack, config_for, parameter_count
 from rnnlab.params import Params, RandomWindows
-from rnnlab.progress import Progress
+from rnnlab.progress import OnEpoch, Progress, chain
 from rnnlab.training import FitResult, fit
 
 log = logging.getLogger(__name__)
@@ -107,16 +107,22 @@ def model_config(p: Params, kind: str) -> ModelConfig:
                       init_std=p.random_windows.init_std)
 
 
-def train(p: Params, kind: str):
-    """-> (model, regime, FitResult, seconds)."""
+def train(p: Params, kind: str, on_epoch: OnEpoch | None = None):
+    """-> (model, regime, FitResult, seconds); ``on_epoch`` (e.g. a ``LiveHistory``'s) sees
+    every epoch of ``iterations_per_epoch`` iterations after the progress bar."""
     cfg, r = model_config(p, kind), p.random_windows
     regime = RandomWindowRegime(r, r.train.epochs * r.iterations_per_epoch)
     model = build_stack(cfg, list(p.seeds))
     log.info("%s: %d iterations of one %d-step window, %d parameters, init N(0, %g), seeds %s",
              kind, len(regime.starts), r.steps - 1, parameter_count(cfg), r.init_std, list(p.seeds))
     progress = Progress(r.train.epochs * r.iterations_per_epoch, f"random {kind}")
-    result = fit(model, regime, r.train, progress.fit_callback("test_rollout", every=r.iterations_per_epoch))
-    return model, regime, result, progress.close()
+    result = fit(model, regime, r.train,
+                 chain(progress.fit_callback("test_rollout", every=r.iterations_per_epoch), on_epoch))
+    seconds = progress.close()
+    last = {k: float(np.median(v[-1].numpy())) for k, v in result.history.items()}
+    log.info("%s: final train loss %.4g, %d-step free-run MSE %.4g (medians over %d seeds), %.1fs",
+             kind, last["train_loss"], r.steps - 1, last["test_rollout"], len(list(p.seeds)), seconds)
+    return model, regime, result, seconds
 
 
 def history_frame(result: FitResult, seeds: list[int], iterations_per_epoch: int) -> pd.DataFrame:

@@ -16,7 +16,7 @@ import torch
 from rnnlab import data, evaluation
 from rnnlab.models import ModelConfig, build_stack, config_for, parameter_count
 from rnnlab.params import Params
-from rnnlab.progress import Progress
+from rnnlab.progress import OnEpoch, Progress, chain
 from rnnlab.training import FitResult, StatefulWindows, fit
 
 log = logging.getLogger(__name__)
@@ -26,8 +26,9 @@ def model_config(p: Params, kind: str) -> ModelConfig:
     return config_for(kind, p.sine.model, "sine")
 
 
-def train(p: Params, values: np.ndarray, kind: str):
-    """Train one architecture, one replica per seed -> (model, FitResult, seconds)."""
+def train(p: Params, values: np.ndarray, kind: str, on_epoch: OnEpoch | None = None):
+    """Train one architecture, one replica per seed -> (model, FitResult, seconds);
+    ``on_epoch`` (e.g. a ``LiveHistory``'s) sees every epoch after the progress bar."""
     split = data.split_series(values, p.sine.data.train_fraction)
     windows = data.stateful_windows(split.train, p.seq_len)
     cfg = model_config(p, kind)
@@ -37,7 +38,8 @@ def train(p: Params, values: np.ndarray, kind: str):
         kind, len(windows.inputs), p.seq_len, len(split.test), parameter_count(cfg), list(p.seeds),
     )
     progress = Progress(p.sine.train.epochs, kind)
-    result = fit(model, StatefulWindows(windows, split.test), p.sine.train, progress.fit_callback("test_loss"))
+    result = fit(model, StatefulWindows(windows, split.test), p.sine.train,
+                 chain(progress.fit_callback("test_loss"), on_epoch))
     seconds = progress.close()
     last = {k: float(np.median(v[-1].numpy())) for k, v in result.history.items()}
     log.info("%s: final train loss %.4f, rollout test MSE %.4f (medians over %d seeds), %.1fs",

@@ -10,6 +10,7 @@ from pathlib import Path
 import matplotlib
 import torch
 
+from rnnlab import io
 from rnnlab import params as params_module
 from rnnlab.errors import RnnlabError
 
@@ -31,8 +32,16 @@ def add_training_outputs(parser) -> None:
     """The outputs every training stage writes, named the same way in every one."""
     parser.add_argument("--checkpoint", required=True, help="checkpoint to write (.pt)")
     parser.add_argument("--history", required=True, help="per-epoch history to write (.csv)")
-    parser.add_argument("--timing", required=True, help="training seconds to write (.json)")
+    parser.add_argument("--timing", required=True, help="training seconds to write (.json, not a DVC output)")
     parser.add_argument("--params", default="params.yaml")
+
+
+def write_timing(path: str | Path, seconds: float) -> None:
+    """Training seconds, for a person to read, in a file no stage declares (``timings/``,
+    gitignored). A wall-clock time differs on every run: declared as an output or a metric, it
+    would put a new hash into dvc.lock on every repro, leave git status dirty after a fresh
+    clone's ``make repro``, and make every stage downstream of it rerun."""
+    io.write_json(path, {"train_seconds": round(seconds, 2)})
 
 
 def run_stage(main: Callable[[], None]) -> None:

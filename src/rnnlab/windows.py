@@ -20,7 +20,7 @@ from rnnlab import evaluation
 from rnnlab.errors import ParamsError
 from rnnlab.models import MODELS, ModelConfig, build_stack, config_for, parameter_count
 from rnnlab.params import Params, WindowsData
-from rnnlab.progress import Progress
+from rnnlab.progress import OnEpoch, Progress, chain
 from rnnlab.training import FitResult, fit
 
 log = logging.getLogger(__name__)
@@ -141,16 +141,21 @@ def regime(p: Params, values: np.ndarray, kind: str) -> FullBatchWindows:
                             train[-p.windows.time_step :], test, recurrent, boundary)
 
 
-def train(p: Params, values: np.ndarray, kind: str):
-    """Train one architecture, one replica per seed -> (model, regime, FitResult, seconds)."""
+def train(p: Params, values: np.ndarray, kind: str, on_epoch: OnEpoch | None = None):
+    """Train one architecture, one replica per seed -> (model, regime, FitResult, seconds);
+    ``on_epoch`` (e.g. a ``LiveHistory``'s) sees every epoch after the progress bar."""
     cfg = model_config(p, kind)
     windows = regime(p, values, kind)
     model = build_stack(cfg, list(p.seeds))  # seed 001 sets no torch seed; we do
     log.info("%s: %d training windows of %d, %d parameters, seeds %s",
              kind, windows.x.shape[1], p.windows.time_step, parameter_count(cfg), list(p.seeds))
     progress = Progress(p.windows.train.epochs, f"windows {kind}")
-    result = fit(model, windows, p.windows.train, progress.fit_callback("test_loss"))
-    return model, windows, result, progress.close()
+    result = fit(model, windows, p.windows.train, chain(progress.fit_callback("test_loss"), on_epoch))
+    seconds = progress.close()
+    last = {k: float(np.median(v[-1].numpy())) for k, v in result.history.items()}
+    log.info("%s: final train loss %.4g, one-step test MSE %.4g (medians over %d seeds), %.1fs",
+             kind, last["train_loss"], last["test_loss"], len(list(p.seeds)), seconds)
+    return model, windows, result, seconds
 
 
 def history_frame(result: FitResult, seeds: list[int]) -> pd.DataFrame:
