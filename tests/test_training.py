@@ -29,16 +29,16 @@ def sine_problem(points=400, seq_len=10):
 
 
 class Recorder(torch.nn.Module):
-    """Wraps a stack and records the state each call receives and returns."""
+    """Wraps a stack and records the state each training step receives and returns."""
 
     def __init__(self, model):
         super().__init__()
         self.model, self.calls = model, []
 
-    def forward(self, x, state=None):
-        y, out = self.model(x, state)
+    def train_step(self, batch, state=None):
+        loss, pred, out = self.model.train_step(batch, state)
         self.calls.append((state, out))
-        return y, out
+        return loss, pred, out
 
     def __getattr__(self, name):
         try:
@@ -53,7 +53,7 @@ def test_state_left_by_one_window_starts_the_next_also_across_epochs(kind):
     model = Recorder(build_stack(ModelConfig(kind, hidden_size=4), [0]))
     fit(model, regime, training("adam", 1e-3, 2))
 
-    training_calls = model.calls  # rollouts go through model.rollout, not forward
+    training_calls = model.calls  # rollouts go through model.rollout, not train_step
     assert len(training_calls) == 2 * len(regime.windows.inputs)
     assert training_calls[0][0] is None  # zeros at the very start, like the seed's hidden=None
     for (_, returned), (received, _) in itertools.pairwise(training_calls):

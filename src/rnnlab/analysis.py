@@ -50,7 +50,7 @@ def gradient_flow(model, series: Tensor) -> Tensor:
     head_w, head_b = w["head.weight"], w["head.bias"]
 
     def step(gi_t, state):
-        return cell.step(gi_t, state, project)[0]
+        return cell.step(gi_t, state, project)
 
     def loss(state):
         y = torch.baddbmm(head_b.unsqueeze(1), cell.hidden(state), head_w.transpose(1, 2))  # (R, 1, 1)

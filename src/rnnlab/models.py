@@ -19,11 +19,14 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
+from rnnlab import kernels
+from rnnlab.engine import Batch, StackEngine
 from rnnlab.errors import ParamsError
-from rnnlab.recurrent import CELLS, hidden_projection, recurrent_layer, recurrent_trace
+from rnnlab.recurrent import CELLS, recurrent_layer, recurrent_trace
 
 RECURRENT_LAYERS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
@@ -118,9 +121,10 @@ class _Stack(nn.Module):
         return self._replica_of
 
     def replica_grad_norms(self) -> Tensor:
-        """The gradient norm of each replica, (R,), from the flat gradient in two ops."""
-        squares = self.flat.grad.new_zeros(self.replicas).index_add_(0, self._replica_index(), self.flat.grad**2)
-        return squares.sqrt()
+        """The gradient norm of each replica, (R,), from the flat gradient in one compiled pass."""
+        norms = np.empty(self.replicas)
+        kernels.replica_norms(self.flat.grad.numpy(), self._replica_index().numpy(), norms)
+        return torch.from_numpy(norms).to(self.flat.dtype)
 
     def scale_replica_grads(self, coef: Tensor) -> None:
         """Multiply each replica's gradient by its own factor, coef (R,)."""
@@ -151,28 +155,25 @@ class _Stack(nn.Module):
         """x (R or 1, B, T, I) -> y (R, B, T, O), final state."""
         return self.run(self.weights(), x, state)
 
+    def engine(self) -> StackEngine:
+        """The compiled engine bound to this stack's parameter (rebuilt if it was replaced)."""
+        engine = getattr(self, "_engine", None)
+        if engine is None or engine.ptr != self.flat.data_ptr():
+            engine = self._engine = StackEngine(self)
+        return engine
+
+    def train_step(self, batch: Batch, state=None):
+        """One batch's per-replica MSE (R,), predictions and final state, with the gradient
+        of the summed loss written to ``flat.grad`` (compiled, no graph)."""
+        return self.engine().loss_and_grad(batch, state)
+
     def rollout(self, x: Tensor, state, steps: int, *, gates: bool = False):
         """Feed each output back as the next input: x (R or 1, B, 1, I) -> (R, B, steps, O).
 
-        The autoregressive loop cannot be batched over time, so everything that does not
-        change between steps (weight views, transposes) is prepared once before it. With
-        ``gates``, also the last layer's gate activations, ``{name: (R, B, steps, H)}``.
+        With ``gates``, also the last layer's gate activations, ``{name: (R, B, steps, H)}``.
         """
-        weights = self.weights()
-        step = self._stepper(weights)
-        x = x.expand(self.replicas, *x.shape[1:])[:, :, 0]                   # (R, B, I)
-        state = self._split_state(state, x.shape[1])
-        preds, activations = [], []
-        for _ in range(steps):
-            x, state, kept = step(x, state)                                   # (R, B, O)
-            preds.append(x)
-            if gates:
-                activations.append(self._gate_view(kept))
-        preds = torch.stack(preds, 2)                                         # (R, B, steps, O)
-        if not gates:
-            return preds
-        names = activations[0].keys() if activations else []
-        return preds, {name: torch.stack([a[name] for a in activations], 2) for name in names}
+        with torch.no_grad():
+            return self.engine().rollout(x.to(self.flat.dtype), state, steps, gates)
 
     @staticmethod
     def _head(weights: dict[str, Tensor], out: Tensor) -> Tensor:
@@ -184,35 +185,6 @@ class _Stack(nn.Module):
 
 class StackedRecurrent(_Stack):
     """R replicas of ``RecurrentRegressor``; state is (R, L, B, H), or a pair for the LSTM."""
-
-    def _split_state(self, state, batch: int) -> list:
-        """(R, L, B, H) state -> one (R, B, H) state per layer (pairs for the LSTM)."""
-        if state is None:
-            state = self.initial_state(batch)
-        if CELLS[self.cfg.kind].has_cell_state:
-            return list(zip(state[0].unbind(1), state[1].unbind(1)))
-        return list(state.unbind(1))
-
-    def _stepper(self, weights: dict[str, Tensor]):
-        cell = CELLS[self.cfg.kind]
-        layers = []
-        for layer in range(self.cfg.num_layers):
-            w = {k: weights[f"rnn.{k}_l{layer}"] for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")}
-            project = hidden_projection(w["weight_hh"], w["bias_hh"])
-            layers.append((w["weight_ih"].transpose(1, 2), w["bias_ih"].unsqueeze(1), project))
-        head_t, head_b = weights["head.weight"].transpose(1, 2), weights["head.bias"].unsqueeze(1)
-
-        def step(x, states):                                                  # x (R, B, I)
-            for layer, (weight_ih_t, bias_ih, project) in enumerate(layers):
-                gi = torch.baddbmm(bias_ih, x, weight_ih_t)                    # (R, B, G)
-                states[layer], kept = cell.step(gi, states[layer], project)
-                x = cell.hidden(states[layer])
-            return torch.baddbmm(head_b, x, head_t), states, kept            # (R, B, O)
-
-        return step
-
-    def _gate_view(self, kept) -> dict[str, Tensor]:
-        return CELLS[self.cfg.kind].gate_view(kept)
 
     def initial_state(self, batch: int):
         h = self.flat.new_zeros(self.replicas, self.cfg.num_layers, batch, self.cfg.hidden_size)
@@ -228,9 +200,8 @@ class StackedRecurrent(_Stack):
             layer_state = (state[0][:, layer], state[1][:, layer]) if lstm else state[:, layer]
             layer_weights = [weights[f"rnn.{w}_l{layer}"] for w in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
             if return_gates:
-                trace, final = recurrent_trace(self.cfg.kind, x, layer_state, *layer_weights)
-                x = trace.out
-                gates.append(trace.gates)
+                x, final, layer_gates = recurrent_trace(self.cfg.kind, x, layer_state, *layer_weights)
+                gates.append(layer_gates)
             else:
                 x, final = recurrent_layer(self.cfg.kind, x, layer_state, *layer_weights)
             finals.append(final)
@@ -247,25 +218,6 @@ class StackedMLP(_Stack):
 
     def initial_state(self, batch: int):
         return None
-
-    def _split_state(self, state, batch: int):
-        return None
-
-    def _stepper(self, weights: dict[str, Tensor]):
-        linears = [n.removesuffix(".weight") for n in self.names if n.endswith(".weight")]
-        layers = [(weights[f"{n}.weight"].transpose(1, 2), weights[f"{n}.bias"].unsqueeze(1)) for n in linears]
-
-        def step(x, state):                                                   # x (R, B, I)
-            for k, (weight_t, bias) in enumerate(layers):
-                x = torch.baddbmm(bias, x, weight_t)
-                if k < len(layers) - 1:
-                    x = torch.relu(x)
-            return x, None, None
-
-        return step
-
-    def _gate_view(self, kept) -> dict[str, Tensor]:
-        return {}
 
     def run(self, weights: dict[str, Tensor], x: Tensor, state=None):
         x = x.expand(self.replicas, *x.shape[1:])

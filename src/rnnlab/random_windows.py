@@ -16,6 +16,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
+from rnnlab.engine import Batch
 from rnnlab.models import ModelConfig, build_stack, config_for, parameter_count
 from rnnlab.params import Params, RandomWindows
 from rnnlab.progress import OnEpoch, Progress, chain
@@ -55,8 +56,8 @@ class RandomWindowRegime:
 
     def step(self, model, batch, state):
         x, y = batch
-        pred, state = model(x, state)
-        return {"loss": ((pred - y) ** 2).mean((1, 2, 3))}, state
+        loss, _, state = model.train_step(Batch(x, y), state)
+        return {"loss": loss}, state
 
     def evaluate(self, model, state):
         preds = free_run(model, self.test_first, state, self.test_truth.shape[1])  # (R, B, steps-1)

@@ -19,11 +19,42 @@ import pandas as pd
 import torch
 from torch import Tensor
 
+from rnnlab import kernels
 from rnnlab.data import Windows
+from rnnlab.engine import Batch
 from rnnlab.evaluation import mse, rollout
 from rnnlab.models import detach_state
 
-OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
+
+class CompiledAdam(torch.optim.Optimizer):
+    """``torch.optim.Adam`` at its defaults (betas 0.9/0.999, eps 1e-8, no weight decay, no
+    amsgrad), its update as one compiled loop per parameter (``kernels.adam_step``).
+
+    PyTorch's single-tensor Adam is about ten element-wise operations per step; on the lab's
+    flat parameters of a few thousand numbers their dispatch is most of a training step's cost.
+    Same formula, in float64 and rounded once per element: values differ from PyTorch's in the
+    last bits only. A real ``Optimizer``, so learning-rate schedulers drive it unchanged.
+    """
+
+    def __init__(self, params, lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
+        super().__init__(params, {"lr": lr, "betas": betas, "eps": eps})
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            beta1, beta2 = group["betas"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                if not state:
+                    state.update(step=0, exp_avg=torch.zeros_like(p), exp_avg_sq=torch.zeros_like(p))
+                state["step"] += 1
+                flat = [t.view(-1).numpy() for t in (p, p.grad, state["exp_avg"], state["exp_avg_sq"])]
+                kernels.adam_step(*flat, group["lr"], beta1, beta2, group["eps"], state["step"])
+
+
+OPTIMIZERS = {"adam": CompiledAdam, "sgd": torch.optim.SGD}
 
 
 class Regime(Protocol):
@@ -38,7 +69,9 @@ class Regime(Protocol):
         """How many batches ``batches()`` yields (without drawing any random number)."""
 
     def step(self, model, batch, state) -> tuple[dict[str, Tensor], object]:
-        """Forward one batch: per-replica metrics, each (R,) ("loss" carries the graph), and the new state."""
+        """One batch: per-replica metrics, each (R,), and the new state. The gradient of "loss"
+        is either already in the parameters' ``.grad`` (a stack's compiled ``train_step``) or
+        still to come: a loss that carries an autograd graph (a plain PyTorch module)."""
 
     def evaluate(self, model, state) -> dict[str, Tensor]:
         """Per-replica metrics after an epoch, each (R,)."""
@@ -68,9 +101,9 @@ class StatefulWindows:
         return zip(inputs.unbind(1), targets.unbind(1))
 
     def step(self, model, batch, state):
-        inputs, targets = batch
-        pred, state = model(inputs, state)                        # (R, 1, T, 1)
-        return {"loss": ((pred - targets) ** 2).mean((1, 2, 3))}, state
+        inputs, targets = batch                                   # (1, B=1, T, 1) each
+        loss, _, state = model.train_step(Batch(inputs, targets), state)
+        return {"loss": loss}, state
 
     def evaluate(self, model, state):
         preds = rollout(model, self.test[0], state, len(self.test) - 1)
@@ -156,9 +189,10 @@ def fit(model, regime: Regime, cfg, on_epoch: Callable[[int, dict], None] | None
         grad_norm = None
         for batch in regime.batches():
             carried = detach_state(state) if regime.carries_state else None
-            metrics, state = regime.step(model, batch, carried)
             optimizer.zero_grad()
-            metrics["loss"].sum().backward()  # replicas share no parameter: each gets its own gradient
+            metrics, state = regime.step(model, batch, carried)
+            if metrics["loss"].requires_grad:
+                metrics["loss"].sum().backward()  # replicas share no parameter: each gets its own gradient
             norms = replica_grad_norms(model)                  # (R,)
             grad_norm = norms if grad_norm is None else torch.maximum(grad_norm, norms)
             if cfg.grad_clip is not None:

@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 from rnnlab import evaluation
+from rnnlab.engine import Batch
 from rnnlab.errors import ParamsError
 from rnnlab.models import MODELS, ModelConfig, build_stack, config_for, parameter_count
 from rnnlab.params import Params, WindowsData
@@ -78,9 +79,9 @@ class FullBatchWindows:
         return [(self.x, self.y)]
 
     def step(self, model, batch, state):
-        x, y = batch
-        pred, _ = model(x)                                    # (R, N, T, 1)
-        return {"loss": ((pred[:, :, -1, 0] - y) ** 2).mean(1)}, None
+        x, y = batch                                          # (1, N, T, I), (N,)
+        loss, _, _ = model.train_step(Batch(x, y, last_only=True))
+        return {"loss": loss}, None
 
     def evaluate(self, model, state):
         # one step ahead only: the free run costs a hundred forward passes, evaluate_windows does it once

@@ -1,0 +1,194 @@
+"""The compiled engine: a replica stack's loss, gradient and rollout without autograd.
+
+Training a stack is the same small computation thousands of times: forward through the
+recurrent layers, a dense head, the MSE, and back. ``StackEngine`` runs it as a handful of
+compiled kernel calls on numpy views of the stack's own flat parameter, and writes the
+gradient straight into ``flat.grad``: no autograd graph, no per-step PyTorch dispatch. The
+optimizer stays PyTorch's (``torch.optim.Adam``/``SGD`` on the flat parameter).
+
+Every numpy array here shares memory with a tensor of the stack, so an optimizer step or
+a ``load_state_dict`` (both in place) is seen by the next call at no cost.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from rnnlab import kernels
+from rnnlab.recurrent import CELLS, LayerRun, backward_layer, full_lengths, run_layer
+
+
+@dataclass(frozen=True)
+class Batch:
+    """What a regime feeds one optimizer step, in the stack's layout.
+
+    ``x`` (1|R, B, T, I) and ``target``: (B, T, O) when every step is predicted (many to
+    many), (B, O) with ``last_only`` (the prediction after each row's last real step).
+    ``lengths`` (B,) gives the real steps of each row of a padded batch (None: all T).
+    """
+
+    x: Tensor
+    target: Tensor
+    lengths: Tensor | None = None
+    last_only: bool = False
+
+
+def _last_steps(lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, steps) indexing each row's last real step."""
+    return np.arange(len(lengths)), lengths - 1
+
+
+class StackEngine:
+    """Loss and gradient of every replica of a stack in one pass, and its rollouts."""
+
+    def __init__(self, stack):
+        self.stack, self.cfg = stack, stack.cfg
+        self.grad = torch.zeros_like(stack.flat)  # every element is rewritten by each step
+        self.w = self._views(stack.flat.detach())
+        self.g = self._views(self.grad)
+        self.ptr = stack.flat.data_ptr()
+
+    def _views(self, flat: Tensor) -> dict[str, np.ndarray]:
+        chunks = flat.split(self.stack._sizes)
+        R = self.stack.replicas
+        return {n: c.view(R, *s).numpy() for n, c, s in zip(self.stack.names, chunks, self.stack.shapes)}
+
+    # -- recurrent layers -------------------------------------------------------------------
+
+    def _layer_weights(self, views: dict[str, np.ndarray], layer: int) -> tuple[np.ndarray, ...]:
+        return tuple(views[f"rnn.{k}_l{layer}"] for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+
+    def _state_arrays(self, state, batch: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """(R, L, B, H) state (or pair) -> numpy (R, L, B, H) h and c (None without a cell state)."""
+        if state is None:
+            state = self.stack.initial_state(batch)
+        if isinstance(state, tuple):
+            return state[0].detach().numpy(), state[1].detach().numpy()
+        return state.detach().numpy(), None
+
+    def _recurrent_forward(self, x: np.ndarray, lengths: np.ndarray, state) -> list[LayerRun]:
+        h, c = self._state_arrays(state, x.shape[1])
+        runs = []
+        for layer in range(self.cfg.num_layers):
+            c0 = None if c is None else np.ascontiguousarray(c[:, layer])
+            run = run_layer(self.cfg.kind, x, lengths, np.ascontiguousarray(h[:, layer]), c0,
+                            *self._layer_weights(self.w, layer))
+            runs.append(run)
+            x = run.out
+        return runs
+
+    def _final_state(self, runs: list[LayerRun]):
+        h = torch.from_numpy(np.stack([run.h_n for run in runs], 1))          # (R, L, B, H)
+        if CELLS[self.cfg.kind].has_cell_state:
+            return h, torch.from_numpy(np.stack([run.c_n for run in runs], 1))
+        return h
+
+    def _head(self, features: np.ndarray) -> np.ndarray:
+        """The Linear head on (R, M, H) features -> (R, M, O)."""
+        w, b = self.w["head.weight"], self.w["head.bias"]
+        pred = np.empty((features.shape[0], features.shape[1], w.shape[1]), w.dtype)
+        kernels.dense_forward(features, w, b, False, pred)
+        return pred
+
+    def _recurrent_step(self, batch: Batch, state) -> tuple[np.ndarray, np.ndarray, object]:
+        x = batch.x.numpy()
+        R, B, T = self.stack.replicas, x.shape[1], x.shape[2]
+        lengths = full_lengths(B, T) if batch.lengths is None else batch.lengths.numpy().astype(np.int64)
+        runs = self._recurrent_forward(x, lengths, state)
+        top = runs[-1].out                                                    # (R, B, T, H)
+        rows, steps = _last_steps(lengths)
+        features = np.ascontiguousarray(top[:, rows, steps]) if batch.last_only else top.reshape(R, B * T, -1)
+        pred = self._head(features)                                           # (R, M, O)
+        target = batch.target.numpy().reshape(pred.shape[1], -1)
+        loss, d_pred = np.empty(R), np.empty_like(pred)
+        kernels.mse(pred, target, loss, d_pred)
+        d_features = np.empty_like(features)
+        kernels.dense_backward(features, self.w["head.weight"], pred, False, d_pred, d_features,
+                               self.g["head.weight"], self.g["head.bias"])
+        if batch.last_only:
+            d_out = np.zeros_like(top)
+            d_out[:, rows, steps] = d_features
+        else:
+            d_out = d_features.reshape(top.shape)
+        for layer in reversed(range(self.cfg.num_layers)):
+            run = runs[layer]
+            w_ih, w_hh, _, _ = self._layer_weights(self.w, layer)
+            # the carried state is detached between batches: no gradient flows into it
+            d_out, _, _ = backward_layer(run, w_ih, w_hh, d_out, np.zeros_like(run.h_n), np.zeros_like(run.c_n),
+                                         self._layer_weights(self.g, layer))
+        return loss, pred, self._final_state(runs)
+
+    # -- the MLP ----------------------------------------------------------------------------
+
+    def _linears(self) -> list[str]:
+        return [n.removesuffix(".weight") for n in self.stack.names if n.endswith(".weight")]
+
+    def _mlp_forward(self, x: np.ndarray) -> list[np.ndarray]:
+        """Activations of every layer, the input first: (R|1, M, I) ... (R, M, O)."""
+        linears, acts = self._linears(), [x]
+        for k, name in enumerate(linears):
+            w = self.w[f"{name}.weight"]
+            y = np.empty((self.stack.replicas, x.shape[1], w.shape[1]), w.dtype)
+            kernels.dense_forward(acts[-1], w, self.w[f"{name}.bias"], k < len(linears) - 1, y)
+            acts.append(y)
+        return acts
+
+    def _mlp_step(self, batch: Batch) -> tuple[np.ndarray, np.ndarray, None]:
+        x = batch.x.numpy()
+        if batch.last_only:
+            x = x[:, :, -1]                                                   # the MLP has no memory
+        acts = self._mlp_forward(np.ascontiguousarray(x.reshape(x.shape[0], -1, x.shape[-1])))
+        pred = acts[-1]
+        target = batch.target.numpy().reshape(pred.shape[1], -1)
+        loss, d = np.empty(self.stack.replicas), np.empty_like(pred)
+        kernels.mse(pred, target, loss, d)
+        linears = self._linears()
+        for k in reversed(range(len(linears))):
+            name, inputs = linears[k], acts[k]
+            d_in = np.empty((d.shape[0], d.shape[1], inputs.shape[2] if k else 0), d.dtype)
+            kernels.dense_backward(inputs, self.w[f"{name}.weight"], acts[k + 1], k < len(linears) - 1, d, d_in,
+                                   self.g[f"{name}.weight"], self.g[f"{name}.bias"])
+            d = d_in
+        return loss, pred, None
+
+    # -- the interface ------------------------------------------------------------------------
+
+    def loss_and_grad(self, batch: Batch, state=None) -> tuple[Tensor, Tensor, object]:
+        """Per-replica MSE (R,), the predictions, and the final state; the gradient of the
+        summed loss is in ``stack.flat.grad`` afterwards (overwritten, not accumulated)."""
+        if self.cfg.kind == "mlp":
+            loss, pred, final = self._mlp_step(batch)
+        else:
+            loss, pred, final = self._recurrent_step(batch, state)
+        self.stack.flat.grad = self.grad
+        return torch.from_numpy(loss).to(self.grad.dtype), torch.from_numpy(pred), final
+
+    def rollout(self, x: Tensor, state, steps: int, gates: bool = False):
+        """Feed each output back as the next input: x (1|R, B, 1, I) -> (R, B, steps, O), in
+        one kernel call; with ``gates`` also the last layer's gates {name: (R, B, steps, H)}."""
+        R = self.stack.replicas
+        x0 = np.ascontiguousarray(np.broadcast_to(x.numpy()[:, :, 0], (R, x.shape[1], x.shape[3])))  # (R, B, I)
+        B, linears = x0.shape[1], self._linears()
+        out_width = self.w[f"{linears[-1]}.weight"].shape[1]
+        preds = np.empty((R, B, steps, out_width), x0.dtype)
+        if self.cfg.kind == "mlp":
+            weights = tuple(self.w[f"{n}.weight"] for n in linears)
+            kernels.mlp_rollout(x0, weights, tuple(self.w[f"{n}.bias"] for n in linears), preds)
+            return (torch.from_numpy(preds), {}) if gates else torch.from_numpy(preds)
+        cell = CELLS[self.cfg.kind]
+        h, c = self._state_arrays(state, B)                                   # (R, L, B, H)
+        # (L, R, B, H) copies: the kernel updates them in place, the caller's state must not move
+        h = h.transpose(1, 0, 2, 3).copy()
+        c = np.zeros((*h.shape[:3], 0), h.dtype) if c is None else c.transpose(1, 0, 2, 3).copy()
+        layers = [self._layer_weights(self.w, layer) for layer in range(self.cfg.num_layers)]
+        tape = np.empty((R, B, steps, len(cell.tape) * self.cfg.hidden_size), x0.dtype)
+        kernels.rollout(cell.code, x0, h, c, *(tuple(w[k] for w in layers) for k in range(4)),
+                        self.w["head.weight"], self.w["head.bias"], preds, tape)
+        if not gates:
+            return torch.from_numpy(preds)
+        return torch.from_numpy(preds), cell.gate_view(torch.from_numpy(tape))
+
