@@ -62,6 +62,15 @@ class Project:
         self.run("git", "-c", "user.name=test", "-c", "user.email=test@example.com", "commit", "-qm", message)
 
 
+def clone(url: str, dest: Path) -> Project:
+    """``git clone`` as a new machine would: the committed files, and no DVC cache."""
+    run(["git", "clone", "-q", url, str(dest)], dest.parent)
+    project = Project(dest)
+    project.run("git", "config", "user.name", "test")
+    project.run("git", "config", "user.email", "test@example.com")
+    return project
+
+
 def clone_tree(dest: Path) -> None:
     """Copy what a commit of the working tree would hold (tracked + new, not ignored)."""
     listed = subprocess.run(

@@ -12,19 +12,11 @@ import json
 
 import pytest
 
-from conftest import Project, run, tiny
+from conftest import clone, run, tiny
 
 pytestmark = pytest.mark.slow
 
 MODELS = ["mlp", "rnn", "lstm", "gru"]
-
-
-def clone(url: str, dest) -> Project:
-    run(["git", "clone", "-q", url, str(dest)], dest.parent)
-    project = Project(dest)
-    project.run("git", "config", "user.name", "test")
-    project.run("git", "config", "user.email", "test@example.com")
-    return project
 
 
 def test_repro_experiments_and_a_sweep_shared_across_machines(project, tmp_path):
