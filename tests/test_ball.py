@@ -92,6 +92,26 @@ def test_training_keeps_the_best_epoch_and_learns():
     assert maes.min() < 0.25 * maes[0], f"validation MAE {maes[0]:.4f} -> {maes.min():.4f}"
 
 
+@pytest.mark.parametrize("kind", ["rnn", "gru"])
+def test_the_compiled_engine_trains_the_torch_engines_model_to_float32_rounding(tmp_path, root, kind):
+    import dataclasses
+
+    from rnnlab import ball_data, params
+
+    p = params.load(root / "params.yaml")
+    rows = ball_data.generate_rows(400, (-10, 10), 5, (5, 10), seed=0)
+    for chunk, parts in ball_data.make_shards(rows, 2000, 50.0, (0.6, 0.8), seed=0):
+        for split, part in parts.items():
+            (tmp_path / ball_data.shard_name(split, chunk)).write_bytes(ball_data.shard_bytes(part))
+    runs = {}
+    for engine in ("torch", "compiled"):
+        recipe = dataclasses.replace(p.ball.train, epochs=5, engine=engine)
+        model, result, _ = ball.train(dataclasses.replace(p, ball=dataclasses.replace(p.ball, train=recipe)), tmp_path, kind)
+        assert isinstance(model, torch.nn.Module) and not hasattr(model, "flat")  # checkpoints read a plain module
+        runs[engine] = result.history["val_mae"][:, 0]
+    torch.testing.assert_close(runs["compiled"], runs["torch"], atol=1e-5, rtol=1e-4)
+
+
 def test_predict_history_scales_in_and_out():
     model = build_reference(ModelConfig("rnn", hidden_size=8), seed=0)
     with torch.no_grad():

@@ -17,7 +17,8 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from rnnlab.ball_data import Shard, load_split
-from rnnlab.models import ModelConfig, build_reference, config_for, parameter_count
+from rnnlab.engine import Batch
+from rnnlab.models import ModelConfig, StackedRecurrent, build_reference, build_stack, config_for, parameter_count
 from rnnlab.params import MONITORS, Params
 from rnnlab.progress import OnEpoch, Progress, chain
 from rnnlab.training import EarlyStopping, FitResult, fit
@@ -62,6 +63,10 @@ def predict_packed(model: nn.Module, packed, lengths: Tensor) -> Tensor:
 
 
 def predict_next(model: nn.Module, x: Tensor, lengths: Tensor) -> Tensor:
+    """The prediction after each row's last input, (B, 1): x (B, T, 1) padded, lengths (B,)."""
+    if isinstance(model, StackedRecurrent):  # the compiled engine's one-replica stack
+        y, _ = model(x.unsqueeze(0))                                         # (1, B, T, 1)
+        return y[0, torch.arange(len(lengths)), lengths - 1]                 # causal: padding is never read
     return predict_packed(model, pack(x, lengths), lengths)
 
 
@@ -95,13 +100,15 @@ class Minibatches:
     In shard order (the seed's) every minibatch is the same each epoch, so each is cut and
     packed once; packing only reorders the input data, so this changes no number. With a
     ``shuffle`` generator, the rows of all training shards are reshuffled every epoch.
+    ``packed`` feeds a plain PyTorch module (the torch engine); otherwise a stack gets the
+    padded batch and the lengths (the compiled engine stops each row at its last input).
     """
 
     carries_state = False
 
     def __init__(self, training: list[Shard], validating: list[Shard], batch_size: int,
-                 shuffle: torch.Generator | None = None):
-        self.validating, self.batch_size, self.shuffle = validating, batch_size, shuffle
+                 shuffle: torch.Generator | None = None, packed: bool = True):
+        self.validating, self.batch_size, self.shuffle, self.packed = validating, batch_size, shuffle, packed
         if shuffle is None:
             self.fixed = [self._prepare(split_inputs(shard, begin, begin + batch_size))
                           for shard in training for begin in range(0, len(shard[1]), batch_size)]
@@ -110,10 +117,9 @@ class Minibatches:
             self.pool = (torch.cat([nn.functional.pad(p, (0, width - p.shape[1])) for p, _ in training]),
                          torch.cat([lengths for _, lengths in training]))
 
-    @staticmethod
-    def _prepare(batch):
+    def _prepare(self, batch):
         x, lengths, y = batch
-        return pack(x, lengths), lengths, y
+        return (pack(x, lengths) if self.packed else x), lengths, y
 
     def steps_per_epoch(self) -> int:
         if self.shuffle is None:
@@ -130,11 +136,15 @@ class Minibatches:
             yield self._prepare(split_inputs((self.pool[0][index], self.pool[1][index])))
 
     def step(self, model, batch, state):
-        packed, lengths, y = batch
-        predicted = predict_packed(model, packed, lengths)
-        loss = nn.functional.mse_loss(predicted, y)
+        inputs, lengths, y = batch
+        if self.packed:
+            predicted = predict_packed(model, inputs, lengths)
+            loss = nn.functional.mse_loss(predicted, y).view(1)
+        else:
+            loss, predicted, _ = model.train_step(Batch(inputs.unsqueeze(0), y, lengths, last_only=True))
+            predicted = predicted[0]                                         # (B, 1)
         # a Python float like the seed's, kept in float64: early stopping compares these exactly
-        return {"loss": loss.view(1), "accuracy": torch.tensor([accuracy(y, predicted.detach())], dtype=torch.float64)}, None
+        return {"loss": loss, "accuracy": torch.tensor([accuracy(y, predicted.detach())], dtype=torch.float64)}, None
 
     def evaluate(self, model, state):
         return {f"val_{k}": v for k, v in score(model, self.validating).items()}
@@ -205,8 +215,10 @@ def train(p: Params, shards: str | Path, kind: str, on_epoch: OnEpoch | None = N
     if recipe.min_history is not None:
         training = [with_prefixes(shard, recipe.min_history) for shard in training]
     shuffle = torch.Generator().manual_seed(recipe.seed) if recipe.shuffle else None
-    regime = Minibatches(training, load_split(shards, "validating"), recipe.batch_size, shuffle)
-    model = build_reference(cfg, seed=recipe.seed)  # seed 004: manual_seed(0), then RNN, then Linear
+    compiled = recipe.engine == "compiled"
+    regime = Minibatches(training, load_split(shards, "validating"), recipe.batch_size, shuffle, packed=not compiled)
+    # seed 004: manual_seed(0), then RNN, then Linear; a stack of one draws the same numbers
+    model = build_stack(cfg, [recipe.seed]) if compiled else build_reference(cfg, seed=recipe.seed)
     log.info("%s: %d training rows in %d minibatches, %d parameters, at most %d epochs",
              kind, sum(len(s[1]) for s in training), regime.steps_per_epoch(), parameter_count(cfg), recipe.epochs)
     progress = Progress(recipe.epochs, kind)
@@ -223,9 +235,20 @@ def train(p: Params, shards: str | Path, kind: str, on_epoch: OnEpoch | None = N
         # it; its script would then fail to reload model.pt. We keep the last epoch's weights.
         log.warning("%s: %s never beat its starting record in %d epochs; keeping the last epoch's weights",
                     kind, recipe.monitor, len(result.history["train_loss"]))
-    log.info("%s: stopped after %d epochs, best %s %.4f at epoch %d, %.0fs",
-             kind, len(result.history["train_loss"]), recipe.monitor, stopping.best, result.best_epoch, seconds)
+    log.info("%s: stopped after %d epochs, best %s %.4f at epoch %d, %.0fs (%s engine)",
+             kind, len(result.history["train_loss"]), recipe.monitor, stopping.best, result.best_epoch, seconds,
+             recipe.engine)
+    if compiled:  # checkpoints, evaluation and predict-ball read the plain PyTorch module
+        model = as_reference(model)
     return model, result, seconds
+
+
+def as_reference(stack) -> nn.Module:
+    """A one-replica stack's weights in its plain PyTorch module."""
+    with torch.random.fork_rng():  # building draws an initialisation we overwrite at once
+        model = build_reference(stack.cfg)
+    model.load_state_dict(stack.reference_state_dicts()[0])
+    return model
 
 
 def history_frame(result: FitResult, scale: float) -> pd.DataFrame:

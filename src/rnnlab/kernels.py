@@ -34,31 +34,31 @@ import math
 import numba
 import numpy as np
 
-compiled = numba.njit(cache=True, nogil=True)
+compiled = numba.njit(cache=True, nogil=True, error_model="numpy")
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True, inline="always", error_model="numpy")
 def _sigmoid(a):
     return 1.0 / (1.0 + math.exp(-a))
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True, inline="always", error_model="numpy")
 def _affine(weight, bias, v, out):
     """out[g] = bias[g] + sum_k weight[g, k] v[k], in float64."""
     for g in range(weight.shape[0]):
         acc = np.float64(bias[g])
         for k in range(weight.shape[1]):
-            acc += np.float64(weight[g, k]) * v[k]
+            acc += weight[g, k] * v[k]
         out[g] = acc
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True, inline="always", error_model="numpy")
 def _load(src, dst):
     for k in range(src.shape[0]):
         dst[k] = src[k]
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True, inline="always", error_model="numpy")
 def _accumulate_outer(d_gates, v, d_weight, d_bias):
     """d_weight += d_gates v^T, d_bias += d_gates (float64 accumulators)."""
     for g in range(d_gates.shape[0]):
@@ -67,13 +67,13 @@ def _accumulate_outer(d_gates, v, d_weight, d_bias):
             d_weight[g, k] += d_gates[g] * v[k]
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True, inline="always", error_model="numpy")
 def _transpose_times(weight, d_gates, out):
     """out[k] = sum_g weight[g, k] d_gates[g]  (out += W^T d, after zeroing)."""
     for k in range(weight.shape[1]):
         acc = 0.0
         for g in range(weight.shape[0]):
-            acc += np.float64(weight[g, k]) * d_gates[g]
+            acc += weight[g, k] * d_gates[g]
         out[k] = acc
 
 
@@ -85,7 +85,7 @@ RNN, GRU, LSTM = 0, 1, 2  # the ``kind`` argument of the forward kernels
 KINDS = {"rnn": RNN, "gru": GRU, "lstm": LSTM}
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True, inline="always", error_model="numpy")
 def _cell(kind, gi, gh, h, c, kept, h_out):
     """One step of one row: gi = W_ih x + b_ih, gh = W_hh h + b_hh (float64) -> h_out, kept.
 
@@ -116,7 +116,7 @@ def _cell(kind, gi, gh, h, c, kept, h_out):
             h_out[j] = o * kept[5 * H + j]
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True, inline="always", error_model="numpy")
 def _step(kind, weight_ih, weight_hh, bias_ih, bias_hh, xv, h, c, gi, gh, kept, h_out):
     """A whole step: both projections, the cell, then h (and c) re-read from what was stored."""
     _affine(weight_ih, bias_ih, xv, gi)
@@ -139,13 +139,15 @@ def sequence_forward(kind, x, lengths, h0, c0, weight_ih, weight_hh, bias_ih, bi
     tape[:] = 0
     for r in range(R):
         rx = 0 if x.shape[0] == 1 else r
+        w_ih, w_hh = weight_ih[r].astype(np.float64), weight_hh[r].astype(np.float64)  # converted once, not per step
+        b_ih, b_hh = bias_ih[r].astype(np.float64), bias_hh[r].astype(np.float64)
         for b in range(B):
             _load(h0[r, b], h)
             if kind == LSTM:
                 _load(c0[r, b], c)
             for t in range(lengths[b]):
                 _load(x[rx, b, t], xv)
-                _step(kind, weight_ih[r], weight_hh[r], bias_ih[r], bias_hh[r], xv, h, c, gi, gh, tape[r, b, t], out[r, b, t])
+                _step(kind, w_ih, w_hh, b_ih, b_hh, xv, h, c, gi, gh, tape[r, b, t], out[r, b, t])
             for j in range(H):
                 h_n[r, b, j] = h[j]
                 if kind == LSTM:
@@ -167,6 +169,10 @@ def rollout(kind, x0, h, c, weight_ih, weight_hh, bias_ih, bias_hh, head_weight,
     xv, hv, cv = np.empty(width), np.empty(H), np.zeros(H)
     gi, gh, h_out, kept = np.empty(G), np.empty(G), np.empty(H, h.dtype), np.empty(tape.shape[3], tape.dtype)
     for r in range(R):
+        w_ih = [weight_ih[layer][r].astype(np.float64) for layer in range(L)]  # converted once per replica
+        w_hh = [weight_hh[layer][r].astype(np.float64) for layer in range(L)]
+        b_ih = [bias_ih[layer][r].astype(np.float64) for layer in range(L)]
+        b_hh = [bias_hh[layer][r].astype(np.float64) for layer in range(L)]
         for b in range(B):
             for i in range(x0.shape[2]):
                 xv[i] = x0[r, b, i]
@@ -175,9 +181,8 @@ def rollout(kind, x0, h, c, weight_ih, weight_hh, bias_ih, bias_hh, head_weight,
                     _load(h[layer, r, b], hv)
                     if kind == LSTM:
                         _load(c[layer, r, b], cv)
-                    w_ih = weight_ih[layer][r]
-                    _step(kind, w_ih, weight_hh[layer][r], bias_ih[layer][r], bias_hh[layer][r],
-                          xv[: w_ih.shape[1]], hv, cv, gi, gh, kept, h_out)
+                    _step(kind, w_ih[layer], w_hh[layer], b_ih[layer], b_hh[layer], xv[: w_ih[layer].shape[1]],
+                          hv, cv, gi, gh, kept, h_out)
                     for j in range(H):
                         h[layer, r, b, j] = h_out[j]
                         if kind == LSTM:
@@ -199,7 +204,7 @@ def rollout(kind, x0, h, c, weight_ih, weight_hh, bias_ih, bias_hh, head_weight,
 # ---------------------------------------------------------------------------------------
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True, inline="always", error_model="numpy")
 def _previous(h0, out, r, b, t, buffer):
     """The state a step started from: h0 for the first step, else the previous output."""
     if t == 0:
@@ -208,7 +213,7 @@ def _previous(h0, out, r, b, t, buffer):
         _load(out[r, b, t - 1], buffer)
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True, inline="always", error_model="numpy")
 def _cell_backward(kind, kept, h_t, h_prev, c_prev, d, dc, d_gi, d_gh, direct):
     """One step of one row backwards: ``d`` = dL/dh_t (from later steps and from this step's
     output) -> the gradients of the pre-activations ``d_gi`` (= W_ih x + b_ih) and ``d_gh``
@@ -263,6 +268,7 @@ def sequence_backward(kind, x, lengths, h0, c0, weight_ih, weight_hh, out, tape,
     for r in range(R):
         acc_ih, acc_hh = np.zeros((G, I)), np.zeros((G, H))
         acc_bih, acc_bhh = np.zeros(G), np.zeros(G)
+        w_ih, w_hh = weight_ih[r].astype(np.float64), weight_hh[r].astype(np.float64)
         for b in range(B):
             _load(d_h_n[r, b], dh)
             if kind == LSTM:
@@ -278,10 +284,10 @@ def sequence_backward(kind, x, lengths, h0, c0, weight_ih, weight_hh, out, tape,
                 _load(x[0 if x.shape[0] == 1 else r, b, t], xv)
                 _accumulate_outer(d_gi, xv, acc_ih, acc_bih)
                 _accumulate_outer(d_gh, h_prev, acc_hh, acc_bhh)
-                _transpose_times(weight_ih[r], d_gi, dx)
+                _transpose_times(w_ih, d_gi, dx)
                 for i in range(I):
                     d_x[r, b, t, i] = dx[i]
-                _transpose_times(weight_hh[r], d_gh, dh)
+                _transpose_times(w_hh, d_gh, dh)
                 for j in range(H):
                     dh[j] += direct[j]
             for j in range(H):

@@ -122,6 +122,7 @@ class BallPrepare:
 
 
 MONITORS = {"val_accuracy": "max", "val_mae": "min"}
+BALL_ENGINES = ("torch", "compiled")
 
 
 @dataclass(frozen=True)
@@ -132,9 +133,12 @@ class BallTraining(Training):
     patience: int             # stop when the best epoch is more than this many epochs old
     monitor: str              # what "best" means: val_accuracy (seed 004) or val_mae
     seed: int                 # torch.random.manual_seed before the model is built (and the shuffle)
+    engine: str               # torch: nn.RNN/LSTM/GRU on packed batches, bitwise seed 004's; compiled: kernels.py
 
     def check(self, at: str) -> None:
         super().check(at)
+        if self.engine not in BALL_ENGINES:
+            raise ParamsError(f"{at}.engine: unknown engine {self.engine!r}; choose from {list(BALL_ENGINES)}")
         _positive(self.batch_size, f"{at}.batch_size")
         _positive(self.patience, f"{at}.patience")
         if self.min_history is not None:

@@ -1,0 +1,128 @@
+"""The compiled engine: the same numbers as PyTorch's modules and autograd, a rollout that
+leaves its caller's state alone, PyTorch's Adam, and kernels compiled once per machine."""
+
+import subprocess
+import sys
+
+import pytest
+import torch
+from torch.nn.utils.rnn import pack_padded_sequence
+
+from rnnlab.engine import Batch
+from rnnlab.models import MODELS, ModelConfig, build_reference, build_stack
+from rnnlab.training import CompiledAdam
+
+RECURRENT = [k for k, arch in MODELS.items() if arch.recurrent]
+
+
+def autograd_loss_and_grad(stack, batch: Batch, state=None):
+    """The same loss through PyTorch's autograd on the stack's differentiable forward."""
+    stack.flat.grad = None
+    y, _ = stack(batch.x, state)                                              # (R, B, T, O)
+    if batch.last_only:
+        lengths = batch.lengths if batch.lengths is not None else torch.full((y.shape[1],), y.shape[2])
+        y = y[:, torch.arange(y.shape[1]), lengths - 1]                       # (R, B, O)
+    loss = ((y - batch.target.reshape(y.shape[1:])) ** 2).flatten(1).mean(1)
+    loss.sum().backward()
+    return loss.detach(), stack.flat.grad.clone()
+
+
+@pytest.mark.parametrize("kind", list(MODELS))
+@pytest.mark.parametrize("last_only", [False, True])
+@pytest.mark.parametrize("num_layers", [1, 2])
+def test_train_step_gradient_equals_autograd(kind, last_only, num_layers):
+    # float64 so that any difference is a wrong derivative, not rounding
+    stack = build_stack(ModelConfig(kind, hidden_size=5, num_layers=num_layers), [0, 1, 2]).double()
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(1, 4, 6, 1, generator=g, dtype=torch.float64)
+    target = torch.randn(4, 1, generator=g, dtype=torch.float64) if last_only \
+        else torch.randn(4, 6, 1, generator=g, dtype=torch.float64)
+    batch = Batch(x, target, last_only=last_only)
+
+    expected_loss, expected_grad = autograd_loss_and_grad(stack, batch)
+    loss, _, _ = stack.train_step(batch)
+
+    torch.testing.assert_close(loss, expected_loss, atol=1e-14, rtol=1e-12)
+    torch.testing.assert_close(stack.flat.grad, expected_grad, atol=1e-13, rtol=1e-10)
+
+
+@pytest.mark.parametrize("kind", RECURRENT)
+def test_padded_rows_stop_at_their_length_like_packed_sequences(kind):
+    """The ball's batches: each row's prediction after its last real input, and the gradient,
+    as nn.RNN/LSTM/GRU give them on a packed batch."""
+    cfg = ModelConfig(kind, hidden_size=6)
+    stack = build_stack(cfg, [4]).double()
+    reference = build_reference(cfg, 4).double()
+    g = torch.Generator().manual_seed(5)
+    lengths = torch.tensor([5, 2, 7, 3])
+    x = torch.randn(4, 7, 1, generator=g, dtype=torch.float64)                # (B, T, 1), padded
+    target = torch.randn(4, 1, generator=g, dtype=torch.float64)
+
+    loss, pred, _ = stack.train_step(Batch(x.unsqueeze(0), target, lengths, last_only=True))
+
+    out, _ = reference.rnn(pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False))
+    unpacked, _ = torch.nn.utils.rnn.pad_packed_sequence(out, batch_first=True)
+    expected = reference.head(unpacked[torch.arange(4), lengths - 1])         # (B, 1)
+    ref_loss = ((expected - target) ** 2).mean()
+    ref_loss.backward()
+    torch.testing.assert_close(pred[0], expected.detach(), atol=1e-13, rtol=0)
+    torch.testing.assert_close(loss[0], ref_loss.detach(), atol=1e-14, rtol=0)
+    grads = dict(zip(stack.names, stack.flat.grad.split(stack._sizes)))
+    for name, p in reference.named_parameters():
+        torch.testing.assert_close(grads[name].view(p.shape), p.grad, atol=1e-13, rtol=1e-10, msg=name)
+
+
+@pytest.mark.parametrize("kind", list(MODELS))
+def test_rollout_leaves_the_callers_state_as_it_was(kind):
+    # training carries this state on after the per-epoch rollout: the rollout must not move it
+    stack = build_stack(ModelConfig(kind, hidden_size=4), [0, 1])
+    state = stack.initial_state(1)
+    if state is not None:
+        state = tuple(s + 0.5 for s in state) if isinstance(state, tuple) else state + 0.5
+    before = None if state is None else [s.clone() for s in (state if isinstance(state, tuple) else (state,))]
+    stack.rollout(torch.full((1, 1, 1, 1), 0.2), state, 10)
+    after = None if state is None else list(state if isinstance(state, tuple) else (state,))
+    assert before is None or all(torch.equal(a, b) for a, b in zip(before, after))
+
+
+def test_compiled_adam_follows_pytorchs_adam():
+    g = torch.Generator().manual_seed(0)
+    start = torch.randn(50, generator=g)
+    ours, theirs = torch.nn.Parameter(start.clone()), torch.nn.Parameter(start.clone())
+    optimizers = CompiledAdam([ours], lr=0.01), torch.optim.Adam([theirs], lr=0.01)
+    for _ in range(200):
+        grad = torch.randn(50, generator=g)
+        for p, optimizer in zip((ours, theirs), optimizers):
+            p.grad = grad.clone()
+            optimizer.step()
+    # the same formula; ours rounds once per element, PyTorch after every operation
+    torch.testing.assert_close(ours, theirs, atol=1e-6, rtol=1e-5)
+    assert not torch.equal(ours, start)
+
+
+def test_two_runs_of_a_kernel_are_bitwise_identical():
+    stack = build_stack(ModelConfig("lstm", hidden_size=7), [0, 1])
+    x = torch.randn(1, 3, 9, 1, generator=torch.Generator().manual_seed(1))
+    batch = Batch(x, torch.randn(3, 9, 1, generator=torch.Generator().manual_seed(2)))
+    first = [t.clone() for t in (stack.train_step(batch)[0], stack.flat.grad)]
+    second = [stack.train_step(batch)[0], stack.flat.grad]
+    assert all(torch.equal(a, b) for a, b in zip(first, second))
+
+
+PROBE = """
+import numpy as np
+from rnnlab import kernels
+from rnnlab.recurrent import run_layer
+x = np.zeros((1, 1, 2, 1), np.float32); w = [np.zeros(s, np.float32) for s in ((1, 3, 1), (1, 3, 1), (1, 3), (1, 3))]
+run_layer("gru", x, np.array([2]), np.zeros((1, 1, 1), np.float32), None, *w)
+stats = kernels.sequence_forward.stats
+print(sum(stats.cache_hits.values()), sum(stats.cache_misses.values()))
+"""
+
+
+def test_compiled_kernels_are_cached_for_the_next_process():
+    # the first process may compile (and writes the cache); every later one only loads
+    subprocess.run([sys.executable, "-c", PROBE], check=True, capture_output=True, text=True)
+    hits, misses = map(int, subprocess.run([sys.executable, "-c", PROBE], check=True, capture_output=True,
+                                           text=True).stdout.split())
+    assert (hits, misses) == (1, 0), f"second process: {hits} cache hits, {misses} misses"
