@@ -35,123 +35,197 @@ import numba
 import numpy as np
 
 compiled = numba.njit(cache=True, nogil=True, error_model="numpy")
+helper = numba.njit(cache=True, inline="always", error_model="numpy")
 
 
-@numba.njit(cache=True, inline="always", error_model="numpy")
+@helper
 def _sigmoid(a):
     return 1.0 / (1.0 + math.exp(-a))
 
 
-@numba.njit(cache=True, inline="always", error_model="numpy")
-def _affine(weight, bias, v, out):
-    """out[g] = bias[g] + sum_k weight[g, k] v[k], in float64."""
-    for g in range(weight.shape[0]):
-        acc = np.float64(bias[g])
-        for k in range(weight.shape[1]):
-            acc += weight[g, k] * v[k]
-        out[g] = acc
+# ---------------------------------------------------------------------------------------
+# Lanes: every (replica, row) pair is one lane, and lanes are the innermost loop
+#
+#   lane n = r * B + b        state h (H, N), pre-activations (G, N), weights (G, K, N)
+#
+# Each lane carries its own copy of its replica's weights, so one loop body serves one
+# replica with a batch of 100 (the ball) as well as five replicas with a batch of one (the
+# sine), and every multiply-add loop runs over contiguous lanes, which the compiler vectorises.
+# ---------------------------------------------------------------------------------------
 
 
-@numba.njit(cache=True, inline="always", error_model="numpy")
-def _load(src, dst):
-    for k in range(src.shape[0]):
-        dst[k] = src[k]
+@helper
+def _lane_weights(weight, B):
+    """(R, G, K) -> (G, K, R*B) in float64: lane n = r*B + b holds replica r's weights."""
+    R, G, K = weight.shape
+    lanes = np.empty((G, K, R * B))
+    for r in range(R):
+        for g in range(G):
+            for k in range(K):
+                lanes[g, k, r * B : (r + 1) * B] = weight[r, g, k]
+    return lanes
 
 
-@numba.njit(cache=True, inline="always", error_model="numpy")
-def _accumulate_outer(d_gates, v, d_weight, d_bias):
-    """d_weight += d_gates v^T, d_bias += d_gates (float64 accumulators)."""
-    for g in range(d_gates.shape[0]):
-        d_bias[g] += d_gates[g]
-        for k in range(v.shape[0]):
-            d_weight[g, k] += d_gates[g] * v[k]
+@helper
+def _lane_bias(bias, B):
+    """(R, G) -> (G, R*B) in float64."""
+    R, G = bias.shape
+    lanes = np.empty((G, R * B))
+    for r in range(R):
+        for g in range(G):
+            lanes[g, r * B : (r + 1) * B] = bias[r, g]
+    return lanes
 
 
-@numba.njit(cache=True, inline="always", error_model="numpy")
-def _transpose_times(weight, d_gates, out):
-    """out[k] = sum_g weight[g, k] d_gates[g]  (out += W^T d, after zeroing)."""
-    for k in range(weight.shape[1]):
-        acc = 0.0
-        for g in range(weight.shape[0]):
-            acc += weight[g, k] * d_gates[g]
-        out[k] = acc
+@helper
+def _to_lanes(state, lanes):
+    """(R, B, K) -> lanes (K, R*B), in float64."""
+    R, B, K = state.shape
+    for r in range(R):
+        for b in range(B):
+            for k in range(K):
+                lanes[k, r * B + b] = state[r, b, k]
+
+
+@helper
+def _from_lanes(lanes, state):
+    R, B, K = state.shape
+    for r in range(R):
+        for b in range(B):
+            for k in range(K):
+                state[r, b, k] = lanes[k, r * B + b]
+
+
+@helper
+def _inputs_at(x, t, R, lanes):
+    """x[:, :, t] (R|1, B, T, I) -> lanes (I, R*B): an input with a leading 1 feeds every replica."""
+    B, I = x.shape[1], x.shape[3]
+    for r in range(R):
+        rx = 0 if x.shape[0] == 1 else r
+        for b in range(B):
+            for i in range(I):
+                lanes[i, r * B + b] = x[rx, b, t, i]
+
+
+@helper
+def _project(weight, bias, v, out):
+    """out = W v + b for every lane: weight (G, K, N), bias (G, N), v (K, N) -> out (G, N)."""
+    G, K, N = weight.shape
+    for g in range(G):
+        for n in range(N):
+            out[g, n] = bias[g, n]
+        for k in range(K):
+            for n in range(N):
+                out[g, n] += weight[g, k, n] * v[k, n]
+
+
+@helper
+def _project_back(weight, d, out):
+    """out = W^T d for every lane: weight (G, K, N), d (G, N) -> out (K, N), added to."""
+    G, K, N = weight.shape
+    for g in range(G):
+        for k in range(K):
+            for n in range(N):
+                out[k, n] += weight[g, k, n] * d[g, n]
+
+
+@helper
+def _accumulate(acc, acc_bias, d, v):
+    """acc += d v^T and acc_bias += d, lane by lane: acc (G, K, N), d (G, N), v (K, N)."""
+    G, K, N = acc.shape
+    for g in range(G):
+        for n in range(N):
+            acc_bias[g, n] += d[g, n]
+        for k in range(K):
+            for n in range(N):
+                acc[g, k, n] += d[g, n] * v[k, n]
+
+
+@helper
+def _sum_lanes(acc, R, out):
+    """Per replica, the sum over its lanes (rows, in order): acc (..., R*B) -> out (R, ...)."""
+    flat_acc = acc.reshape(-1, acc.shape[-1])
+    flat_out = out.reshape(R, -1)
+    B = acc.shape[-1] // R
+    for r in range(R):
+        for m in range(flat_acc.shape[0]):
+            total = 0.0
+            for b in range(B):
+                total += flat_acc[m, r * B + b]
+            flat_out[r, m] = total
 
 
 # ---------------------------------------------------------------------------------------
 # Forward: the cells' equations once, used by the sequence loop and by the rollout
 # ---------------------------------------------------------------------------------------
 
-RNN, GRU, LSTM = 0, 1, 2  # the ``kind`` argument of the forward kernels
-KINDS = {"rnn": RNN, "gru": GRU, "lstm": LSTM}
+RNN, GRU, LSTM = 0, 1, 2  # the ``kind`` argument of the recurrent kernels
 
 
-@numba.njit(cache=True, inline="always", error_model="numpy")
-def _cell(kind, gi, gh, h, c, kept, h_out):
-    """One step of one row: gi = W_ih x + b_ih, gh = W_hh h + b_hh (float64) -> h_out, kept.
+@helper
+def _cell(kind, gi, gh, h, c, active, out_t, tape_t):
+    """One step of every active lane, from gi = W_ih x + b_ih and gh = W_hh h + b_hh (G, N).
 
     rnn : h' = tanh(gi + gh)
     gru : r, z = sigma(gi_rz + gh_rz), n = tanh(gi_n + r * gh_n), h' = (h - n) z + n  (PyTorch's)
-    lstm: i, f, o = sigma(.), g = tanh(.), c' = f c + i g, h' = o tanh(c'); c' goes to kept
+    lstm: i, f, o = sigma(.), g = tanh(.), c' = f c + i g, h' = o tanh(c')
+
+    Writes out_t (N, H) and tape_t (N, K) in the model's dtype, then re-reads h (and c) from
+    what was stored, so the next step and the backward pass see exactly the stored state.
     """
-    H = h.shape[0]
-    if kind == RNN:
-        for j in range(H):
-            h_out[j] = math.tanh(gi[j] + gh[j])
-    elif kind == GRU:
-        for j in range(H):
-            reset = _sigmoid(gi[j] + gh[j])
-            update = _sigmoid(gi[H + j] + gh[H + j])
-            new = math.tanh(gi[2 * H + j] + reset * gh[2 * H + j])
-            kept[j], kept[H + j], kept[2 * H + j], kept[3 * H + j] = reset, update, new, gh[2 * H + j]
-            h_out[j] = (h[j] - new) * update + new
-    else:
-        for j in range(H):
-            i = _sigmoid(gi[j] + gh[j])
-            f = _sigmoid(gi[H + j] + gh[H + j])
-            g = math.tanh(gi[2 * H + j] + gh[2 * H + j])
-            o = _sigmoid(gi[3 * H + j] + gh[3 * H + j])
-            kept[j], kept[H + j], kept[2 * H + j], kept[3 * H + j] = i, f, g, o
-            kept[4 * H + j] = f * c[j] + i * g
-            kept[5 * H + j] = math.tanh(kept[4 * H + j])
-            h_out[j] = o * kept[5 * H + j]
-
-
-@numba.njit(cache=True, inline="always", error_model="numpy")
-def _step(kind, weight_ih, weight_hh, bias_ih, bias_hh, xv, h, c, gi, gh, kept, h_out):
-    """A whole step: both projections, the cell, then h (and c) re-read from what was stored."""
-    _affine(weight_ih, bias_ih, xv, gi)
-    _affine(weight_hh, bias_hh, h, gh)
-    _cell(kind, gi, gh, h, c, kept, h_out)
-    _load(h_out, h)
-    if kind == LSTM:
-        H = h.shape[0]
-        _load(kept[4 * H : 5 * H], c)
+    H, N = h.shape
+    for j in range(H):
+        for n in range(N):
+            if not active[n]:
+                continue
+            if kind == RNN:
+                out_t[n, j] = math.tanh(gi[j, n] + gh[j, n])
+            elif kind == GRU:
+                reset = _sigmoid(gi[j, n] + gh[j, n])
+                update = _sigmoid(gi[H + j, n] + gh[H + j, n])
+                new = math.tanh(gi[2 * H + j, n] + reset * gh[2 * H + j, n])
+                tape_t[n, j], tape_t[n, H + j], tape_t[n, 2 * H + j] = reset, update, new
+                tape_t[n, 3 * H + j] = gh[2 * H + j, n]
+                out_t[n, j] = (h[j, n] - new) * update + new
+            else:
+                i = _sigmoid(gi[j, n] + gh[j, n])
+                f = _sigmoid(gi[H + j, n] + gh[H + j, n])
+                g = math.tanh(gi[2 * H + j, n] + gh[2 * H + j, n])
+                o = _sigmoid(gi[3 * H + j, n] + gh[3 * H + j, n])
+                tape_t[n, j], tape_t[n, H + j], tape_t[n, 2 * H + j], tape_t[n, 3 * H + j] = i, f, g, o
+                tape_t[n, 4 * H + j] = f * c[j, n] + i * g
+                tape_t[n, 5 * H + j] = math.tanh(tape_t[n, 4 * H + j])
+                c[j, n] = tape_t[n, 4 * H + j]
+                out_t[n, j] = o * tape_t[n, 5 * H + j]
+            h[j, n] = out_t[n, j]
 
 
 @compiled
 def sequence_forward(kind, x, lengths, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, out, tape, h_n, c_n):
     """One layer of every replica over a padded sequence: out, tape, and the final state."""
-    R, B, I, H = out.shape[0], x.shape[1], x.shape[3], h0.shape[2]
-    G = weight_hh.shape[1]
-    xv, h, c = np.empty(I), np.empty(H), np.zeros(H)
-    gi, gh = np.empty(G), np.empty(G)
+    R, B, T, I = out.shape[0], x.shape[1], x.shape[2], x.shape[3]
+    H, G, N = h0.shape[2], weight_hh.shape[1], out.shape[0] * x.shape[1]
+    w_ih, w_hh = _lane_weights(weight_ih, B), _lane_weights(weight_hh, B)
+    b_ih, b_hh = _lane_bias(bias_ih, B), _lane_bias(bias_hh, B)
+    h, c, xt = np.empty((H, N)), np.zeros((H, N)), np.empty((I, N))
+    gi, gh = np.empty((G, N)), np.empty((G, N))
+    _to_lanes(h0, h)
+    if kind == LSTM:
+        _to_lanes(c0, c)
+    active = np.empty(N, np.bool_)
     out[:] = 0
     tape[:] = 0
-    for r in range(R):
-        rx = 0 if x.shape[0] == 1 else r
-        w_ih, w_hh = weight_ih[r].astype(np.float64), weight_hh[r].astype(np.float64)  # converted once, not per step
-        b_ih, b_hh = bias_ih[r].astype(np.float64), bias_hh[r].astype(np.float64)
-        for b in range(B):
-            _load(h0[r, b], h)
-            if kind == LSTM:
-                _load(c0[r, b], c)
-            for t in range(lengths[b]):
-                _load(x[rx, b, t], xv)
-                _step(kind, w_ih, w_hh, b_ih, b_hh, xv, h, c, gi, gh, tape[r, b, t], out[r, b, t])
-            for j in range(H):
-                h_n[r, b, j] = h[j]
-                if kind == LSTM:
-                    c_n[r, b, j] = c[j]
+    out_lanes, tape_lanes = out.reshape(N, T, H), tape.reshape(N, T, tape.shape[3])
+    for t in range(T):
+        for n in range(N):
+            active[n] = t < lengths[n % B]
+        _inputs_at(x, t, R, xt)
+        _project(w_ih, b_ih, xt, gi)
+        _project(w_hh, b_hh, h, gh)
+        _cell(kind, gi, gh, h, c, active, out_lanes[:, t], tape_lanes[:, t])
+    _from_lanes(h, h_n)
+    if kind == LSTM:
+        _from_lanes(c, c_n)
 
 
 @compiled
@@ -163,40 +237,39 @@ def rollout(kind, x0, h, c, weight_ih, weight_hh, bias_ih, bias_hh, head_weight,
     the last layer's tape (R, B, steps, K) are written. Same arithmetic as ``sequence_forward``.
     """
     R, B, steps, O = preds.shape
-    L, H = h.shape[0], h.shape[3]
+    L, H, N = h.shape[0], h.shape[3], R * B
     G = weight_hh[0].shape[1]
-    width = max(x0.shape[2], H)
-    xv, hv, cv = np.empty(width), np.empty(H), np.zeros(H)
-    gi, gh, h_out, kept = np.empty(G), np.empty(G), np.empty(H, h.dtype), np.empty(tape.shape[3], tape.dtype)
-    for r in range(R):
-        w_ih = [weight_ih[layer][r].astype(np.float64) for layer in range(L)]  # converted once per replica
-        w_hh = [weight_hh[layer][r].astype(np.float64) for layer in range(L)]
-        b_ih = [bias_ih[layer][r].astype(np.float64) for layer in range(L)]
-        b_hh = [bias_hh[layer][r].astype(np.float64) for layer in range(L)]
-        for b in range(B):
-            for i in range(x0.shape[2]):
-                xv[i] = x0[r, b, i]
-            for t in range(steps):
-                for layer in range(L):
-                    _load(h[layer, r, b], hv)
-                    if kind == LSTM:
-                        _load(c[layer, r, b], cv)
-                    _step(kind, w_ih[layer], w_hh[layer], b_ih[layer], b_hh[layer], xv[: w_ih[layer].shape[1]],
-                          hv, cv, gi, gh, kept, h_out)
-                    for j in range(H):
-                        h[layer, r, b, j] = h_out[j]
-                        if kind == LSTM:
-                            c[layer, r, b, j] = cv[j]
-                        xv[j] = h_out[j]
-                for k in range(kept.shape[0]):
-                    tape[r, b, t, k] = kept[k]
-                for o in range(O):
-                    s = np.float64(head_bias[r, o])
-                    for j in range(H):
-                        s += np.float64(head_weight[r, o, j]) * xv[j]
-                    preds[r, b, t, o] = s
-                for o in range(O):  # the prediction, as stored, is the next input
-                    xv[o] = preds[r, b, t, o]
+    w_ih = [_lane_weights(weight_ih[layer], B) for layer in range(L)]
+    w_hh = [_lane_weights(weight_hh[layer], B) for layer in range(L)]
+    b_ih = [_lane_bias(bias_ih[layer], B) for layer in range(L)]
+    b_hh = [_lane_bias(bias_hh[layer], B) for layer in range(L)]
+    w_head, b_head = _lane_weights(head_weight, B), _lane_bias(head_bias, B)
+    hs, cs = np.empty((L, H, N)), np.zeros((L, H, N))
+    for layer in range(L):
+        _to_lanes(h[layer], hs[layer])
+        if kind == LSTM:
+            _to_lanes(c[layer], cs[layer])
+    xt, y = np.empty((x0.shape[2], N)), np.empty((O, N))
+    _to_lanes(x0, xt)
+    gi, gh = np.empty((G, N)), np.empty((G, N))
+    active = np.ones(N, np.bool_)
+    out_t, tape_t = np.empty((N, H), preds.dtype), np.empty((N, tape.shape[3]), tape.dtype)
+    pred_lanes, tape_lanes = preds.reshape(N, steps, O), tape.reshape(N, steps, tape.shape[3])
+    for t in range(steps):
+        for layer in range(L):
+            _project(w_ih[layer], b_ih[layer], xt if layer == 0 else hs[layer - 1], gi)
+            _project(w_hh[layer], b_hh[layer], hs[layer], gh)
+            _cell(kind, gi, gh, hs[layer], cs[layer], active, out_t, tape_t)
+        tape_lanes[:, t] = tape_t
+        _project(w_head, b_head, hs[L - 1], y)
+        for o in range(O):
+            for n in range(N):
+                pred_lanes[n, t, o] = y[o, n]
+                xt[o, n] = pred_lanes[n, t, o]  # the prediction, as stored, is the next input
+    for layer in range(L):
+        _from_lanes(hs[layer], h[layer])
+        if kind == LSTM:
+            _from_lanes(cs[layer], c[layer])
 
 
 # ---------------------------------------------------------------------------------------
@@ -204,50 +277,47 @@ def rollout(kind, x0, h, c, weight_ih, weight_hh, bias_ih, bias_hh, head_weight,
 # ---------------------------------------------------------------------------------------
 
 
-@numba.njit(cache=True, inline="always", error_model="numpy")
-def _previous(h0, out, r, b, t, buffer):
-    """The state a step started from: h0 for the first step, else the previous output."""
-    if t == 0:
-        _load(h0[r, b], buffer)
-    else:
-        _load(out[r, b, t - 1], buffer)
-
-
-@numba.njit(cache=True, inline="always", error_model="numpy")
-def _cell_backward(kind, kept, h_t, h_prev, c_prev, d, dc, d_gi, d_gh, direct):
-    """One step of one row backwards: ``d`` = dL/dh_t (from later steps and from this step's
-    output) -> the gradients of the pre-activations ``d_gi`` (= W_ih x + b_ih) and ``d_gh``
-    (= W_hh h + b_hh), and ``direct``: the part of dL/dh_{t-1} that bypasses W_hh (GRU's z).
+@helper
+def _cell_backward(kind, tape_t, out_t, h_prev, c_prev, active, dh, d_out_t, dc, d_gi, d_gh, direct):
+    """One step of every lane backwards: dL/dh_t = dh + d_out_t -> the gradients of the
+    pre-activations ``d_gi`` (= W_ih x + b_ih) and ``d_gh`` (= W_hh h + b_hh), and ``direct``:
+    the part of dL/dh_{t-1} that bypasses W_hh (the GRU's z; everything for an inactive lane).
     The LSTM's dL/dc_t comes in ``dc`` and leaves as dL/dc_{t-1}."""
-    H = d.shape[0]
-    if kind == RNN:
-        for j in range(H):
-            a = d[j] * (1.0 - h_t[j] * h_t[j])
-            d_gi[j], d_gh[j], direct[j] = a, a, 0.0
-    elif kind == GRU:
-        for j in range(H):
-            reset, update = np.float64(kept[j]), np.float64(kept[H + j])
-            new, hidden_n = np.float64(kept[2 * H + j]), np.float64(kept[3 * H + j])
-            d_a_n = d[j] * (1.0 - update) * (1.0 - new * new)
-            d_a_r = d_a_n * hidden_n * reset * (1.0 - reset)
-            d_a_z = d[j] * (h_prev[j] - new) * update * (1.0 - update)
-            d_gi[j], d_gi[H + j], d_gi[2 * H + j] = d_a_r, d_a_z, d_a_n
-            d_gh[j], d_gh[H + j], d_gh[2 * H + j] = d_a_r, d_a_z, d_a_n * reset
-            direct[j] = d[j] * update
-    else:
-        for j in range(H):
-            i, f = np.float64(kept[j]), np.float64(kept[H + j])
-            g, o = np.float64(kept[2 * H + j]), np.float64(kept[3 * H + j])
-            tc = np.float64(kept[5 * H + j])
-            dc[j] += d[j] * o * (1.0 - tc * tc)
-            d_gi[j] = dc[j] * g * i * (1.0 - i)
-            d_gi[H + j] = dc[j] * c_prev[j] * f * (1.0 - f)
-            d_gi[2 * H + j] = dc[j] * i * (1.0 - g * g)
-            d_gi[3 * H + j] = d[j] * tc * o * (1.0 - o)
-            dc[j] *= f
-            direct[j] = 0.0
-        for k in range(4 * H):
-            d_gh[k] = d_gi[k]
+    H, N = dh.shape
+    for j in range(H):
+        for n in range(N):
+            if not active[n]:
+                for k in range(d_gi.shape[0] // H):
+                    d_gi[k * H + j, n], d_gh[k * H + j, n] = 0.0, 0.0
+                direct[j, n] = dh[j, n]
+                continue
+            d = dh[j, n] + d_out_t[n, j]
+            if kind == RNN:
+                h = np.float64(out_t[n, j])
+                a = d * (1.0 - h * h)
+                d_gi[j, n], d_gh[j, n], direct[j, n] = a, a, 0.0
+            elif kind == GRU:
+                reset, update = np.float64(tape_t[n, j]), np.float64(tape_t[n, H + j])
+                new, hidden_n = np.float64(tape_t[n, 2 * H + j]), np.float64(tape_t[n, 3 * H + j])
+                d_a_n = d * (1.0 - update) * (1.0 - new * new)
+                d_a_r = d_a_n * hidden_n * reset * (1.0 - reset)
+                d_a_z = d * (h_prev[j, n] - new) * update * (1.0 - update)
+                d_gi[j, n], d_gi[H + j, n], d_gi[2 * H + j, n] = d_a_r, d_a_z, d_a_n
+                d_gh[j, n], d_gh[H + j, n], d_gh[2 * H + j, n] = d_a_r, d_a_z, d_a_n * reset
+                direct[j, n] = d * update
+            else:
+                i, f = np.float64(tape_t[n, j]), np.float64(tape_t[n, H + j])
+                g, o = np.float64(tape_t[n, 2 * H + j]), np.float64(tape_t[n, 3 * H + j])
+                tc = np.float64(tape_t[n, 5 * H + j])
+                dc[j, n] += d * o * (1.0 - tc * tc)
+                d_gi[j, n] = dc[j, n] * g * i * (1.0 - i)
+                d_gi[H + j, n] = dc[j, n] * c_prev[j, n] * f * (1.0 - f)
+                d_gi[2 * H + j, n] = dc[j, n] * i * (1.0 - g * g)
+                d_gi[3 * H + j, n] = d * tc * o * (1.0 - o)
+                for k in range(4):
+                    d_gh[k * H + j, n] = d_gi[k * H + j, n]
+                dc[j, n] *= f
+                direct[j, n] = 0.0
 
 
 @compiled
@@ -257,47 +327,56 @@ def sequence_backward(kind, x, lengths, h0, c0, weight_ih, weight_hh, out, tape,
     gradients of the inputs, of the initial state and of the four weights.
 
     ``d_out`` is dL/d(out), ``d_h_n``/``d_c_n`` dL/d(final state). Weight gradients are summed
-    over rows and steps in float64 and stored once.
+    per lane over the steps, then over each replica's lanes, in float64, and stored once.
     """
-    R, B, I = out.shape[0], x.shape[1], x.shape[3]
-    H, G = h0.shape[2], weight_hh.shape[1]
-    xv, h_t, h_prev, c_prev = np.empty(I), np.empty(H), np.empty(H), np.zeros(H)
-    d, dh, dc, direct, dx = np.empty(H), np.empty(H), np.zeros(H), np.empty(H), np.empty(I)
-    d_gi, d_gh = np.empty(G), np.empty(G)
-    d_x[:] = 0
-    for r in range(R):
-        acc_ih, acc_hh = np.zeros((G, I)), np.zeros((G, H))
-        acc_bih, acc_bhh = np.zeros(G), np.zeros(G)
-        w_ih, w_hh = weight_ih[r].astype(np.float64), weight_hh[r].astype(np.float64)
-        for b in range(B):
-            _load(d_h_n[r, b], dh)
+    R, B, T, I = out.shape[0], x.shape[1], x.shape[2], x.shape[3]
+    H, G, N = h0.shape[2], weight_hh.shape[1], out.shape[0] * x.shape[1]
+    K = tape.shape[3]
+    w_ih, w_hh = _lane_weights(weight_ih, B), _lane_weights(weight_hh, B)
+    acc_ih, acc_hh = np.zeros((G, I, N)), np.zeros((G, H, N))
+    acc_bih, acc_bhh = np.zeros((G, N)), np.zeros((G, N))
+    dh, dh_next, dc = np.empty((H, N)), np.empty((H, N)), np.zeros((H, N))
+    xt, h_prev, c_prev, dx = np.empty((I, N)), np.empty((H, N)), np.zeros((H, N)), np.empty((I, N))
+    d_gi, d_gh, direct = np.empty((G, N)), np.empty((G, N)), np.empty((H, N))
+    active = np.empty(N, np.bool_)
+    _to_lanes(d_h_n, dh)
+    if kind == LSTM:
+        _to_lanes(d_c_n, dc)
+    out_lanes, tape_lanes = out.reshape(N, T, H), tape.reshape(N, T, K)
+    d_out_lanes, d_x_lanes = d_out.reshape(N, T, H), d_x.reshape(N, T, I)
+    for t in range(T - 1, -1, -1):
+        for n in range(N):
+            active[n] = t < lengths[n % B]
+        if t == 0:
+            _to_lanes(h0, h_prev)
             if kind == LSTM:
-                _load(d_c_n[r, b], dc)
-            for t in range(lengths[b] - 1, -1, -1):
-                _previous(h0, out, r, b, t, h_prev)
-                if kind == LSTM:
-                    _load(c0[r, b] if t == 0 else tape[r, b, t - 1, 4 * H : 5 * H], c_prev)
-                _load(out[r, b, t], h_t)
-                for j in range(H):
-                    d[j] = dh[j] + d_out[r, b, t, j]
-                _cell_backward(kind, tape[r, b, t], h_t, h_prev, c_prev, d, dc, d_gi, d_gh, direct)
-                _load(x[0 if x.shape[0] == 1 else r, b, t], xv)
-                _accumulate_outer(d_gi, xv, acc_ih, acc_bih)
-                _accumulate_outer(d_gh, h_prev, acc_hh, acc_bhh)
-                _transpose_times(w_ih, d_gi, dx)
-                for i in range(I):
-                    d_x[r, b, t, i] = dx[i]
-                _transpose_times(w_hh, d_gh, dh)
-                for j in range(H):
-                    dh[j] += direct[j]
-            for j in range(H):
-                d_h0[r, b, j] = dh[j]
-                if kind == LSTM:
-                    d_c0[r, b, j] = dc[j]
-        d_weight_ih[r] = acc_ih
-        d_weight_hh[r] = acc_hh
-        d_bias_ih[r] = acc_bih
-        d_bias_hh[r] = acc_bhh
+                _to_lanes(c0, c_prev)
+        else:
+            for k in range(H):
+                for n in range(N):
+                    h_prev[k, n] = out_lanes[n, t - 1, k]
+                    if kind == LSTM:
+                        c_prev[k, n] = tape_lanes[n, t - 1, 4 * H + k]
+        _cell_backward(kind, tape_lanes[:, t], out_lanes[:, t], h_prev, c_prev, active, dh, d_out_lanes[:, t], dc,
+                       d_gi, d_gh, direct)
+        _inputs_at(x, t, R, xt)
+        _accumulate(acc_ih, acc_bih, d_gi, xt)
+        _accumulate(acc_hh, acc_bhh, d_gh, h_prev)
+        dx[:] = 0
+        _project_back(w_ih, d_gi, dx)
+        for i in range(I):
+            for n in range(N):
+                d_x_lanes[n, t, i] = dx[i, n]
+        dh_next[:] = direct
+        _project_back(w_hh, d_gh, dh_next)
+        dh, dh_next = dh_next, dh
+    _from_lanes(dh, d_h0)
+    if kind == LSTM:
+        _from_lanes(dc, d_c0)
+    _sum_lanes(acc_ih, R, d_weight_ih)
+    _sum_lanes(acc_hh, R, d_weight_hh)
+    _sum_lanes(acc_bih, R, d_bias_ih)
+    _sum_lanes(acc_bhh, R, d_bias_hh)
 
 
 # ---------------------------------------------------------------------------------------
@@ -313,7 +392,8 @@ def dense_forward(x, weight, bias, relu, y):
     for r in range(R):
         rx = 0 if x.shape[0] == 1 else r
         for m in range(M):
-            _load(x[rx, m], acc)
+            for i in range(weight.shape[2]):
+                acc[i] = x[rx, m, i]
             for o in range(weight.shape[1]):
                 s = np.float64(bias[r, o])
                 for i in range(weight.shape[2]):

@@ -152,7 +152,7 @@ def backward_layer(run: LayerRun, weight_ih: np.ndarray, weight_hh: np.ndarray, 
     d_x = np.empty((R, B, T, run.x.shape[3]), run.out.dtype)
     d_h0, d_c0 = np.empty_like(run.h0), np.empty_like(run.c0)
     kernels.sequence_backward(CELLS[run.kind].code, run.x, run.lengths, run.h0, run.c0, weight_ih, weight_hh,
-                              run.out, run.tape, d_out, d_h_n, d_c_n, d_x, d_h0, d_c0, *d_weights)
+                              run.out, run.tape, np.ascontiguousarray(d_out), d_h_n, d_c_n, d_x, d_h0, d_c0, *d_weights)
     return d_x, d_h0, d_c0
 
 
