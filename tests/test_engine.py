@@ -10,7 +10,7 @@ from torch.nn.utils.rnn import pack_padded_sequence
 
 from rnnlab.engine import Batch
 from rnnlab.models import MODELS, ModelConfig, build_reference, build_stack
-from rnnlab.training import CompiledAdam
+from rnnlab.training import CompiledAdam, one_cycle
 
 RECURRENT = [k for k, arch in MODELS.items() if arch.recurrent]
 
@@ -30,13 +30,14 @@ def autograd_loss_and_grad(stack, batch: Batch, state=None):
 @pytest.mark.parametrize("kind", list(MODELS))
 @pytest.mark.parametrize("last_only", [False, True])
 @pytest.mark.parametrize("num_layers", [1, 2])
-def test_train_step_gradient_equals_autograd(kind, last_only, num_layers):
+@pytest.mark.parametrize("batch", [4, 900])  # both weight layouts of the kernels (see LANE_COPIES_UP_TO)
+def test_train_step_gradient_equals_autograd(kind, last_only, num_layers, batch):
     # float64 so that any difference is a wrong derivative, not rounding
     stack = build_stack(ModelConfig(kind, hidden_size=5, num_layers=num_layers), [0, 1, 2]).double()
     g = torch.Generator().manual_seed(3)
-    x = torch.randn(1, 4, 6, 1, generator=g, dtype=torch.float64)
-    target = torch.randn(4, 1, generator=g, dtype=torch.float64) if last_only \
-        else torch.randn(4, 6, 1, generator=g, dtype=torch.float64)
+    x = torch.randn(1, batch, 6, 1, generator=g, dtype=torch.float64)
+    target = torch.randn(batch, 1, generator=g, dtype=torch.float64) if last_only \
+        else torch.randn(batch, 6, 1, generator=g, dtype=torch.float64)
     batch = Batch(x, target, last_only=last_only)
 
     expected_loss, expected_grad = autograd_loss_and_grad(stack, batch)
@@ -47,22 +48,24 @@ def test_train_step_gradient_equals_autograd(kind, last_only, num_layers):
 
 
 @pytest.mark.parametrize("kind", RECURRENT)
-def test_padded_rows_stop_at_their_length_like_packed_sequences(kind):
+@pytest.mark.parametrize("repeat", [1, 500])  # 4 rows, or 2000: both weight layouts
+def test_padded_rows_stop_at_their_length_like_packed_sequences(kind, repeat):
     """The ball's batches: each row's prediction after its last real input, and the gradient,
     as nn.RNN/LSTM/GRU give them on a packed batch."""
     cfg = ModelConfig(kind, hidden_size=6)
     stack = build_stack(cfg, [4]).double()
     reference = build_reference(cfg, 4).double()
     g = torch.Generator().manual_seed(5)
-    lengths = torch.tensor([5, 2, 7, 3])
-    x = torch.randn(4, 7, 1, generator=g, dtype=torch.float64)                # (B, T, 1), padded
-    target = torch.randn(4, 1, generator=g, dtype=torch.float64)
+    lengths = torch.tensor([5, 2, 7, 3] * repeat)
+    rows = len(lengths)
+    x = torch.randn(rows, 7, 1, generator=g, dtype=torch.float64)             # (B, T, 1), padded
+    target = torch.randn(rows, 1, generator=g, dtype=torch.float64)
 
     loss, pred, _ = stack.train_step(Batch(x.unsqueeze(0), target, lengths, last_only=True))
 
     out, _ = reference.rnn(pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False))
     unpacked, _ = torch.nn.utils.rnn.pad_packed_sequence(out, batch_first=True)
-    expected = reference.head(unpacked[torch.arange(4), lengths - 1])         # (B, 1)
+    expected = reference.head(unpacked[torch.arange(rows), lengths - 1])      # (B, 1)
     ref_loss = ((expected - target) ** 2).mean()
     ref_loss.backward()
     torch.testing.assert_close(pred[0], expected.detach(), atol=1e-13, rtol=0)
@@ -126,3 +129,30 @@ def test_compiled_kernels_are_cached_for_the_next_process():
     hits, misses = map(int, subprocess.run([sys.executable, "-c", PROBE], check=True, capture_output=True,
                                            text=True).stdout.split())
     assert (hits, misses) == (1, 0), f"second process: {hits} cache hits, {misses} misses"
+
+
+def test_one_cycle_drives_compiled_adam_as_pytorchs_scheduler_drives_adam():
+    g = torch.Generator().manual_seed(4)
+    start = torch.randn(20, generator=g)
+    ours, theirs = torch.nn.Parameter(start.clone()), torch.nn.Parameter(start.clone())
+    compiled, reference = CompiledAdam([ours], lr=0.02), torch.optim.Adam([theirs], lr=0.02)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(reference, max_lr=0.02, total_steps=60)
+    for hyper in one_cycle("adam", 0.02, 60):
+        grad = torch.randn(20, generator=g)
+        ours.grad, theirs.grad = grad.clone(), grad.clone()
+        assert hyper["lr"] == reference.param_groups[0]["lr"] and hyper["betas"] == reference.param_groups[0]["betas"]
+        compiled.param_groups[0].update(hyper)
+        compiled.step()
+        reference.step()
+        scheduler.step()
+    torch.testing.assert_close(ours, theirs, atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("kind", list(MODELS))
+def test_a_batched_rollout_equals_one_rollout_per_row(kind):
+    # 5000 rows take the kernels' shared-weights layout, one row the per-lane one
+    stack = build_stack(ModelConfig(kind, hidden_size=4), [0, 1])
+    firsts = torch.linspace(-1, 1, 5000).view(1, 5000, 1, 1)
+    batched = stack.rollout(firsts, None, 7)                                  # (R, B, 7, 1)
+    for b in (0, 1, 2499, 4999):
+        torch.testing.assert_close(batched[:, b], stack.rollout(firsts[:, b : b + 1], None, 7)[:, 0], atol=0, rtol=0)

@@ -46,18 +46,30 @@ def _sigmoid(a):
 # ---------------------------------------------------------------------------------------
 # Lanes: every (replica, row) pair is one lane, and lanes are the innermost loop
 #
-#   lane n = r * B + b        state h (H, N), pre-activations (G, N), weights (G, K, N)
+#   lane n = r * B + b        state h (H, N), pre-activations (G, N)
 #
-# Each lane carries its own copy of its replica's weights, so one loop body serves one
-# replica with a batch of 100 (the ball) as well as five replicas with a batch of one (the
-# sine), and every multiply-add loop runs over contiguous lanes, which the compiler vectorises.
+# Every multiply-add loop runs over contiguous lanes, which the compiler vectorises. The
+# weights come in one of two layouts:
+#   per lane (G, K, N): a copy for every lane, so that five replicas with one row each (the
+#     sine) still give the inner loop five lanes, and weight gradients accumulate lane by lane;
+#   shared (R, G, K): each replica's weights used by its B lanes, once a copy per lane would
+#     outgrow the cache (the windows' full batch: 1945 lanes x 80 gates x 20 inputs).
 # ---------------------------------------------------------------------------------------
+
+LANE_COPIES_UP_TO = 1 << 16  # numbers in one per-lane weight array (512 KiB)
 
 
 @helper
-def _lane_weights(weight, B):
-    """(R, G, K) -> (G, K, R*B) in float64: lane n = r*B + b holds replica r's weights."""
+def _shares_weights(G, K, N):
+    return G * K * N > LANE_COPIES_UP_TO
+
+
+@helper
+def _weights(weight, B, shared):
+    """(R, G, K) weights in float64, as (R, G, K) when shared, else as lane copies (G, K, R*B)."""
     R, G, K = weight.shape
+    if shared:
+        return weight.astype(np.float64)
     lanes = np.empty((G, K, R * B))
     for r in range(R):
         for g in range(G):
@@ -67,9 +79,11 @@ def _lane_weights(weight, B):
 
 
 @helper
-def _lane_bias(bias, B):
-    """(R, G) -> (G, R*B) in float64."""
+def _bias(bias, B, shared):
+    """(R, G) biases in float64: (R, G) when shared, else lane copies (G, R*B)."""
     R, G = bias.shape
+    if shared:
+        return bias.astype(np.float64)
     lanes = np.empty((G, R * B))
     for r in range(R):
         for g in range(G):
@@ -108,42 +122,98 @@ def _inputs_at(x, t, R, lanes):
 
 
 @helper
-def _project(weight, bias, v, out):
-    """out = W v + b for every lane: weight (G, K, N), bias (G, N), v (K, N) -> out (G, N)."""
-    G, K, N = weight.shape
-    for g in range(G):
-        for n in range(N):
-            out[g, n] = bias[g, n]
-        for k in range(K):
+def _project(weight, bias, v, out, shared):
+    """out = W v + b for every lane: v (K, N) -> out (G, N); bias (R, G) or (G, N) per the layout."""
+    G, N = out.shape
+    if shared:
+        R, K = weight.shape[0], weight.shape[2]
+        B = N // R
+        for r in range(R):
+            for g in range(G):
+                for n in range(r * B, (r + 1) * B):
+                    out[g, n] = bias[r, g]
+                for k in range(K):
+                    w = weight[r, g, k]
+                    for n in range(r * B, (r + 1) * B):
+                        out[g, n] += w * v[k, n]
+    else:
+        for g in range(G):
             for n in range(N):
-                out[g, n] += weight[g, k, n] * v[k, n]
+                out[g, n] = bias[g, n]
+            for k in range(weight.shape[1]):
+                for n in range(N):
+                    out[g, n] += weight[g, k, n] * v[k, n]
 
 
 @helper
-def _project_back(weight, d, out):
-    """out = W^T d for every lane: weight (G, K, N), d (G, N) -> out (K, N), added to."""
-    G, K, N = weight.shape
-    for g in range(G):
-        for k in range(K):
-            for n in range(N):
-                out[k, n] += weight[g, k, n] * d[g, n]
+def _project_back(weight, d, out, shared):
+    """out += W^T d for every lane: d (G, N) -> out (K, N)."""
+    G, N = d.shape
+    K = out.shape[0]
+    if shared:
+        R = weight.shape[0]
+        B = N // R
+        for r in range(R):
+            for g in range(G):
+                for k in range(K):
+                    w = weight[r, g, k]
+                    for n in range(r * B, (r + 1) * B):
+                        out[k, n] += w * d[g, n]
+    else:
+        for g in range(G):
+            for k in range(K):
+                for n in range(N):
+                    out[k, n] += weight[g, k, n] * d[g, n]
 
 
 @helper
-def _accumulate(acc, acc_bias, d, v):
-    """acc += d v^T and acc_bias += d, lane by lane: acc (G, K, N), d (G, N), v (K, N)."""
-    G, K, N = acc.shape
-    for g in range(G):
-        for n in range(N):
-            acc_bias[g, n] += d[g, n]
-        for k in range(K):
-            for n in range(N):
-                acc[g, k, n] += d[g, n] * v[k, n]
+def _dot(a, b, start, stop):
+    """sum a[i] b[i] over [start, stop), four running sums so the loop is not one long chain."""
+    s0 = s1 = s2 = s3 = 0.0
+    i = start
+    while i + 4 <= stop:
+        s0 += a[i] * b[i]
+        s1 += a[i + 1] * b[i + 1]
+        s2 += a[i + 2] * b[i + 2]
+        s3 += a[i + 3] * b[i + 3]
+        i += 4
+    while i < stop:
+        s0 += a[i] * b[i]
+        i += 1
+    return (s0 + s1) + (s2 + s3)
 
 
 @helper
-def _sum_lanes(acc, R, out):
-    """Per replica, the sum over its lanes (rows, in order): acc (..., R*B) -> out (R, ...)."""
+def _accumulate(acc, acc_bias, d, v, shared):
+    """Weight gradients of one step, acc += d v^T and acc_bias += d: per replica (R, G, K)
+    when shared, else per lane (G, K, N), summed over lanes by ``_store_grads``."""
+    G, N = d.shape
+    K = v.shape[0]
+    if shared:
+        R = acc.shape[0]
+        B = N // R
+        ones = np.ones(N)
+        for r in range(R):
+            for g in range(G):
+                acc_bias[r, g] += _dot(d[g], ones, r * B, (r + 1) * B)
+                for k in range(K):
+                    acc[r, g, k] += _dot(d[g], v[k], r * B, (r + 1) * B)
+    else:
+        for g in range(G):
+            for n in range(N):
+                acc_bias[g, n] += d[g, n]
+            for k in range(K):
+                for n in range(N):
+                    acc[g, k, n] += d[g, n] * v[k, n]
+
+
+@helper
+def _store_grads(acc, R, out, shared):
+    """Gradients into ``out`` (R, ...): as accumulated when shared, else each replica's lanes
+    summed in row order."""
+    if shared:
+        out[:] = acc
+        return
     flat_acc = acc.reshape(-1, acc.shape[-1])
     flat_out = out.reshape(R, -1)
     B = acc.shape[-1] // R
@@ -205,8 +275,9 @@ def sequence_forward(kind, x, lengths, h0, c0, weight_ih, weight_hh, bias_ih, bi
     """One layer of every replica over a padded sequence: out, tape, and the final state."""
     R, B, T, I = out.shape[0], x.shape[1], x.shape[2], x.shape[3]
     H, G, N = h0.shape[2], weight_hh.shape[1], out.shape[0] * x.shape[1]
-    w_ih, w_hh = _lane_weights(weight_ih, B), _lane_weights(weight_hh, B)
-    b_ih, b_hh = _lane_bias(bias_ih, B), _lane_bias(bias_hh, B)
+    shared = _shares_weights(G, max(I, H), N)
+    w_ih, w_hh = _weights(weight_ih, B, shared), _weights(weight_hh, B, shared)
+    b_ih, b_hh = _bias(bias_ih, B, shared), _bias(bias_hh, B, shared)
     h, c, xt = np.empty((H, N)), np.zeros((H, N)), np.empty((I, N))
     gi, gh = np.empty((G, N)), np.empty((G, N))
     _to_lanes(h0, h)
@@ -220,8 +291,8 @@ def sequence_forward(kind, x, lengths, h0, c0, weight_ih, weight_hh, bias_ih, bi
         for n in range(N):
             active[n] = t < lengths[n % B]
         _inputs_at(x, t, R, xt)
-        _project(w_ih, b_ih, xt, gi)
-        _project(w_hh, b_hh, h, gh)
+        _project(w_ih, b_ih, xt, gi, shared)
+        _project(w_hh, b_hh, h, gh, shared)
         _cell(kind, gi, gh, h, c, active, out_lanes[:, t], tape_lanes[:, t])
     _from_lanes(h, h_n)
     if kind == LSTM:
@@ -239,11 +310,12 @@ def rollout(kind, x0, h, c, weight_ih, weight_hh, bias_ih, bias_hh, head_weight,
     R, B, steps, O = preds.shape
     L, H, N = h.shape[0], h.shape[3], R * B
     G = weight_hh[0].shape[1]
-    w_ih = [_lane_weights(weight_ih[layer], B) for layer in range(L)]
-    w_hh = [_lane_weights(weight_hh[layer], B) for layer in range(L)]
-    b_ih = [_lane_bias(bias_ih[layer], B) for layer in range(L)]
-    b_hh = [_lane_bias(bias_hh[layer], B) for layer in range(L)]
-    w_head, b_head = _lane_weights(head_weight, B), _lane_bias(head_bias, B)
+    shared = _shares_weights(G, max(x0.shape[2], H), N)
+    w_ih = [_weights(weight_ih[layer], B, shared) for layer in range(L)]
+    w_hh = [_weights(weight_hh[layer], B, shared) for layer in range(L)]
+    b_ih = [_bias(bias_ih[layer], B, shared) for layer in range(L)]
+    b_hh = [_bias(bias_hh[layer], B, shared) for layer in range(L)]
+    w_head, b_head = _weights(head_weight, B, shared), _bias(head_bias, B, shared)
     hs, cs = np.empty((L, H, N)), np.zeros((L, H, N))
     for layer in range(L):
         _to_lanes(h[layer], hs[layer])
@@ -257,11 +329,11 @@ def rollout(kind, x0, h, c, weight_ih, weight_hh, bias_ih, bias_hh, head_weight,
     pred_lanes, tape_lanes = preds.reshape(N, steps, O), tape.reshape(N, steps, tape.shape[3])
     for t in range(steps):
         for layer in range(L):
-            _project(w_ih[layer], b_ih[layer], xt if layer == 0 else hs[layer - 1], gi)
-            _project(w_hh[layer], b_hh[layer], hs[layer], gh)
+            _project(w_ih[layer], b_ih[layer], xt if layer == 0 else hs[layer - 1], gi, shared)
+            _project(w_hh[layer], b_hh[layer], hs[layer], gh, shared)
             _cell(kind, gi, gh, hs[layer], cs[layer], active, out_t, tape_t)
         tape_lanes[:, t] = tape_t
-        _project(w_head, b_head, hs[L - 1], y)
+        _project(w_head, b_head, hs[L - 1], y, shared)
         for o in range(O):
             for n in range(N):
                 pred_lanes[n, t, o] = y[o, n]
@@ -327,14 +399,19 @@ def sequence_backward(kind, x, lengths, h0, c0, weight_ih, weight_hh, out, tape,
     gradients of the inputs, of the initial state and of the four weights.
 
     ``d_out`` is dL/d(out), ``d_h_n``/``d_c_n`` dL/d(final state). Weight gradients are summed
-    per lane over the steps, then over each replica's lanes, in float64, and stored once.
+    in float64 and stored once.
     """
     R, B, T, I = out.shape[0], x.shape[1], x.shape[2], x.shape[3]
     H, G, N = h0.shape[2], weight_hh.shape[1], out.shape[0] * x.shape[1]
     K = tape.shape[3]
-    w_ih, w_hh = _lane_weights(weight_ih, B), _lane_weights(weight_hh, B)
-    acc_ih, acc_hh = np.zeros((G, I, N)), np.zeros((G, H, N))
-    acc_bih, acc_bhh = np.zeros((G, N)), np.zeros((G, N))
+    shared = _shares_weights(G, max(I, H), N)
+    w_ih, w_hh = _weights(weight_ih, B, shared), _weights(weight_hh, B, shared)
+    if shared:
+        acc_ih, acc_hh = np.zeros((R, G, I)), np.zeros((R, G, H))
+        acc_bih, acc_bhh = np.zeros((R, G)), np.zeros((R, G))
+    else:
+        acc_ih, acc_hh = np.zeros((G, I, N)), np.zeros((G, H, N))
+        acc_bih, acc_bhh = np.zeros((G, N)), np.zeros((G, N))
     dh, dh_next, dc = np.empty((H, N)), np.empty((H, N)), np.zeros((H, N))
     xt, h_prev, c_prev, dx = np.empty((I, N)), np.empty((H, N)), np.zeros((H, N)), np.empty((I, N))
     d_gi, d_gh, direct = np.empty((G, N)), np.empty((G, N)), np.empty((H, N))
@@ -360,23 +437,23 @@ def sequence_backward(kind, x, lengths, h0, c0, weight_ih, weight_hh, out, tape,
         _cell_backward(kind, tape_lanes[:, t], out_lanes[:, t], h_prev, c_prev, active, dh, d_out_lanes[:, t], dc,
                        d_gi, d_gh, direct)
         _inputs_at(x, t, R, xt)
-        _accumulate(acc_ih, acc_bih, d_gi, xt)
-        _accumulate(acc_hh, acc_bhh, d_gh, h_prev)
+        _accumulate(acc_ih, acc_bih, d_gi, xt, shared)
+        _accumulate(acc_hh, acc_bhh, d_gh, h_prev, shared)
         dx[:] = 0
-        _project_back(w_ih, d_gi, dx)
+        _project_back(w_ih, d_gi, dx, shared)
         for i in range(I):
             for n in range(N):
                 d_x_lanes[n, t, i] = dx[i, n]
         dh_next[:] = direct
-        _project_back(w_hh, d_gh, dh_next)
+        _project_back(w_hh, d_gh, dh_next, shared)
         dh, dh_next = dh_next, dh
     _from_lanes(dh, d_h0)
     if kind == LSTM:
         _from_lanes(dc, d_c0)
-    _sum_lanes(acc_ih, R, d_weight_ih)
-    _sum_lanes(acc_hh, R, d_weight_hh)
-    _sum_lanes(acc_bih, R, d_bias_ih)
-    _sum_lanes(acc_bhh, R, d_bias_hh)
+    _store_grads(acc_ih, R, d_weight_ih, shared)
+    _store_grads(acc_hh, R, d_weight_hh, shared)
+    _store_grads(acc_bih, R, d_bias_ih, shared)
+    _store_grads(acc_bhh, R, d_bias_hh, shared)
 
 
 # ---------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ never ask which architecture they hold. The MLP has no state and returns ``None`
 from __future__ import annotations
 
 import itertools
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -294,3 +295,19 @@ def detach_state(state):
     if isinstance(state, tuple):
         return tuple(s.detach() for s in state)
     return state.detach()
+
+
+def warm_up() -> float:
+    """Compile every kernel the stacks train and roll out with (float32), or load them from
+    numba's cache: a tiny step of each architecture. Returns the seconds it took."""
+    start = time.perf_counter()
+    with torch.random.fork_rng():
+        for kind in MODELS:
+            stack = build_stack(ModelConfig(kind, hidden_size=2), [0])
+            x = torch.zeros(1, 1, 2, 1)
+            stack.train_step(Batch(x, torch.zeros(1, 2, 1)), None)
+            stack.train_step(Batch(x, torch.zeros(1, 1), torch.tensor([1]), last_only=True), None)
+            stack.rollout(x[:, :, :1], None, 2)
+            with torch.inference_mode():
+                stack(x)
+    return time.perf_counter() - start
