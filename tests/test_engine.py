@@ -30,7 +30,7 @@ def autograd_loss_and_grad(stack, batch: Batch, state=None):
 @pytest.mark.parametrize("kind", list(MODELS))
 @pytest.mark.parametrize("last_only", [False, True])
 @pytest.mark.parametrize("num_layers", [1, 2])
-@pytest.mark.parametrize("batch", [4, 900])  # both weight layouts of the kernels (see LANE_COPIES_UP_TO)
+@pytest.mark.parametrize("batch", [1, 4, 900])  # the kernels' three weight layouts (see kernels._layout)
 def test_train_step_gradient_equals_autograd(kind, last_only, num_layers, batch):
     # float64 so that any difference is a wrong derivative, not rounding
     stack = build_stack(ModelConfig(kind, hidden_size=5, num_layers=num_layers), [0, 1, 2]).double()
@@ -48,7 +48,7 @@ def test_train_step_gradient_equals_autograd(kind, last_only, num_layers, batch)
 
 
 @pytest.mark.parametrize("kind", RECURRENT)
-@pytest.mark.parametrize("repeat", [1, 500])  # 4 rows, or 2000: both weight layouts
+@pytest.mark.parametrize("repeat", [1, 2, 500])  # 4, 8 or 2000 rows: the kernels' three weight layouts
 def test_padded_rows_stop_at_their_length_like_packed_sequences(kind, repeat):
     """The ball's batches: each row's prediction after its last real input, and the gradient,
     as nn.RNN/LSTM/GRU give them on a packed batch."""
@@ -149,10 +149,11 @@ def test_one_cycle_drives_compiled_adam_as_pytorchs_scheduler_drives_adam():
 
 
 @pytest.mark.parametrize("kind", list(MODELS))
-def test_a_batched_rollout_equals_one_rollout_per_row(kind):
-    # 5000 rows take the kernels' shared-weights layout, one row the per-lane one
+@pytest.mark.parametrize("rows", [50, 5000])
+def test_a_batched_rollout_equals_one_rollout_per_row(kind, rows):
+    # the kernels' three weight layouts: one row (ROWS), 50 (LANES), 5000 (SHARED)
     stack = build_stack(ModelConfig(kind, hidden_size=4), [0, 1])
-    firsts = torch.linspace(-1, 1, 5000).view(1, 5000, 1, 1)
+    firsts = torch.linspace(-1, 1, rows).view(1, rows, 1, 1)
     batched = stack.rollout(firsts, None, 7)                                  # (R, B, 7, 1)
-    for b in (0, 1, 2499, 4999):
+    for b in (0, 1, rows // 2, rows - 1):
         torch.testing.assert_close(batched[:, b], stack.rollout(firsts[:, b : b + 1], None, 7)[:, 0], atol=0, rtol=0)

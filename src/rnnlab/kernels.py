@@ -48,27 +48,35 @@ def _sigmoid(a):
 #
 #   lane n = r * B + b        state h (H, N), pre-activations (G, N)
 #
-# Every multiply-add loop runs over contiguous lanes, which the compiler vectorises. The
-# weights come in one of two layouts:
-#   per lane (G, K, N): a copy for every lane, so that five replicas with one row each (the
-#     sine) still give the inner loop five lanes, and weight gradients accumulate lane by lane;
-#   shared (R, G, K): each replica's weights used by its B lanes, once a copy per lane would
-#     outgrow the cache (the windows' full batch: 1945 lanes x 80 gates x 20 inputs).
+# The weights come in one of three layouts, chosen by the number of lanes N:
+#   ROWS (N < 8, the sine's replicas of one row): (R, G, K), each lane a plain matrix-vector
+#     product, the contiguous K innermost;
+#   LANES (up to 2^16 numbers per copy, the ball's batches of 100): (G, K, N), a copy of its
+#     replica's weights for every lane, lanes innermost so the multiply-adds vectorise;
+#   SHARED (larger, the windows' full batch: 1945 lanes x 80 gates x 20 inputs): (R, G, K),
+#     each weight broadcast over its replica's contiguous lanes, which per-lane copies would
+#     push out of the cache.
+# All three sum every product in the same order, so the layout changes no number in the
+# forward pass; weight gradients are summed per lane first in LANES (rows of a replica added
+# at the end, in order), per replica directly in the others.
 # ---------------------------------------------------------------------------------------
 
+ROWS, LANES, SHARED = 0, 1, 2
 LANE_COPIES_UP_TO = 1 << 16  # numbers in one per-lane weight array (512 KiB)
 
 
 @helper
-def _shares_weights(G, K, N):
-    return G * K * N > LANE_COPIES_UP_TO
+def _layout(G, K, N):
+    if N < 8:
+        return ROWS
+    return SHARED if G * K * N > LANE_COPIES_UP_TO else LANES
 
 
 @helper
-def _weights(weight, B, shared):
-    """(R, G, K) weights in float64, as (R, G, K) when shared, else as lane copies (G, K, R*B)."""
+def _weights(weight, B, layout):
+    """(R, G, K) weights in float64: lane copies (G, K, R*B) in LANES, else (R, G, K)."""
     R, G, K = weight.shape
-    if shared:
+    if layout != LANES:
         return weight.astype(np.float64)
     lanes = np.empty((G, K, R * B))
     for r in range(R):
@@ -79,10 +87,10 @@ def _weights(weight, B, shared):
 
 
 @helper
-def _bias(bias, B, shared):
-    """(R, G) biases in float64: (R, G) when shared, else lane copies (G, R*B)."""
+def _bias(bias, B, layout):
+    """(R, G) biases in float64: lane copies (G, R*B) in LANES, else (R, G)."""
     R, G = bias.shape
-    if shared:
+    if layout != LANES:
         return bias.astype(np.float64)
     lanes = np.empty((G, R * B))
     for r in range(R):
@@ -122,48 +130,64 @@ def _inputs_at(x, t, R, lanes):
 
 
 @helper
-def _project(weight, bias, v, out, shared):
-    """out = W v + b for every lane: v (K, N) -> out (G, N); bias (R, G) or (G, N) per the layout."""
+def _project(weight, bias, v, out, layout):
+    """out = W v + b for every lane: v (K, N) -> out (G, N)."""
     G, N = out.shape
-    if shared:
-        R, K = weight.shape[0], weight.shape[2]
-        B = N // R
-        for r in range(R):
-            for g in range(G):
-                for n in range(r * B, (r + 1) * B):
-                    out[g, n] = bias[r, g]
-                for k in range(K):
-                    w = weight[r, g, k]
-                    for n in range(r * B, (r + 1) * B):
-                        out[g, n] += w * v[k, n]
-    else:
+    if layout == LANES:
         for g in range(G):
             for n in range(N):
                 out[g, n] = bias[g, n]
             for k in range(weight.shape[1]):
                 for n in range(N):
                     out[g, n] += weight[g, k, n] * v[k, n]
+        return
+    R, K = weight.shape[0], weight.shape[2]
+    B = N // R
+    if layout == ROWS:
+        for n in range(N):
+            w, b = weight[n // B], bias[n // B]
+            for g in range(G):
+                acc = b[g]
+                for k in range(K):
+                    acc += w[g, k] * v[k, n]
+                out[g, n] = acc
+        return
+    for r in range(R):
+        for g in range(G):
+            for n in range(r * B, (r + 1) * B):
+                out[g, n] = bias[r, g]
+            for k in range(K):
+                w = weight[r, g, k]
+                for n in range(r * B, (r + 1) * B):
+                    out[g, n] += w * v[k, n]
 
 
 @helper
-def _project_back(weight, d, out, shared):
+def _project_back(weight, d, out, layout):
     """out += W^T d for every lane: d (G, N) -> out (K, N)."""
     G, N = d.shape
     K = out.shape[0]
-    if shared:
-        R = weight.shape[0]
-        B = N // R
-        for r in range(R):
-            for g in range(G):
-                for k in range(K):
-                    w = weight[r, g, k]
-                    for n in range(r * B, (r + 1) * B):
-                        out[k, n] += w * d[g, n]
-    else:
+    if layout == LANES:
         for g in range(G):
             for k in range(K):
                 for n in range(N):
                     out[k, n] += weight[g, k, n] * d[g, n]
+        return
+    R = weight.shape[0]
+    B = N // R
+    if layout == ROWS:
+        for n in range(N):
+            w = weight[n // B]
+            for g in range(G):
+                for k in range(K):
+                    out[k, n] += w[g, k] * d[g, n]
+        return
+    for r in range(R):
+        for g in range(G):
+            for k in range(K):
+                w = weight[r, g, k]
+                for n in range(r * B, (r + 1) * B):
+                    out[k, n] += w * d[g, n]
 
 
 @helper
@@ -184,34 +208,52 @@ def _dot(a, b, start, stop):
 
 
 @helper
-def _accumulate(acc, acc_bias, d, v, shared):
-    """Weight gradients of one step, acc += d v^T and acc_bias += d: per replica (R, G, K)
-    when shared, else per lane (G, K, N), summed over lanes by ``_store_grads``."""
+def _accumulator(G, K, R, N, layout):
+    """Zeroed weight-gradient sums: per lane (G, K, N) in LANES, per replica (R, G, K) else."""
+    return np.zeros((G, K, N)) if layout == LANES else np.zeros((R, G, K))
+
+
+@helper
+def _bias_accumulator(G, R, N, layout):
+    return np.zeros((G, N)) if layout == LANES else np.zeros((R, G))
+
+
+@helper
+def _accumulate(acc, acc_bias, d, v, layout):
+    """Weight gradients of one step: acc += d v^T and acc_bias += d."""
     G, N = d.shape
     K = v.shape[0]
-    if shared:
-        R = acc.shape[0]
-        B = N // R
-        ones = np.ones(N)
-        for r in range(R):
-            for g in range(G):
-                acc_bias[r, g] += _dot(d[g], ones, r * B, (r + 1) * B)
-                for k in range(K):
-                    acc[r, g, k] += _dot(d[g], v[k], r * B, (r + 1) * B)
-    else:
+    if layout == LANES:
         for g in range(G):
             for n in range(N):
                 acc_bias[g, n] += d[g, n]
             for k in range(K):
                 for n in range(N):
                     acc[g, k, n] += d[g, n] * v[k, n]
+        return
+    R = acc.shape[0]
+    B = N // R
+    if layout == ROWS:
+        for n in range(N):
+            r = n // B
+            for g in range(G):
+                acc_bias[r, g] += d[g, n]
+                for k in range(K):
+                    acc[r, g, k] += d[g, n] * v[k, n]
+        return
+    ones = np.ones(N)
+    for r in range(R):
+        for g in range(G):
+            acc_bias[r, g] += _dot(d[g], ones, r * B, (r + 1) * B)
+            for k in range(K):
+                acc[r, g, k] += _dot(d[g], v[k], r * B, (r + 1) * B)
 
 
 @helper
-def _store_grads(acc, R, out, shared):
-    """Gradients into ``out`` (R, ...): as accumulated when shared, else each replica's lanes
-    summed in row order."""
-    if shared:
+def _store_grads(acc, R, out, layout):
+    """Gradients into ``out`` (R, ...): as accumulated per replica, or in LANES each replica's
+    lanes summed in row order."""
+    if layout != LANES:
         out[:] = acc
         return
     flat_acc = acc.reshape(-1, acc.shape[-1])
@@ -275,9 +317,9 @@ def sequence_forward(kind, x, lengths, h0, c0, weight_ih, weight_hh, bias_ih, bi
     """One layer of every replica over a padded sequence: out, tape, and the final state."""
     R, B, T, I = out.shape[0], x.shape[1], x.shape[2], x.shape[3]
     H, G, N = h0.shape[2], weight_hh.shape[1], out.shape[0] * x.shape[1]
-    shared = _shares_weights(G, max(I, H), N)
-    w_ih, w_hh = _weights(weight_ih, B, shared), _weights(weight_hh, B, shared)
-    b_ih, b_hh = _bias(bias_ih, B, shared), _bias(bias_hh, B, shared)
+    layout = _layout(G, max(I, H), N)
+    w_ih, w_hh = _weights(weight_ih, B, layout), _weights(weight_hh, B, layout)
+    b_ih, b_hh = _bias(bias_ih, B, layout), _bias(bias_hh, B, layout)
     h, c, xt = np.empty((H, N)), np.zeros((H, N)), np.empty((I, N))
     gi, gh = np.empty((G, N)), np.empty((G, N))
     _to_lanes(h0, h)
@@ -291,8 +333,8 @@ def sequence_forward(kind, x, lengths, h0, c0, weight_ih, weight_hh, bias_ih, bi
         for n in range(N):
             active[n] = t < lengths[n % B]
         _inputs_at(x, t, R, xt)
-        _project(w_ih, b_ih, xt, gi, shared)
-        _project(w_hh, b_hh, h, gh, shared)
+        _project(w_ih, b_ih, xt, gi, layout)
+        _project(w_hh, b_hh, h, gh, layout)
         _cell(kind, gi, gh, h, c, active, out_lanes[:, t], tape_lanes[:, t])
     _from_lanes(h, h_n)
     if kind == LSTM:
@@ -310,12 +352,12 @@ def rollout(kind, x0, h, c, weight_ih, weight_hh, bias_ih, bias_hh, head_weight,
     R, B, steps, O = preds.shape
     L, H, N = h.shape[0], h.shape[3], R * B
     G = weight_hh[0].shape[1]
-    shared = _shares_weights(G, max(x0.shape[2], H), N)
-    w_ih = [_weights(weight_ih[layer], B, shared) for layer in range(L)]
-    w_hh = [_weights(weight_hh[layer], B, shared) for layer in range(L)]
-    b_ih = [_bias(bias_ih[layer], B, shared) for layer in range(L)]
-    b_hh = [_bias(bias_hh[layer], B, shared) for layer in range(L)]
-    w_head, b_head = _weights(head_weight, B, shared), _bias(head_bias, B, shared)
+    layout = _layout(G, max(x0.shape[2], H), N)
+    w_ih = [_weights(weight_ih[layer], B, layout) for layer in range(L)]
+    w_hh = [_weights(weight_hh[layer], B, layout) for layer in range(L)]
+    b_ih = [_bias(bias_ih[layer], B, layout) for layer in range(L)]
+    b_hh = [_bias(bias_hh[layer], B, layout) for layer in range(L)]
+    w_head, b_head = _weights(head_weight, B, layout), _bias(head_bias, B, layout)
     hs, cs = np.empty((L, H, N)), np.zeros((L, H, N))
     for layer in range(L):
         _to_lanes(h[layer], hs[layer])
@@ -329,11 +371,11 @@ def rollout(kind, x0, h, c, weight_ih, weight_hh, bias_ih, bias_hh, head_weight,
     pred_lanes, tape_lanes = preds.reshape(N, steps, O), tape.reshape(N, steps, tape.shape[3])
     for t in range(steps):
         for layer in range(L):
-            _project(w_ih[layer], b_ih[layer], xt if layer == 0 else hs[layer - 1], gi, shared)
-            _project(w_hh[layer], b_hh[layer], hs[layer], gh, shared)
+            _project(w_ih[layer], b_ih[layer], xt if layer == 0 else hs[layer - 1], gi, layout)
+            _project(w_hh[layer], b_hh[layer], hs[layer], gh, layout)
             _cell(kind, gi, gh, hs[layer], cs[layer], active, out_t, tape_t)
         tape_lanes[:, t] = tape_t
-        _project(w_head, b_head, hs[L - 1], y, shared)
+        _project(w_head, b_head, hs[L - 1], y, layout)
         for o in range(O):
             for n in range(N):
                 pred_lanes[n, t, o] = y[o, n]
@@ -404,14 +446,10 @@ def sequence_backward(kind, x, lengths, h0, c0, weight_ih, weight_hh, out, tape,
     R, B, T, I = out.shape[0], x.shape[1], x.shape[2], x.shape[3]
     H, G, N = h0.shape[2], weight_hh.shape[1], out.shape[0] * x.shape[1]
     K = tape.shape[3]
-    shared = _shares_weights(G, max(I, H), N)
-    w_ih, w_hh = _weights(weight_ih, B, shared), _weights(weight_hh, B, shared)
-    if shared:
-        acc_ih, acc_hh = np.zeros((R, G, I)), np.zeros((R, G, H))
-        acc_bih, acc_bhh = np.zeros((R, G)), np.zeros((R, G))
-    else:
-        acc_ih, acc_hh = np.zeros((G, I, N)), np.zeros((G, H, N))
-        acc_bih, acc_bhh = np.zeros((G, N)), np.zeros((G, N))
+    layout = _layout(G, max(I, H), N)
+    w_ih, w_hh = _weights(weight_ih, B, layout), _weights(weight_hh, B, layout)
+    acc_ih, acc_hh = _accumulator(G, I, R, N, layout), _accumulator(G, H, R, N, layout)
+    acc_bih, acc_bhh = _bias_accumulator(G, R, N, layout), _bias_accumulator(G, R, N, layout)
     dh, dh_next, dc = np.empty((H, N)), np.empty((H, N)), np.zeros((H, N))
     xt, h_prev, c_prev, dx = np.empty((I, N)), np.empty((H, N)), np.zeros((H, N)), np.empty((I, N))
     d_gi, d_gh, direct = np.empty((G, N)), np.empty((G, N)), np.empty((H, N))
@@ -437,23 +475,23 @@ def sequence_backward(kind, x, lengths, h0, c0, weight_ih, weight_hh, out, tape,
         _cell_backward(kind, tape_lanes[:, t], out_lanes[:, t], h_prev, c_prev, active, dh, d_out_lanes[:, t], dc,
                        d_gi, d_gh, direct)
         _inputs_at(x, t, R, xt)
-        _accumulate(acc_ih, acc_bih, d_gi, xt, shared)
-        _accumulate(acc_hh, acc_bhh, d_gh, h_prev, shared)
+        _accumulate(acc_ih, acc_bih, d_gi, xt, layout)
+        _accumulate(acc_hh, acc_bhh, d_gh, h_prev, layout)
         dx[:] = 0
-        _project_back(w_ih, d_gi, dx, shared)
+        _project_back(w_ih, d_gi, dx, layout)
         for i in range(I):
             for n in range(N):
                 d_x_lanes[n, t, i] = dx[i, n]
         dh_next[:] = direct
-        _project_back(w_hh, d_gh, dh_next, shared)
+        _project_back(w_hh, d_gh, dh_next, layout)
         dh, dh_next = dh_next, dh
     _from_lanes(dh, d_h0)
     if kind == LSTM:
         _from_lanes(dc, d_c0)
-    _store_grads(acc_ih, R, d_weight_ih, shared)
-    _store_grads(acc_hh, R, d_weight_hh, shared)
-    _store_grads(acc_bih, R, d_bias_ih, shared)
-    _store_grads(acc_bhh, R, d_bias_hh, shared)
+    _store_grads(acc_ih, R, d_weight_ih, layout)
+    _store_grads(acc_hh, R, d_weight_hh, layout)
+    _store_grads(acc_bih, R, d_bias_ih, layout)
+    _store_grads(acc_bhh, R, d_bias_hh, layout)
 
 
 # ---------------------------------------------------------------------------------------
