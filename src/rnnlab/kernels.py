@@ -1,11 +1,11 @@
-"""Compiled kernels: recurrent layers, dense layers and the MSE loss, forward and backward.
+"""Compiled kernels: recurrent and dense layers forward and backward, the MSE, rollouts, Adam.
 
 At the lab's sizes (hidden 8-20, a handful of replicas, batch 1 to 100) a training step is a
 few hundred thousand multiply-adds, which a compiled loop does in tens of microseconds; the
 same step as PyTorch operations is hundreds of tiny kernel launches, each costing more in
 dispatch than in arithmetic. So the hot loops are written out here, once, and compiled with
 numba (``cache=True``: the machine code is kept in ``__pycache__`` beside this file, so only
-the first run on a machine pays the compile, about 20 s; see ``warm_up``).
+the first run on a machine pays the compile, about 20 s; ``models.warm_up`` does it up front).
 
 Conventions, shared by every kernel:
 
@@ -614,9 +614,3 @@ def adam_step(param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, step):
         exp_avg_sq[k] = beta2 * exp_avg_sq[k] + (1.0 - beta2) * g * g
         denom = math.sqrt(exp_avg_sq[k]) / bias_correction2_sqrt + eps
         param[k] -= step_size * exp_avg[k] / denom
-
-
-@compiled
-def sgd_step(param, grad, lr):
-    for k in range(param.shape[0]):
-        param[k] -= lr * np.float64(grad[k])
