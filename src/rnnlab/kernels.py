@@ -329,7 +329,7 @@ def sequence_forward(kind, x, lengths, h0, c0, weight_ih, weight_hh, bias_ih, bi
     out[:] = 0
     tape[:] = 0
     out_lanes, tape_lanes = out.reshape(N, T, H), tape.reshape(N, T, tape.shape[3])
-    for t in range(T):
+    for t in range(min(T, lengths.max())):  # steps past every row's end stay zero
         for n in range(N):
             active[n] = t < lengths[n % B]
         _inputs_at(x, t, R, xt)
@@ -459,7 +459,8 @@ def sequence_backward(kind, x, lengths, h0, c0, weight_ih, weight_hh, out, tape,
         _to_lanes(d_c_n, dc)
     out_lanes, tape_lanes = out.reshape(N, T, H), tape.reshape(N, T, K)
     d_out_lanes, d_x_lanes = d_out.reshape(N, T, H), d_x.reshape(N, T, I)
-    for t in range(T - 1, -1, -1):
+    d_x[:] = 0
+    for t in range(min(T, lengths.max()) - 1, -1, -1):
         for n in range(N):
             active[n] = t < lengths[n % B]
         if t == 0:

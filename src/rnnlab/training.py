@@ -34,7 +34,7 @@ class CompiledAdam:
     flat parameters of a few thousand numbers their dispatch is most of a training step's cost.
     Same formula, in float64 and rounded once per element: values differ from PyTorch's in the
     last bits only. Not a ``torch.optim.Optimizer`` subclass: building one of those imports
-    ``torch._dynamo``, 0.7 s in every training process; ``param_groups`` is the same shape, so
+    ``torch._dynamo``, 0.7-2 s in every training process; ``param_groups`` has the same keys, so
     ``one_cycle`` drives it like PyTorch's.
     """
 
@@ -61,6 +61,38 @@ class CompiledAdam:
             kernels.adam_step(*flat, group["lr"], beta1, beta2, group["eps"], state["step"])
 
 
+class PlainSGD:
+    """``torch.optim.SGD`` (no weight decay, dampening or Nesterov): the same PyTorch tensor
+    operations in the same order, so the same numbers bit for bit (the ball's torch engine is
+    held to seed 004's loop by ``benchmarks/bench_ball.py``), without building a
+    ``torch.optim.Optimizer``, which imports ``torch._dynamo``: 0.7-2 s in every process."""
+
+    def __init__(self, params, lr: float, momentum: float = 0.0):
+        self.params = list(params)
+        self.param_groups = [{"lr": lr, "momentum": momentum}]
+        self.momentum_buffers: list[Tensor | None] = [None] * len(self.params)
+
+    def zero_grad(self) -> None:
+        for p in self.params:
+            p.grad = None
+
+    @torch.no_grad()
+    def step(self) -> None:
+        group = self.param_groups[0]
+        for i, p in enumerate(self.params):
+            if p.grad is None:
+                continue
+            grad = p.grad
+            if group["momentum"] != 0:  # only when a one-cycle schedule cycles it
+                buffer = self.momentum_buffers[i]
+                if buffer is None:
+                    buffer = self.momentum_buffers[i] = grad.detach().clone()
+                else:
+                    buffer.mul_(group["momentum"]).add_(grad, alpha=1)
+                grad = buffer
+            p.add_(grad, alpha=-group["lr"])
+
+
 def one_cycle(optimizer_name: str, lr: float, total_steps: int) -> list[dict]:
     """PyTorch's ``OneCycleLR`` (warm up to ``lr``, anneal to ~0, momentum cycled the other
     way) as the hyper-parameters of every step, read off the scheduler driving a stand-in
@@ -75,7 +107,7 @@ def one_cycle(optimizer_name: str, lr: float, total_steps: int) -> list[dict]:
     return steps
 
 
-OPTIMIZERS = {"adam": CompiledAdam, "sgd": torch.optim.SGD}
+OPTIMIZERS = {"adam": CompiledAdam, "sgd": PlainSGD}
 
 
 class Regime(Protocol):
