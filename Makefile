@@ -26,6 +26,7 @@ lint: setup
 
 bench: setup
 	$(BIN)/python benchmarks/bench_sine.py
+	$(BIN)/python benchmarks/bench_ball.py
 
 clean:
 	rm -rf $(VENV)

@@ -4,7 +4,7 @@ Training a stack is the same small computation thousands of times: forward throu
 recurrent layers, a dense head, the MSE, and back. ``StackEngine`` runs it as a handful of
 compiled kernel calls on numpy views of the stack's own flat parameter, and writes the
 gradient straight into ``flat.grad``: no autograd graph, no per-step PyTorch dispatch. The
-optimizer then updates ``flat`` in place (``training.CompiledAdam``, or PyTorch's SGD).
+optimizer then updates ``flat`` in place (``training.CompiledAdam`` or ``training.PlainSGD``).
 
 Every numpy array here shares memory with a tensor of the stack, so an optimizer step or
 a ``load_state_dict`` (both in place) is seen by the next call at no cost.
