@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rnnlab import ball
+from rnnlab import ball, ball_data
 from rnnlab.checkpoints import reference_checkpoint, save_checkpoint
 from rnnlab.models import ModelConfig, build_reference
 
@@ -21,12 +21,17 @@ def models(tmp_path):
         save_checkpoint(tmp_path / f"{kind}.pt", reference_checkpoint(cfg, model, seed, scale=50.0, epochs=1, best_epoch=1))
     metrics = {"rnn": {"mae": 0.5}, "lstm": {"mae": 0.1}, "gru": {"mae": 0.3}}
     (tmp_path / "metrics.json").write_text(json.dumps(metrics))
+    # training data spanning -12..40: two chunks, so the range covers every shard, not the first
+    rows = [[-12, -10, -8], [0, 1, 2, 3], [5, 10], [40, 30, 20, 10]] * 5
+    for chunk, splits in ball_data.make_shards(rows, chunk_lines=10, scale=50.0, cuts=(0.6, 0.8), seed=0):
+        for split, shard in splits.items():
+            (tmp_path / ball_data.shard_name(split, chunk)).write_bytes(ball_data.shard_bytes(shard))
     return tmp_path
 
 
-def rnnlab(*args, stdin="", folder: Path):
+def rnnlab(*args, stdin="", folder: Path, shards: Path | None = None):
     command = [str(Path(sys.executable).parent / "rnnlab"), *args, "--models", str(folder),
-               "--metrics", str(folder / "metrics.json")]
+               "--metrics", str(folder / "metrics.json"), "--shards", str(shards or folder)]
     return subprocess.run(command, input=stdin, capture_output=True, text=True, timeout=120)
 
 
@@ -81,3 +86,84 @@ def test_missing_metrics_says_how_to_make_them(models):
     proc = rnnlab("predict-ball", "1,2,3", folder=models)
     assert proc.returncode == 1
     assert "run `dvc repro evaluate_ball` (or pass --model)" in proc.stderr
+
+
+def test_a_history_may_start_with_a_negative_number_without_double_dash(models):
+    proc = rnnlab("predict-ball", "-1,-2,-3", folder=models)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == expected(models, "lstm", [-1, -2, -3])
+    assert proc.stderr == ""
+
+
+def test_a_negative_history_may_come_before_the_options(models):
+    proc = rnnlab("predict-ball", "-9,-7,-5", "--model", "gru", folder=models)
+    assert proc.stdout.strip() == expected(models, "gru", [-9, -7, -5])
+
+
+def test_a_bad_negative_history_says_what_is_wrong_with_it(models):
+    proc = rnnlab("predict-ball", "-1,a", folder=models)
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == "error: not an integer position: 'a'"
+
+
+def test_an_unknown_option_is_still_an_error(models):
+    proc = rnnlab("predict-ball", "--bogus", folder=models)
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines()[-1] == "rnnlab: error: unrecognized arguments: --bogus"
+
+
+def test_a_second_history_is_an_error(models):
+    proc = rnnlab("predict-ball", "1,2", "-3,4", folder=models)
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines()[-1] == "rnnlab: error: unrecognized arguments: -3,4"
+
+
+def test_help_says_how_a_history_is_written():
+    proc = subprocess.run([str(Path(sys.executable).parent / "rnnlab"), "predict-ball", "--help"],
+                          capture_output=True, text=True, timeout=120)
+    text = " ".join(proc.stdout.split())  # argparse wraps to the terminal's width
+    assert "comma-separated integers: 1,3,5,7 or -1,-2,-3 (no `--` needed)" in text
+    assert 'quote a history with spaces: "1, 3, 5"' in text
+
+
+def test_a_history_outside_the_training_range_warns_and_still_answers(models):
+    proc = rnnlab("predict-ball", "100,200,300", folder=models)
+    assert proc.returncode == 0
+    assert proc.stdout.strip() == expected(models, "lstm", [100, 200, 300])
+    assert proc.stderr == ("warning: positions 100..300 lie outside the training data's range -12..40; "
+                           "the answer is an extrapolation\n")
+
+
+def test_the_warning_names_only_the_positions_outside_the_range(models):
+    proc = rnnlab("predict-ball", "-20,-12,-4", folder=models)
+    assert proc.stderr == ("warning: position -20 lies outside the training data's range -12..40; "
+                           "the answer is an extrapolation\n")
+
+
+def test_a_history_inside_the_training_range_gets_no_warning(models):
+    proc = rnnlab("predict-ball", "-12,0,40", folder=models)
+    assert proc.returncode == 0 and proc.stderr == ""
+
+
+def test_interactive_session_warns_per_line(models):
+    proc = rnnlab("predict-ball", stdin="1,2,3\n50,60\n", folder=models)
+    assert proc.stderr.splitlines()[1:] == [
+        "warning: positions 50..60 lie outside the training data's range -12..40; the answer is an extrapolation"]
+
+
+def test_without_training_shards_it_says_so_and_still_answers(models, tmp_path_factory):
+    empty = tmp_path_factory.mktemp("no_shards")
+    proc = rnnlab("predict-ball", "100,200", folder=models, shards=empty)
+    assert proc.returncode == 0
+    assert proc.stdout.strip() == expected(models, "lstm", [100, 200])
+    assert proc.stderr == (f"warning: {empty / 'training_set.0.pt'}: no such file; run `dvc repro prepare_ball`; "
+                           "histories are not checked against the training range\n")
+
+
+def test_version_prints_the_package_version():
+    from importlib import metadata
+
+    proc = subprocess.run([str(Path(sys.executable).parent / "rnnlab"), "--version"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0
+    assert proc.stdout == f"rnnlab {metadata.version('rnnlab')}\n"

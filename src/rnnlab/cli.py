@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
+from importlib import metadata
 from pathlib import Path
 
 from rnnlab.errors import DataError, RnnlabError
 
 PROMPT = "History ball locations: "
+HISTORY_HELP = ("positions so far, comma-separated integers: 1,3,5,7 or -1,-2,-3 (no `--` needed); "
+                "quote a history with spaces: \"1, 3, 5\"")
+# No option of ours starts with a digit, so "-1,-2,-3" is a history that argparse took for an option.
+NEGATIVE_HISTORY = re.compile(r"-\d")
 
 
 def _load_ball_model(models: Path, metrics: Path, kind: str | None):
@@ -28,13 +34,45 @@ def _load_ball_model(models: Path, metrics: Path, kind: str | None):
     return kind, saved.reference(), saved.extra["scale"]
 
 
+def training_range(shards: Path, scale: float) -> tuple[int, int]:
+    """The lowest and highest position in the training shards (padding excluded), in positions."""
+    import torch
+
+    from rnnlab.ball_data import load_split
+
+    lows, highs = [], []
+    for padded, lengths in load_split(shards, "training"):
+        real = torch.arange(padded.shape[1]) < lengths[:, None]  # (N, T): True up to each row's length
+        lows.append(padded[real].min().item())
+        highs.append(padded[real].max().item())
+    # shards hold integer positions / scale in float32: round back to the integers they were
+    return round(min(lows) * scale), round(max(highs) * scale)
+
+
+def range_warning(history: list[int], known: tuple[int, int]) -> str | None:
+    """One line when the history leaves the training range: the model never saw such positions."""
+    outside = [x for x in history if not known[0] <= x <= known[1]]
+    if not outside:
+        return None
+    which = f"position {outside[0]} lies" if len(set(outside)) == 1 else f"positions {min(outside)}..{max(outside)} lie"
+    return f"warning: {which} outside the training data's range {known[0]}..{known[1]}; the answer is an extrapolation"
+
+
 def predict_ball(args) -> int:
     from rnnlab import ball, ball_data
 
     kind, model, scale = _load_ball_model(Path(args.models), Path(args.metrics), args.model)
+    try:
+        known = training_range(Path(args.shards), scale)
+    except DataError as exc:  # the models alone still answer; only the warning needs the data
+        known = None
+        print(f"warning: {exc}; histories are not checked against the training range", file=sys.stderr)
 
     def answer(line: str) -> str:
-        return f"Next ball location: {ball.predict_history(model, ball_data.parse_history(line), scale):.4f}"
+        history = ball_data.parse_history(line)
+        if known is not None and (warning := range_warning(history, known)):
+            print(warning, file=sys.stderr, flush=True)
+        return f"Next ball location: {ball.predict_history(model, history, scale):.4f}"
 
     if args.history is not None:
         print(answer(args.history))
@@ -65,14 +103,17 @@ def report(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="rnnlab", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {metadata.version('rnnlab')}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     p = commands.add_parser("predict-ball", help="predict a ball's next position from its history (seed 004)",
                             description="Predict a ball's next position. Without HISTORY, asks for one per line.")
-    p.add_argument("history", nargs="?", help="positions so far, e.g. 1,3,5,7")
+    p.add_argument("history", nargs="?", help=HISTORY_HELP)
     p.add_argument("--model", choices=["rnn", "lstm", "gru"], help="default: the lowest test MAE in --metrics")
     p.add_argument("--models", default="models/ball", help="folder of trained ball models (default %(default)s)")
     p.add_argument("--metrics", default="metrics/ball.json", help="ball metrics (default %(default)s)")
+    p.add_argument("--shards", default="data/ball/shards",
+                   help="the training shards, for the range of positions the model saw (default %(default)s)")
     p.set_defaults(run=predict_ball)
 
     r = commands.add_parser("report", help="the sequence-length study from the DVC experiments (seed 000's exercise)",
@@ -84,12 +125,23 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--table", default="plots/seq_len_study.md", help="default %(default)s")
     r.set_defaults(run=report)
 
-    args = parser.parse_args(argv)
+    args = parse(parser, argv)
     try:
         return args.run(args)
     except RnnlabError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+
+
+def parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """``parse_args``, except that a history starting with a negative number (``-1,-2,-3``),
+    which argparse sets aside as an unknown option, is taken as the history."""
+    args, unknown = parser.parse_known_args(argv)
+    if args.command == "predict-ball" and args.history is None and len(unknown) == 1 and NEGATIVE_HISTORY.match(unknown[0]):
+        args.history, unknown = unknown[0], []
+    if unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    return args
 
 
 def console() -> None:
