@@ -10,7 +10,8 @@ import pytest
 from rnnlab import report
 from rnnlab.errors import RnnlabError
 
-PARAMS = {"seq_len": 20, "seeds": [0, 1, 2], "threads": 1, "sine": {"train": {"lr": 0.0005}}}
+PARAMS = {"seq_len": 20, "seeds": [0, 1, 2], "threads": 1, "sine": {"train": {"lr": 0.0005}},
+          "ball": {"train": {"lr": 0.1}}}
 REFERENCES = {"clean_sine": {"rollout_mse": 0.0093}, "zero": {"rollout_mse": 0.52}, "linear_ar": {"rollout_mse": 0.05}}
 
 
@@ -68,6 +69,21 @@ def test_runs_missing_metrics_or_changing_other_params_are_listed_and_skipped():
     assert reasons["exp-failed"].startswith("no data")
 
 
+@pytest.mark.parametrize(("changed", "key"), [({"seeds": [0, 1]}, "seeds"), ({"threads": 2}, "threads"),
+                                             ({"sine": {"train": {"lr": 0.01}}}, "sine.train.lr")])
+def test_every_param_that_feeds_the_sine_stages_counts_as_a_change(changed, key):
+    study = report.collect(shown(exp("exp-other", run_data(10, params={**PARAMS, **changed}))))
+    assert dict(study.skipped)["exp-other"] == f"changes more than seq_len: {key}"
+    assert [r.seq_len for r in study.runs] == [20]
+
+
+def test_runs_that_change_only_params_outside_the_sine_stages_join_the_study():
+    other_ball = run_data(10, params={**PARAMS, "ball": {"train": {"lr": 0.5}}, "windows": {"seed": 7}})
+    study = report.collect(shown(exp("exp-ball-lr", other_ball)))
+    assert study.skipped == []
+    assert report.by_seq_len(study)[10].name == "exp-ball-lr"
+
+
 def test_a_second_run_at_the_same_length_is_reported_once():
     study = report.collect(shown(exp("exp-new", run_data(10)), exp("exp-old", run_data(10, gru=(9, 9, 9)))))
     runs = report.by_seq_len(study)
@@ -98,3 +114,31 @@ def test_report_command_outside_a_dvc_repository_fails_with_one_line(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1
     assert proc.stderr.startswith("error: `dvc exp show --json` failed")
+
+
+def run_report(monkeypatch, capsys, tmp_path, rows):
+    from rnnlab import cli
+
+    monkeypatch.setattr(report, "exp_show", lambda repo, all_commits: rows)
+    code = cli.main(["report", "--figure", str(tmp_path / "s.png"), "--table", str(tmp_path / "s.md")])
+    return code, capsys.readouterr()
+
+
+def test_report_command_lists_every_skipped_run_with_its_reason(monkeypatch, capsys, tmp_path):
+    code, out = run_report(monkeypatch, capsys, tmp_path, shown(exp("exp-failed", None), exp("exp-ten", run_data(10)),
+                                                                exp("exp-ten-again", run_data(10))))
+    assert code == 0
+    assert out.err.splitlines() == ["skipped exp-failed: no data (a failed or still queued experiment)",
+                                    "skipped exp-ten-again: seq_len 10 already reported by exp-ten"]
+    assert out.out == f"2 sequence lengths (10, 20) -> {tmp_path / 's.png'}, {tmp_path / 's.md'}\n"
+
+
+def test_report_command_lists_the_skipped_runs_when_too_few_are_left(monkeypatch, capsys, tmp_path):
+    other_lr = run_data(10, params={**PARAMS, "sine": {"train": {"lr": 0.01}}})
+    code, out = run_report(monkeypatch, capsys, tmp_path, shown(exp("exp-lr", other_lr)))
+    assert code == 1
+    assert out.err.splitlines()[:2] == [
+        "skipped exp-lr: changes more than seq_len: sine.train.lr",
+        "error: a study needs runs at two or more sequence lengths; found aaaaaaa (seq_len 20). Create them with:",
+    ]
+    assert out.out == ""

@@ -94,10 +94,12 @@ def report(args) -> int:
     from rnnlab import report as study_report
 
     study = study_report.collect(study_report.exp_show(Path(args.repo), args.all_commits))
-    runs = study_report.write(study, Path(args.figure), Path(args.table))
+    try:
+        runs = study_report.write(study, Path(args.figure), Path(args.table))
+    finally:  # above all when too few runs are left: the skipped ones say why
+        for name, why in study.skipped:
+            print(f"skipped {name}: {why}", file=sys.stderr)
     print(f"{len(runs)} sequence lengths ({', '.join(map(str, runs))}) -> {args.figure}, {args.table}")
-    for name, why in study.skipped:
-        print(f"skipped {name}: {why}", file=sys.stderr)
     return 0
 
 

@@ -2,8 +2,9 @@
 
 ``dvc exp show --json`` lists each commit with its experiments; every run carries its
 params and metrics by file. A run joins the study when it has the per-seed sine metrics and
-differs from the commit's own params in ``seq_len`` only; anything else is listed as skipped
-with the reason, never silently mixed in.
+differs from the commit's own params in ``seq_len`` only among the params that feed the sine
+stages (``SINE_PARAMS``): a run that also changed, say, ``ball.train.lr`` trained the very same
+sine models. Anything else is listed as skipped with the reason, never silently mixed in.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ from rnnlab.plotting import REFERENCE_STYLES, _color
 SEED_METRICS = "metrics/sine_seeds.json"
 METRICS = "metrics/sine.json"
 HOW_TO = "dvc exp run --queue -S seq_len=5,10,20,30,40,50 && dvc queue start -j 2"
+# The top-level params the sine stages read (dvc.yaml's train_sine and evaluate_sine); a
+# difference anywhere else cannot change a sine metric.
+SINE_PARAMS = ("seq_len", "seeds", "threads", "sine")
 MEASURES = {
     "rollout_mse": "final epoch (the texts' number)",
     "rollout_mse_last10": "mean of the last 10 epochs",
@@ -92,11 +96,15 @@ def collect(rows: list[dict]) -> Study:
                 study.skipped.append((name, "no seq_len in params.yaml"))
             elif not per_seed or not summary or "reference" not in summary:
                 study.skipped.append((name, f"missing {SEED_METRICS} or {METRICS}"))
-            elif differing := _differences(params, base_params):
+            elif differing := _differences(_sine_params(params), _sine_params(base_params)):
                 study.skipped.append((name, f"changes more than seq_len: {', '.join(differing)}"))
             else:
                 study.runs.append(Run(name, int(params["seq_len"]), per_seed, summary["reference"]))
     return study
+
+
+def _sine_params(params: dict) -> dict:
+    return {key: value for key, value in params.items() if key in SINE_PARAMS}
 
 
 def _differences(params: dict, base: dict, prefix: str = "") -> list[str]:
