@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from rnnlab import kernels
-from rnnlab.recurrent import CELLS, LayerRun, backward_layer, full_lengths, run_layer
+from rnnlab.recurrent import CELLS, full_lengths
 
 
 @dataclass(frozen=True)
@@ -35,11 +35,6 @@ class Batch:
     target: Tensor
     lengths: Tensor | None = None
     last_only: bool = False
-
-
-def _last_steps(lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(rows, steps) indexing each row's last real step."""
-    return np.arange(len(lengths)), lengths - 1
 
 
 class StackEngine:
@@ -62,65 +57,38 @@ class StackEngine:
     def _layer_weights(self, views: dict[str, np.ndarray], layer: int) -> tuple[np.ndarray, ...]:
         return tuple(views[f"rnn.{k}_l{layer}"] for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
 
-    def _state_arrays(self, state, batch: int) -> tuple[np.ndarray, np.ndarray | None]:
-        """(R, L, B, H) state (or pair) -> numpy (R, L, B, H) h and c (None without a cell state)."""
+    def _layers(self, views: dict[str, np.ndarray]) -> list[tuple[np.ndarray, ...]]:
+        """Per kind of weight (weight_ih, weight_hh, bias_ih, bias_hh), a tuple over the layers."""
+        layers = [self._layer_weights(views, layer) for layer in range(self.cfg.num_layers)]
+        return [tuple(w[k] for w in layers) for k in range(4)]
+
+    def _state_by_layer(self, state, batch: int) -> tuple[np.ndarray, np.ndarray]:
+        """(R, L, B, H) state, an (h, c) pair, or None (zeros) -> (L, R, B, H) copies of h and c
+        (c zero-width without a cell state): the kernels move them, the caller's state stays."""
         if state is None:
             state = self.stack.initial_state(batch)
-        if isinstance(state, tuple):
-            return state[0].detach().numpy(), state[1].detach().numpy()
-        return state.detach().numpy(), None
-
-    def _recurrent_forward(self, x: np.ndarray, lengths: np.ndarray, state) -> list[LayerRun]:
-        h, c = self._state_arrays(state, x.shape[1])
-        runs = []
-        for layer in range(self.cfg.num_layers):
-            c0 = None if c is None else np.ascontiguousarray(c[:, layer])
-            run = run_layer(self.cfg.kind, x, lengths, np.ascontiguousarray(h[:, layer]), c0,
-                            *self._layer_weights(self.w, layer))
-            runs.append(run)
-            x = run.out
-        return runs
-
-    def _final_state(self, runs: list[LayerRun]):
-        h = torch.from_numpy(np.stack([run.h_n for run in runs], 1))          # (R, L, B, H)
-        if CELLS[self.cfg.kind].has_cell_state:
-            return h, torch.from_numpy(np.stack([run.c_n for run in runs], 1))
-        return h
-
-    def _head(self, features: np.ndarray) -> np.ndarray:
-        """The Linear head on (R, M, H) features -> (R, M, O)."""
-        w, b = self.w["head.weight"], self.w["head.bias"]
-        pred = np.empty((features.shape[0], features.shape[1], w.shape[1]), w.dtype)
-        kernels.dense_forward(features, w, b, False, pred)
-        return pred
+        h, c = state if isinstance(state, tuple) else (state, None)
+        h = h.detach().numpy().transpose(1, 0, 2, 3).copy()
+        c = np.zeros((*h.shape[:3], 0), h.dtype) if c is None else c.detach().numpy().transpose(1, 0, 2, 3).copy()
+        return h, c
 
     def _recurrent_step(self, batch: Batch, state) -> tuple[np.ndarray, np.ndarray, object]:
-        x = batch.x.numpy()
+        x = np.ascontiguousarray(batch.x.numpy())
         R, B, T = self.stack.replicas, x.shape[1], x.shape[2]
-        lengths = full_lengths(B, T) if batch.lengths is None else batch.lengths.numpy().astype(np.int64)
-        runs = self._recurrent_forward(x, lengths, state)
-        top = runs[-1].out                                                    # (R, B, T, H)
-        rows, steps = _last_steps(lengths)
-        features = np.ascontiguousarray(top[:, rows, steps]) if batch.last_only else top.reshape(R, B * T, -1)
-        pred = self._head(features)                                           # (R, M, O)
-        target = batch.target.numpy().reshape(pred.shape[1], -1)
-        loss, d_pred = np.empty(R), np.empty_like(pred)
-        kernels.mse(pred, target, loss, d_pred)
-        d_features = np.empty_like(features)
-        kernels.dense_backward(features, self.w["head.weight"], pred, False, d_pred, d_features,
-                               self.g["head.weight"], self.g["head.bias"])
-        if batch.last_only:
-            d_out = np.zeros_like(top)
-            d_out[:, rows, steps] = d_features
-        else:
-            d_out = d_features.reshape(top.shape)
-        for layer in reversed(range(self.cfg.num_layers)):
-            run = runs[layer]
-            w_ih, w_hh, _, _ = self._layer_weights(self.w, layer)
-            # the carried state is detached between batches: no gradient flows into it
-            d_out, _, _ = backward_layer(run, w_ih, w_hh, d_out, np.zeros_like(run.h_n), np.zeros_like(run.c_n),
-                                         self._layer_weights(self.g, layer))
-        return loss, pred, self._final_state(runs)
+        lengths = full_lengths(B, T) if batch.lengths is None else np.asarray(batch.lengths.numpy(), dtype=np.int64)
+        h0, c0 = self._state_by_layer(state, B)
+        h_n, c_n = np.empty_like(h0), np.empty_like(c0)
+        head = self.w["head.weight"]
+        M = B if batch.last_only else B * T
+        pred, loss = np.empty((R, M, head.shape[1]), head.dtype), np.empty(R)
+        target = np.ascontiguousarray(batch.target.numpy().reshape(M, -1))
+        kernels.recurrent_step(CELLS[self.cfg.kind].code, x, lengths, h0, c0, *self._layers(self.w),
+                               head, self.w["head.bias"], target, batch.last_only, *self._layers(self.g),
+                               self.g["head.weight"], self.g["head.bias"], loss, pred, h_n, c_n)
+        final = torch.from_numpy(np.ascontiguousarray(h_n.transpose(1, 0, 2, 3)))  # (R, L, B, H)
+        if CELLS[self.cfg.kind].has_cell_state:
+            final = (final, torch.from_numpy(np.ascontiguousarray(c_n.transpose(1, 0, 2, 3))))
+        return loss, pred, final
 
     # -- the MLP ----------------------------------------------------------------------------
 
@@ -180,14 +148,10 @@ class StackEngine:
             kernels.mlp_rollout(x0, weights, tuple(self.w[f"{n}.bias"] for n in linears), preds)
             return (torch.from_numpy(preds), {}) if gates else torch.from_numpy(preds)
         cell = CELLS[self.cfg.kind]
-        h, c = self._state_arrays(state, B)                                   # (R, L, B, H)
-        # (L, R, B, H) copies: the kernel updates them in place, the caller's state must not move
-        h = h.transpose(1, 0, 2, 3).copy()
-        c = np.zeros((*h.shape[:3], 0), h.dtype) if c is None else c.transpose(1, 0, 2, 3).copy()
-        layers = [self._layer_weights(self.w, layer) for layer in range(self.cfg.num_layers)]
+        h, c = self._state_by_layer(state, B)
         tape = np.empty((R, B, steps, len(cell.tape) * self.cfg.hidden_size), x0.dtype)
-        kernels.rollout(cell.code, x0, h, c, *(tuple(w[k] for w in layers) for k in range(4)),
-                        self.w["head.weight"], self.w["head.bias"], preds, tape)
+        kernels.rollout(cell.code, x0, h, c, *self._layers(self.w), self.w["head.weight"], self.w["head.bias"],
+                        preds, tape)
         if not gates:
             return torch.from_numpy(preds)
         return torch.from_numpy(preds), cell.gate_view(torch.from_numpy(tape))

@@ -585,6 +585,67 @@ def mse(pred, target, loss, d_pred):
 
 
 # ---------------------------------------------------------------------------------------
+# One training step of a recurrent stack, in one call
+# ---------------------------------------------------------------------------------------
+
+
+@compiled
+def recurrent_step(kind, x, lengths, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, head_weight, head_bias,
+                   target, last_only, d_weight_ih, d_weight_hh, d_bias_ih, d_bias_hh, d_head_weight, d_head_bias,
+                   loss, pred, h_n, c_n):
+    """Loss and gradient of L recurrent layers and a Linear head: the same kernels, called in
+    the same order as one would from Python, without Python between them (a ball minibatch is
+    ~100 us of arithmetic; the glue around five kernel calls cost as much again).
+
+    x (R|1, B, T, I); h0, c0, h_n, c_n (L, R, B, H) (c zero-width without a cell state); the
+    layers' weights and their gradients are tuples, one array per layer. ``target`` (M, O)
+    with M = B (``last_only``: the prediction after each row's last step) or B*T. Writes
+    ``loss`` (R,), ``pred`` (R, M, O), the weight gradients and the final state.
+    """
+    L, R, B, H = h0.shape
+    T = x.shape[2]
+    K = (0 if kind == RNN else 4 if kind == GRU else 6) * H  # the tape's width
+    inputs, outs, tapes = [x], [], []
+    for layer in range(L):
+        out, tape = np.empty((R, B, T, H), h0.dtype), np.empty((R, B, T, K), h0.dtype)
+        sequence_forward(kind, inputs[layer], lengths, h0[layer], c0[layer], weight_ih[layer], weight_hh[layer],
+                         bias_ih[layer], bias_hh[layer], out, tape, h_n[layer], c_n[layer])
+        outs.append(out)
+        tapes.append(tape)
+        inputs.append(out)
+    top = outs[L - 1]
+    if last_only:
+        features = np.empty((R, B, H), h0.dtype)
+        for r in range(R):
+            for b in range(B):
+                features[r, b] = top[r, b, lengths[b] - 1]
+    else:
+        features = top.reshape(R, B * T, H)
+    dense_forward(features, head_weight, head_bias, False, pred)
+    d_pred = np.empty_like(pred)
+    mse(pred, target, loss, d_pred)
+    d_features = np.empty_like(features)
+    dense_backward(features, head_weight, pred, False, d_pred, d_features, d_head_weight, d_head_bias)
+    if last_only:
+        d_out = np.zeros((R, B, T, H), h0.dtype)
+        for r in range(R):
+            for b in range(B):
+                d_out[r, b, lengths[b] - 1] = d_features[r, b]
+    else:
+        d_out = d_features.reshape(R, B, T, H)
+    # the carried state is detached between batches: no gradient flows into it
+    zero_h, zero_c = np.zeros_like(h0[0]), np.zeros_like(c0[0])
+    d_h0, d_c0 = np.empty_like(h0[0]), np.empty_like(c0[0])
+    for layer in range(L - 1, -1, -1):
+        inp = inputs[layer]
+        d_x = np.empty((R, B, T, inp.shape[3]), h0.dtype)
+        sequence_backward(kind, inp, lengths, h0[layer], c0[layer], weight_ih[layer], weight_hh[layer], outs[layer],
+                          tapes[layer], d_out, zero_h, zero_c, d_x, d_h0, d_c0, d_weight_ih[layer], d_weight_hh[layer],
+                          d_bias_ih[layer], d_bias_hh[layer])
+        d_out = d_x
+
+
+# ---------------------------------------------------------------------------------------
 # Optimizer steps on the flat parameter vector, per replica
 # ---------------------------------------------------------------------------------------
 
