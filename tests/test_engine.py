@@ -157,3 +157,15 @@ def test_a_batched_rollout_equals_one_rollout_per_row(kind, rows):
     batched = stack.rollout(firsts, None, 7)                                  # (R, B, 7, 1)
     for b in (0, 1, rows // 2, rows - 1):
         torch.testing.assert_close(batched[:, b], stack.rollout(firsts[:, b : b + 1], None, 7)[:, 0], atol=0, rtol=0)
+
+
+@pytest.mark.parametrize("kind", RECURRENT)
+def test_a_rollout_from_zeros_does_not_change_the_next_one(kind):
+    # the engine keeps one zero state per batch size; a rollout must not write into it
+    stack = build_stack(ModelConfig(kind, hidden_size=4), [0])
+    first = stack.rollout(torch.full((1, 1, 1, 1), 0.3), None, 5)
+    assert torch.equal(stack.rollout(torch.full((1, 1, 1, 1), 0.3), None, 5), first)
+    x = torch.randn(1, 1, 4, 1, generator=torch.Generator().manual_seed(0))
+    loss = stack.train_step(Batch(x, torch.zeros(1, 4, 1)))[0].clone()
+    stack.rollout(x[:, :, :1], None, 5)
+    assert torch.equal(stack.train_step(Batch(x, torch.zeros(1, 4, 1)))[0], loss)

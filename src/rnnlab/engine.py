@@ -46,6 +46,9 @@ class StackEngine:
         self.w = self._views(stack.flat.detach())
         self.g = self._views(self.grad)
         self.ptr = stack.flat.data_ptr()
+        if self.cfg.kind != "mlp":  # per kind of weight, a tuple over the layers: what the kernels take
+            self.w_layers, self.g_layers = self._layers(self.w), self._layers(self.g)
+        self._zero_states: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     def _views(self, flat: Tensor) -> dict[str, np.ndarray]:
         chunks = flat.split(self.stack._sizes)
@@ -63,10 +66,13 @@ class StackEngine:
         return [tuple(w[k] for w in layers) for k in range(4)]
 
     def _state_by_layer(self, state, batch: int) -> tuple[np.ndarray, np.ndarray]:
-        """(R, L, B, H) state, an (h, c) pair, or None (zeros) -> (L, R, B, H) copies of h and c
-        (c zero-width without a cell state): the kernels move them, the caller's state stays."""
-        if state is None:
-            state = self.stack.initial_state(batch)
+        """(R, L, B, H) state, an (h, c) pair, or None (zeros) -> (L, R, B, H) h and c (c zero-width
+        without a cell state), never the caller's own memory. The zero state is shared between
+        calls: a kernel that writes into its state (the rollout) gets a copy."""
+        if state is None:  # the kernels only read h0 and c0: one zero state per batch size serves every call
+            if batch not in self._zero_states:
+                self._zero_states[batch] = self._state_by_layer(self.stack.initial_state(batch), batch)
+            return self._zero_states[batch]
         h, c = state if isinstance(state, tuple) else (state, None)
         h = h.detach().numpy().transpose(1, 0, 2, 3).copy()
         c = np.zeros((*h.shape[:3], 0), h.dtype) if c is None else c.detach().numpy().transpose(1, 0, 2, 3).copy()
@@ -82,8 +88,8 @@ class StackEngine:
         M = B if batch.last_only else B * T
         pred, loss = np.empty((R, M, head.shape[1]), head.dtype), np.empty(R)
         target = np.ascontiguousarray(batch.target.numpy().reshape(M, -1))
-        kernels.recurrent_step(CELLS[self.cfg.kind].code, x, lengths, h0, c0, *self._layers(self.w),
-                               head, self.w["head.bias"], target, batch.last_only, *self._layers(self.g),
+        kernels.recurrent_step(CELLS[self.cfg.kind].code, x, lengths, h0, c0, *self.w_layers,
+                               head, self.w["head.bias"], target, batch.last_only, *self.g_layers,
                                self.g["head.weight"], self.g["head.bias"], loss, pred, h_n, c_n)
         final = torch.from_numpy(np.ascontiguousarray(h_n.transpose(1, 0, 2, 3)))  # (R, L, B, H)
         if CELLS[self.cfg.kind].has_cell_state:
@@ -148,10 +154,9 @@ class StackEngine:
             kernels.mlp_rollout(x0, weights, tuple(self.w[f"{n}.bias"] for n in linears), preds)
             return (torch.from_numpy(preds), {}) if gates else torch.from_numpy(preds)
         cell = CELLS[self.cfg.kind]
-        h, c = self._state_by_layer(state, B)
+        h, c = (a.copy() for a in self._state_by_layer(state, B))  # the rollout moves its state in place
         tape = np.empty((R, B, steps, len(cell.tape) * self.cfg.hidden_size), x0.dtype)
-        kernels.rollout(cell.code, x0, h, c, *self._layers(self.w), self.w["head.weight"], self.w["head.bias"],
-                        preds, tape)
+        kernels.rollout(cell.code, x0, h, c, *self.w_layers, self.w["head.weight"], self.w["head.bias"], preds, tape)
         if not gates:
             return torch.from_numpy(preds)
         return torch.from_numpy(preds), cell.gate_view(torch.from_numpy(tape))
