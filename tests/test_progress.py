@@ -1,11 +1,14 @@
-"""Progress you can watch: the history csv is rewritten while training runs, and ends as before."""
+"""Progress you can watch: bars that say which experiment and how far early stopping may go;
+the history csv is rewritten while training runs, and ends as before."""
+
+import io
 
 import pytest
 import torch
 import yaml
 
-from rnnlab import data, params, sine
-from rnnlab.progress import LiveHistory, chain
+from rnnlab import ball, ball_data, data, params, random_windows, sine, windows
+from rnnlab.progress import LiveHistory, Progress, chain
 from rnnlab.training import FitResult
 
 from conftest import tiny
@@ -87,3 +90,84 @@ def test_chain_calls_each_callback_in_order_and_skips_none():
     assert calls == [("a", 1), ("b", 1), ("a", 2), ("b", 2)]
     chain(None)(3, {})  # nothing to call: no error
 
+
+
+class Terminal(io.StringIO):
+    """A stream that says it is a terminal, so Progress draws a tqdm bar into it."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def early_stopped_run(progress: Progress, best_until: int = 2664, patience: int = 100) -> None:
+    """Epochs as fit() shows them: the best improves every epoch up to ``best_until``, then
+    training stops patience + 1 epochs later; the best shown is the best before the epoch."""
+    for epoch in range(1, best_until + patience + 2):
+        progress.update(epoch, best=min(epoch - 1, best_until), val_acc=0.5)
+    progress.close()
+
+
+def test_an_early_stopped_bar_ends_full_at_the_stop_epoch_and_says_what_stopping_means():
+    stream = Terminal()
+    progress = Progress(9999, "ball rnn", stream=stream, patience=100)
+    assert progress.bar.total == 101, "with no best yet, training stops after patience + 1 epochs"
+    early_stopped_run(progress)
+    last = stream.getvalue().split("\r")[-1]
+    assert last.startswith("ball rnn: 100%")
+    assert "2765/2765" in last and "best=2664 stop<=2765 val_acc=0.5" in last
+
+
+def test_an_early_stopped_run_in_a_log_prints_tenths_of_the_ceiling_and_where_it_stopped():
+    stream = io.StringIO()
+    early_stopped_run(Progress(9999, "ball rnn", stream=stream, patience=100))
+    assert stream.getvalue().splitlines() == [
+        "ball rnn: 999/1099 best=998 stop<=1099 val_acc=0.5",
+        "ball rnn: 1998/2098 best=1997 stop<=2098 val_acc=0.5",
+        "ball rnn: 2765/2765 best=2664 stop<=2765 val_acc=0.5",
+    ]
+
+
+def test_a_run_to_the_ceiling_shows_the_ceiling_as_its_limit():
+    stream = io.StringIO()
+    progress = Progress(50, "ball gru", stream=stream, patience=100)
+    for epoch in range(1, 51):
+        progress.update(epoch, best=epoch - 1)
+    progress.close()
+    assert stream.getvalue().splitlines()[-1] == "ball gru: 50/50 best=49 stop<=50"
+
+
+def test_a_log_line_is_printed_when_a_step_of_several_units_crosses_a_tenth():
+    stream = io.StringIO()
+    progress = Progress(7 * 15, "random gru", stream=stream)  # 7 epochs of 15 iterations: a tenth is 10
+    for epoch in range(1, 8):
+        progress.update(epoch * 15, test=0.25)
+    progress.close()
+    assert stream.getvalue().splitlines() == [f"random gru: {15 * e}/105 test=0.25" for e in range(1, 8)]
+
+
+@pytest.fixture
+def descriptions(monkeypatch):
+    """The label of every Progress the experiments build."""
+    seen = []
+
+    class Recorded(Progress):
+        def __init__(self, total, desc, **kwargs):
+            seen.append(desc)
+            super().__init__(total, desc, stream=io.StringIO(), **kwargs)
+
+    for module in (sine, ball, windows, random_windows):
+        monkeypatch.setattr(module, "Progress", Recorded)
+    return seen
+
+
+def test_bars_are_labelled_with_the_experiment_and_the_model(tmp_path, tiny_params, descriptions):
+    sine.train(tiny_params, data.noisy_sine(tiny_params.sine.data), "gru")
+    windows.train(tiny_params, windows.series(tiny_params.windows.data), "lstm")
+    random_windows.train(tiny_params, "gru")
+    g = tiny_params.ball.generate
+    rows = ball_data.generate_rows(g.rows, g.start, g.speed_max, g.length, g.seed)
+    for chunk, splits in ball_data.make_shards(rows, 100, 50.0, (0.6, 0.8), 0):
+        for split, shard in splits.items():
+            (tmp_path / ball_data.shard_name(split, chunk)).write_bytes(ball_data.shard_bytes(shard))
+    ball.train(tiny_params, tmp_path, "rnn")
+    assert descriptions == ["sine gru", "windows lstm", "random gru", "ball rnn"]

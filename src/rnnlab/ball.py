@@ -221,13 +221,14 @@ def train(p: Params, shards: str | Path, kind: str, on_epoch: OnEpoch | None = N
     model = build_stack(cfg, [recipe.seed]) if compiled else build_reference(cfg, seed=recipe.seed)
     log.info("%s: %d training rows in %d minibatches, %d parameters, at most %d epochs",
              kind, sum(len(s[1]) for s in training), regime.steps_per_epoch(), parameter_count(cfg), recipe.epochs)
-    progress = Progress(recipe.epochs, kind)
+    stopping = EarlyStopping(recipe.monitor, recipe.patience, MONITORS[recipe.monitor])
+    progress = Progress(recipe.epochs, f"ball {kind}", patience=recipe.patience)
 
     def show(epoch: int, row: dict) -> None:
-        progress.update(epoch, train_acc=row["train_accuracy"].item(), val_acc=row["val_accuracy"].item(),
-                        val_mae=row["val_mae"].item() * p.ball.prepare.scale)
+        # fit() shows an epoch before the stopping rule judges it: best is the best before this one
+        progress.update(epoch, best=stopping.best_epoch, train_acc=row["train_accuracy"].item(),
+                        val_acc=row["val_accuracy"].item(), val_mae=row["val_mae"].item() * p.ball.prepare.scale)
 
-    stopping = EarlyStopping(recipe.monitor, recipe.patience, MONITORS[recipe.monitor])
     result = fit(model, regime, recipe, chain(show, on_epoch), stopping)
     seconds = progress.close()
     if result.best_epoch == 0:

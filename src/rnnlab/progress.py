@@ -27,32 +27,48 @@ class Progress:
     """Per-epoch progress with the current losses.
 
     On a terminal this is a tqdm bar with the losses as postfix. In a captured log (CI,
-    ``dvc queue`` workers) a redrawn bar is noise, so it logs one line every tenth of the run,
-    and at least once a minute on long runs.
+    ``dvc queue`` workers) a redrawn bar is noise, so it logs one line every tenth of
+    ``total``, at least once a minute on long runs, and the last state at ``close()``.
+
+    With ``patience`` (early stopping) ``total`` is only the ceiling: training ends
+    ``patience`` epochs after its best one, so each ``update(done, best=...)`` moves the total
+    to the epoch it would stop at, ``best + patience + 1``, and says so: ``best=2664 stop<=2765``.
     """
 
     quiet_seconds = 60.0
 
-    def __init__(self, total: int, desc: str, stream=None):
-        self.total, self.desc = total, desc
+    def __init__(self, total: int, desc: str, stream=None, patience: int | None = None):
+        self.ceiling, self.desc, self.patience = total, desc, patience
+        # EarlyStopping's best epoch starts at 0: with no better epoch, it stops after patience + 1
+        self.total = total if patience is None else min(total, patience + 1)
         self.stream = stream if stream is not None else sys.stderr
         self.interactive = hasattr(self.stream, "isatty") and self.stream.isatty()
         self.started = time.perf_counter()
-        self.bar = tqdm(total=total, desc=desc, file=self.stream, leave=True) if self.interactive else None
-        self.every = max(1, total // 10)
-        self.last_line = self.started
+        self.bar = tqdm(total=self.total, desc=desc, file=self.stream, leave=True) if self.interactive else None
+        self.every = max(1, total // 10)  # a tenth of the ceiling: a limit that moves would space lines unevenly
+        self.next_line, self.last_line = self.every, self.started
+        self.unprinted: str | None = None
 
-    def update(self, done: int, **values: float) -> None:
-        shown = {k: f"{v:.4g}" for k, v in values.items()}
+    def update(self, done: int, best: int | None = None, **values: float) -> None:
+        """``done`` units so far; ``best``: the early-stopping best epoch so far (with ``patience``)."""
+        stopping = []
+        if self.patience is not None and best is not None:
+            self.total = min(self.ceiling, best + self.patience + 1)
+            stopping = [f"best={best}", f"stop<={self.total}"]
+        text = " ".join(stopping + [f"{k}={v:.4g}" for k, v in values.items()])
         if self.bar is not None:
+            self.bar.total = self.total
+            self.bar.set_postfix_str(text, refresh=False)  # before update(), which redraws: total and text agree
             self.bar.update(done - self.bar.n)
-            self.bar.set_postfix(shown, refresh=False)
             return
+        line = f"{self.desc}: {done}/{self.total} {text}"
         now = time.perf_counter()
-        if done % self.every == 0 or done == self.total or now - self.last_line > self.quiet_seconds:
-            text = " ".join(f"{k}={v}" for k, v in shown.items())
-            print(f"{self.desc}: {done}/{self.total} {text}", file=self.stream, flush=True)
-            self.last_line = now
+        if done >= self.next_line or now - self.last_line > self.quiet_seconds:
+            print(line, file=self.stream, flush=True)
+            self.next_line = (done // self.every + 1) * self.every
+            self.last_line, self.unprinted = now, None
+        else:
+            self.unprinted = line
 
     def fit_callback(self, test: str, every: int = 1):
         """An ``on_epoch`` for ``fit()``: show the medians over seeds of the train loss and of
@@ -68,6 +84,8 @@ class Progress:
         """Finish the bar; return the seconds since it started."""
         if self.bar is not None:
             self.bar.close()
+        elif self.unprinted is not None:  # where it ended, also when early stopping ended it
+            print(self.unprinted, file=self.stream, flush=True)
         return time.perf_counter() - self.started
 
 

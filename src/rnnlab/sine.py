@@ -37,7 +37,7 @@ def train(p: Params, values: np.ndarray, kind: str, on_epoch: OnEpoch | None = N
         "%s: %d training windows of %d steps, %d test points, %d parameters, seeds %s",
         kind, len(windows.inputs), p.seq_len, len(split.test), parameter_count(cfg), list(p.seeds),
     )
-    progress = Progress(p.sine.train.epochs, kind)
+    progress = Progress(p.sine.train.epochs, f"sine {kind}")
     result = fit(model, StatefulWindows(windows, split.test), p.sine.train,
                  chain(progress.fit_callback("test_loss"), on_epoch))
     seconds = progress.close()
