@@ -11,7 +11,9 @@
 # proxy and every host unresolvable, and reports how many Vega plots drew (class="marks": a
 # <canvas> or <svg> per plot) and the uncaught script errors. Screenshots: $OUT/{after,before}.png,
 # 1400 px wide, $HEIGHT px tall (default 24000: the whole page; look at them).
-# Exit status 1 if the configured page drew fewer plots than it holds or threw an error.
+# Then prints the size of `dvc plots <args> --json` (the data the page embeds) and names any plot drawn
+# from a stage-level data file. Exit status 1 if the configured page drew fewer plots than it holds or
+# threw an error.
 # Needs chromium (Debian: apt-get install chromium) and the project's venv (make setup).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -62,6 +64,21 @@ for which in after before; do
         grep 'Uncaught' "$OUT/$which.console.log" | head -5 >&2 || true
     fi
 done
+# What the page carries: DVC copies every column of a plotted csv into each point (issue 14: keep the
+# interactive plots on narrow csvs), and a csv declared under a stage's `plots:` is drawn once more on its own.
+dvc plots "$@" --json > "$OUT/plots.json"
+python - "$OUT/plots.json" <<'PY'
+import json, sys
+path = sys.argv[1]
+data = json.load(open(path))["data"]
+vega = {name: plots[0] for name, plots in data.items() if plots and plots[0]["type"] == "vega"}
+points = sum(len(p["content"]["data"]["values"]) for p in vega.values() if "data" in p["content"])
+size = len(open(path, "rb").read())
+print(f"--json: {size / 1e6:.2f} MB, {len(vega)} Vega plots, {points} points; {path}")
+drawn_twice = sorted(name for name in vega if name.endswith((".csv", ".tsv", ".json", ".yaml")))
+if drawn_twice:
+    print(f"note: {len(drawn_twice)} plots are stage-level data files drawn on their own: {', '.join(drawn_twice)}")
+PY
 if [ "$failed" -ne 0 ]; then
     echo "FAIL: the configured page does not render offline" >&2
     exit 1
