@@ -44,7 +44,7 @@ def display_name(kind: str) -> str:
 def _rows(x: str, y: str, parts: Iterable[tuple[dict[str, str], pd.Series, pd.Series]]) -> pd.DataFrame:
     frames = []
     for labels, xs, ys in parts:
-        frame = pd.DataFrame({x: xs.to_numpy(), **{k: v for k, v in labels.items()}, y: ys.to_numpy()})
+        frame = pd.DataFrame({x: xs.to_numpy(), **labels, y: ys.to_numpy()})
         frames.append(envelope(frame.dropna(subset=[y]).reset_index(drop=True), y))
     return pd.concat(frames, ignore_index=True)
 
@@ -89,7 +89,7 @@ def spread(frame: pd.DataFrame, x: str, columns: Mapping[str, str], y: str) -> p
 def curves(frame: pd.DataFrame, x: str, columns: Mapping[str, tuple[str, str]], y: str) -> pd.DataFrame:
     """Several curves per model: ``columns`` maps a column to (model, curve name). Columns x, curve, y,
     the curve named ``<model> <name>`` (``LSTM forget``): the template splits it into colour and dash."""
-    parts = ((({"curve": f"{display_name(kind)} {name}"}, frame[x], frame[column])) for column, (kind, name) in columns.items())
+    parts = (({"curve": f"{display_name(kind)} {name}"}, frame[x], frame[column]) for column, (kind, name) in columns.items())
     return _rows(x, y, parts)
 
 
