@@ -26,27 +26,34 @@ from rnnlab.evaluation import mse, rollout
 from rnnlab.models import detach_state
 
 
-class CompiledAdam:
+class _Optimizer:
+    """What ``fit`` needs of an optimizer: one parameter group (what ``one_cycle`` sets),
+    ``zero_grad`` and ``step``. Not a ``torch.optim.Optimizer``: building one of those imports
+    ``torch._dynamo``, 0.7-2 s in every training process."""
+
+    def __init__(self, params, **group):
+        self.params = list(params)
+        self.param_groups = [group]
+
+    def zero_grad(self) -> None:
+        for p in self.params:
+            p.grad = None
+
+
+class CompiledAdam(_Optimizer):
     """``torch.optim.Adam`` at its defaults (betas 0.9/0.999, eps 1e-8, no weight decay, no
     amsgrad), its update as one compiled loop per parameter (``kernels.adam_step``).
 
     PyTorch's single-tensor Adam is about ten element-wise operations per step; on the lab's
     flat parameters of a few thousand numbers their dispatch is most of a training step's cost.
     Same formula, in float64 and rounded once per element: values differ from PyTorch's in the
-    last bits only. Not a ``torch.optim.Optimizer`` subclass: building one of those imports
-    ``torch._dynamo``, 0.7-2 s in every training process; ``param_groups`` has the same keys, so
-    ``one_cycle`` drives it like PyTorch's.
+    last bits only. ``param_groups`` has PyTorch's keys, so ``one_cycle`` drives it like Adam.
     """
 
     def __init__(self, params, lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
-        self.params = list(params)
-        self.param_groups = [{"lr": lr, "betas": betas, "eps": eps}]
+        super().__init__(params, lr=lr, betas=betas, eps=eps)
         self.state = {p: {"step": 0, "exp_avg": torch.zeros_like(p), "exp_avg_sq": torch.zeros_like(p)}
                       for p in self.params}
-
-    def zero_grad(self) -> None:
-        for p in self.params:
-            p.grad = None
 
     @torch.no_grad()
     def step(self) -> None:
@@ -61,20 +68,14 @@ class CompiledAdam:
             kernels.adam_step(*flat, group["lr"], beta1, beta2, group["eps"], state["step"])
 
 
-class PlainSGD:
+class PlainSGD(_Optimizer):
     """``torch.optim.SGD`` (no weight decay, dampening or Nesterov): the same PyTorch tensor
     operations in the same order, so the same numbers bit for bit (the ball's torch engine is
-    held to seed 004's loop by ``benchmarks/bench_ball.py``), without building a
-    ``torch.optim.Optimizer``, which imports ``torch._dynamo``: 0.7-2 s in every process."""
+    held to seed 004's loop by ``benchmarks/bench_ball.py``)."""
 
     def __init__(self, params, lr: float, momentum: float = 0.0):
-        self.params = list(params)
-        self.param_groups = [{"lr": lr, "momentum": momentum}]
+        super().__init__(params, lr=lr, momentum=momentum)
         self.momentum_buffers: list[Tensor | None] = [None] * len(self.params)
-
-    def zero_grad(self) -> None:
-        for p in self.params:
-            p.grad = None
 
     @torch.no_grad()
     def step(self) -> None:
