@@ -78,7 +78,7 @@ def test_exponent_without_dot_is_a_number(tmp_path, default_params):
 
 
 def test_unknown_model_name_is_refused_naming_the_key(tmp_path, default_params):
-    p = load_with(tmp_path, default_params, lambda d: d["sine"].update(models=["gru", "transformer"]))
+    p = load_with(tmp_path, default_params, lambda d: None)  # building a model checks its name again
     choices = r"choose from \['gru', 'lstm', 'mlp', 'rnn'\]"
     with pytest.raises(ParamsError, match=rf"sine\.models: unknown model 'transformer'; {choices}"):
         sine.model_config(p, "transformer")
@@ -89,3 +89,24 @@ def test_invalid_yaml_names_the_line(tmp_path):
     path.write_text("seq_len: 20\nsine: [unclosed\n")
     with pytest.raises(ParamsError, match=r"params\.yaml:\d+: not valid YAML"):
         params.load(path)
+
+
+def test_params_know_the_registry_s_model_names():
+    # params.py spells the names out so that reading params never imports the model code
+    from rnnlab.models import MODELS
+
+    assert sorted(params.MODEL_NAMES) == sorted(MODELS)
+    assert sorted(params.RECURRENT_NAMES) == sorted(k for k, arch in MODELS.items() if arch.recurrent)
+
+
+@pytest.mark.parametrize("section, models, message", [
+    ("sine", ["gru", "transformer"], "sine.models: unknown model 'transformer'; choose from ['gru', 'lstm', 'mlp', 'rnn']"),
+    ("ball", ["rnn", "mlp"], "ball.models: 'mlp' has no recurrent state; choose rnn, lstm or gru"),
+    ("random_windows", ["gru", "mlp"], "random_windows.models: 'mlp' has no recurrent state; choose rnn, lstm or gru"),
+    ("windows", ["mlp", "tcn"], "windows.models: unknown model 'tcn'; choose from ['gru', 'lstm', 'mlp', 'rnn']"),
+])
+def test_a_bad_model_name_in_any_section_stops_every_stage_up_front(tmp_path, default_params, section, models, message):
+    # every stage loads all of params.yaml: the first stage to run refuses, before anything trains
+    with pytest.raises(ParamsError) as caught:
+        load_with(tmp_path, default_params, lambda d: d[section].update(models=models))
+    assert str(caught.value) == f"{tmp_path / 'params.yaml'}: {message}"

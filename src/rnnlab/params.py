@@ -69,6 +69,13 @@ class Training:
             _positive(self.grad_clip, f"{at}.grad_clip")
 
 
+# The model registry's names (models.MODELS; tests/test_params.py keeps the two equal). Written
+# out here so that reading params does not import the model code, which every stage would then
+# depend on.
+MODEL_NAMES = ("mlp", "rnn", "lstm", "gru")
+RECURRENT_NAMES = ("rnn", "lstm", "gru")
+
+
 @dataclass(frozen=True)
 class Sine:
     data: SineData
@@ -76,13 +83,18 @@ class Sine:
     model: Architecture
     train: Training
 
-    def check(self, at: str) -> None:
-        # Names are checked against the registry where models are built (sine.model_config):
-        # importing the registry here would make every stage depend on the model code.
+    def check(self, at: str, allowed: tuple[str, ...] = MODEL_NAMES) -> None:
+        # Every stage reads the whole of params.yaml, so a bad name stops whichever stage runs
+        # first, before anything trains, not only the stage of the misnamed model.
         if not self.models:
             raise ParamsError(f"{at}.models is empty")
         if len(set(self.models)) != len(self.models):
             raise ParamsError(f"{at}.models lists a model twice: {list(self.models)}")
+        for name in self.models:
+            if name not in MODEL_NAMES:
+                raise ParamsError(f"{at}.models: unknown model {name!r}; choose from {sorted(MODEL_NAMES)}")
+            if name not in allowed:
+                raise ParamsError(f"{at}.models: {name!r} has no recurrent state; choose rnn, lstm or gru")
 
 
 def _range(value: tuple, key: str, low=None) -> None:
@@ -157,7 +169,7 @@ class Ball:
     train: BallTraining
 
     def check(self, at: str) -> None:
-        Sine.check(self, at)  # the same rules for the model list
+        Sine.check(self, at, RECURRENT_NAMES)  # the MLP cannot read a variable-length history
 
 
 @dataclass(frozen=True)
@@ -208,7 +220,7 @@ class RandomWindows:
         _positive(self.init_std, f"{at}.init_std")
         if not self.test_starts:
             raise ParamsError(f"{at}.test_starts is empty")
-        Sine.check(self, at)
+        Sine.check(self, at, RECURRENT_NAMES)  # a carried state needs a recurrent model
 
 
 @dataclass(frozen=True)
