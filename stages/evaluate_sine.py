@@ -1,4 +1,4 @@
-"""Stage evaluate_sine: metrics of every trained model and of three reference predictors."""
+"""Stage evaluate_sine: metrics of every trained model and of the classical references."""
 
 import argparse
 from pathlib import Path
@@ -14,7 +14,8 @@ from rnnlab.stage import load_params, run_stage
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--data", required=True, help="series csv")
+    parser.add_argument("--data", required=True, help="prepared series csv (in the models' units)")
+    parser.add_argument("--scaling", required=True, help="the scaling json prepare_series wrote")
     parser.add_argument("--models", required=True, help="folder of trained <model>.pt")
     parser.add_argument("--histories", required=True, help="folder of <model>.csv training histories")
     parser.add_argument("--metrics", required=True, help="metrics json to write: medians over seeds")
@@ -25,7 +26,9 @@ def main() -> None:
     p = load_params(args.params)
 
     values = data.read_series(args.data)
-    split = data.split_series(values, p.sine.data.train_fraction)
+    to_series = data.Scaler.read(args.scaling)
+    series = to_series.unscale_values(values)  # the series in its own units: what metrics compare with
+    split = data.split_series(series, p.sine.data.train_fraction)
     seeds = list(p.seeds)
     predictions = pd.DataFrame({"step": np.arange(split.boundary + 1, len(values)), "truth": split.test[1:].double().numpy()})
     metrics, per_seed = {}, {}
@@ -33,14 +36,14 @@ def main() -> None:
         saved = load_checkpoint(Path(args.models) / f"{kind}.pt", sine.model_config(p, kind), seeds)
         model = saved.stack()
         history = pd.read_csv(Path(args.histories) / f"{kind}.csv")
-        preds = sine.evaluate(p, values, model, saved.state)
-        per_seed[kind] = sine.seed_metrics(history, preds, split.test, seeds)
+        preds = sine.evaluate(p, values, to_series, model, saved.state)
+        per_seed[kind] = sine.seed_metrics(p, series, to_series, history, preds, seeds)
         metrics[kind] = sine.summary(per_seed[kind])
         metrics[kind]["params"] = parameter_count(model.cfg)
         for r, seed in enumerate(seeds):
             predictions[f"{kind}_seed{seed}"] = preds["rollout"][r].double().numpy()
         predictions[kind] = predictions[f"{kind}_seed{seeds[0]}"]  # the first seed's: the texts' run
-    metrics["reference"] = sine.reference_metrics(p, values)
+    metrics["reference"] = sine.reference_metrics(p, series)
     io.write_json(args.metrics, metrics)
     io.write_json(args.seed_metrics, {kind: {str(s): m for s, m in seeds_.items()} for kind, seeds_ in per_seed.items()})
     io.write_text(args.predictions, predictions.to_csv(index=False))

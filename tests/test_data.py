@@ -35,24 +35,6 @@ def test_parse_series_reads_one_number_per_line():
     assert data.parse_series("1.5\n-2\n3e-1\n").tolist() == [1.5, -2.0, 0.3]
 
 
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        ("0.1\nabc\n0.3\n", r"bad\.csv:2: expected one number per line, got 'abc'"),
-        ("0.1\n0.2\nnan\n", r"bad\.csv:3: value is not finite \(nan\)"),
-        ("0.1\ninf\n", r"bad\.csv:2: value is not finite"),
-        ("0.1\n\n0.3\n", r"bad\.csv:2: expected one number per line, got ''"),
-        ("", r"bad\.csv: empty file"),
-    ],
-    ids=["non-numeric", "nan", "inf", "blank-line", "empty"],
-)
-def test_bad_series_lines_are_named_by_file_and_line(tmp_path, text, message):
-    path = tmp_path / "bad.csv"
-    path.write_text(text)
-    with pytest.raises(DataError, match=message):
-        data.read_series(path)
-
-
 def test_missing_series_file_is_named(tmp_path):
     with pytest.raises(DataError, match=r"nowhere\.csv: no such file"):
         data.read_series(tmp_path / "nowhere.csv")

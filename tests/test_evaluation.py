@@ -48,13 +48,39 @@ def test_mse_is_per_replica_and_matches_numpy():
     np.testing.assert_allclose(evaluation.mse(pred, target).numpy(), [np.mean([0, 1, 4]), 1.0])
 
 
-def test_linear_ar_recovers_an_exact_autoregression():
-    # x_t = 1.6 x_{t-1} - 0.9 x_{t-2}: a damped oscillation that two lags describe exactly
-    series = [1.0, 0.5]
-    for _ in range(200):
-        series.append(1.6 * series[-1] - 0.9 * series[-2])
-    series = np.array(series)
-    coef = evaluation.linear_ar_fit(series[:150], lags=2)
-    np.testing.assert_allclose(coef, [-0.9, 1.6], atol=1e-9)
-    np.testing.assert_allclose(evaluation.linear_ar_rollout(coef, series[:150], 20), series[150:170], atol=1e-9)
-    np.testing.assert_allclose(evaluation.linear_ar_one_step(coef, series, 150), series[150:], atol=1e-9)
+def test_scores_are_the_forecasters_measures_per_replica():
+    pred = torch.tensor([[1.0, 2.0, 3.0, 4.0], [0.0, 0.0, 0.0, 0.0]])
+    truth = torch.tensor([1.0, 1.0, 1.0, 1.0])
+    got = evaluation.scores(pred, truth, naive_scale=2.0)
+    np.testing.assert_allclose(got["mse"].numpy(), [(0 + 1 + 4 + 9) / 4, 1.0])
+    np.testing.assert_allclose(got["mae"].numpy(), [(0 + 1 + 2 + 3) / 4, 1.0])
+    np.testing.assert_allclose(got["rmse"].numpy(), np.sqrt([3.5, 1.0]))
+    np.testing.assert_allclose(got["mase"].numpy(), [1.5 / 2, 0.5])
+
+
+def test_scores_of_a_backtest_average_over_origins_and_steps():
+    pred = torch.zeros(3, 2, 5)                                   # 3 replicas, 2 origins, 5 steps
+    truth = torch.arange(10.0).view(2, 5)
+    assert evaluation.scores(pred, truth, 1.0)["mae"].tolist() == [4.5, 4.5, 4.5]
+
+
+def test_the_mase_scale_is_the_mean_absolute_step_of_the_training_part():
+    assert evaluation.naive_scale(np.array([0.0, 1.0, 3.0, 2.0])) == pytest.approx(4 / 3)
+
+
+def test_backtest_from_offset_zero_is_the_rollout_cut_to_the_horizon():
+    stack = build_stack(ModelConfig("gru", hidden_size=6), [0, 1])
+    test = torch.linspace(-1, 1, 30)
+    state = stack.initial_state(1)
+    runs = evaluation.backtest(stack, test, state, offsets=(0, 7), horizon=5)
+    assert runs.shape == (2, 2, 5)
+    assert torch.equal(runs[:, 0], evaluation.rollout(stack, test[0], state, 5))
+
+
+def test_backtest_reads_the_test_range_up_to_its_origin_before_running_free():
+    stack = build_stack(ModelConfig("lstm", hidden_size=6), [0])
+    test = torch.linspace(-1, 1, 30)
+    state = stack.initial_state(1)
+    _, warm = stack(test[:7].view(1, 1, -1, 1), state)
+    expected = evaluation.rollout(stack, test[7], warm, 5)
+    torch.testing.assert_close(evaluation.backtest(stack, test, state, (7,), 5)[:, 0], expected, rtol=0, atol=0)

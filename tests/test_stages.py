@@ -35,13 +35,13 @@ def assert_failed_cleanly(proc, workdir, message):
 def test_non_numeric_csv_line(workdir):
     (workdir / "series.csv").write_text("0.1\n0.2\nabc\n" + "0.3\n" * 100)
     proc = stage("train_sine", *train_args(), cwd=workdir)
-    assert_failed_cleanly(proc, workdir, "series.csv:3: expected one number per line, got 'abc'")
+    assert_failed_cleanly(proc, workdir, "series.csv:3: not a number: 'abc'")
 
 
 def test_nan_in_csv(workdir):
     (workdir / "series.csv").write_text("0.1\nnan\n" + "0.3\n" * 100)
     proc = stage("train_sine", *train_args(), cwd=workdir)
-    assert_failed_cleanly(proc, workdir, "series.csv:2: value is not finite (nan)")
+    assert_failed_cleanly(proc, workdir, "series.csv:2: not a finite number: 'nan'")
 
 
 def test_too_few_points_for_one_window(workdir, default_params):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import math
 from dataclasses import dataclass
@@ -12,8 +13,8 @@ import torch
 from torch import Tensor
 
 from rnnlab.errors import DataError, ParamsError
-from rnnlab.io import read_text
-from rnnlab.params import SineData
+from rnnlab.io import read_json, read_text
+from rnnlab.params import Params, SineData
 
 
 def sine_grid(cfg: SineData) -> np.ndarray:
@@ -44,16 +45,133 @@ def parse_series(text: str, source: str = "<series>") -> np.ndarray:
     lines = text.splitlines()
     if not lines:
         raise DataError(f"{source}: empty file, expected one number per line")
+    return np.array([_number(line, f"{source}:{k}") for k, line in enumerate(lines, start=1)])
+
+
+def read_user_series(path: str | Path, column: str | None = None) -> np.ndarray:
+    """A user's univariate csv: one number per line, or ``column`` of a csv with a header row.
+
+    Every defect is a ``DataError`` naming the file and line, found before anything is written.
+    """
+    text = _decode(Path(path))
+    if column is None:
+        return parse_series(text, source=str(path))
+    return parse_column(text, column, source=str(path))
+
+
+def parse_column(text: str, column: str, source: str = "<series>") -> np.ndarray:
+    """The values of one named column of a csv whose first row is a header."""
+    rows = list(csv.reader(io.StringIO(text)))
+    if not rows:
+        raise DataError(f"{source}: empty file, expected a header row naming column {column!r}")
+    header = [name.strip() for name in rows[0]]
+    if column not in header:
+        raise DataError(f"{source}:1: no column {column!r} in the header ({', '.join(header)})")
+    if len(rows) == 1:
+        raise DataError(f"{source}: a header and no values")
+    index = header.index(column)
     values = []
-    for number, line in enumerate(lines, start=1):
-        try:
-            value = float(line)
-        except ValueError:
-            raise DataError(f"{source}:{number}: expected one number per line, got {line!r}") from None
-        if not math.isfinite(value):
-            raise DataError(f"{source}:{number}: value is not finite ({line.strip()})")
-        values.append(value)
+    for k, row in enumerate(rows[1:], start=2):
+        if len(row) != len(header):
+            what = "blank line" if not row else f"{len(row)} fields, the header has {len(header)}"
+            raise DataError(f"{source}:{k}: {what}")
+        values.append(_number(row[index], f"{source}:{k}"))
     return np.array(values)
+
+
+def _decode(path: Path) -> str:
+    """The file's text as UTF-8; missing, a folder or another encoding: one named error."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise DataError(f"{path}: is a directory, expected a csv file") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise DataError(f"{path}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x})") from None
+
+
+def _number(field: str, where: str) -> float:
+    if not field.strip():
+        raise DataError(f"{where}: blank line, expected a number")
+    try:
+        value = float(field)
+    except ValueError:
+        raise DataError(f"{where}: not a number: {field!r}") from None
+    if not math.isfinite(value):
+        raise DataError(f"{where}: not a finite number: {field.strip()!r}")
+    return value
+
+
+def exact_csv(values: np.ndarray) -> str:
+    """One value per line, each printed so that reading it back gives the same float64."""
+    return "".join(f"{float(v)!r}\n" for v in values)
+
+
+def check_length(values: np.ndarray, p: Params, source: str) -> None:
+    """Enough points for one training window, a backtest horizon and a season, in the series' terms."""
+    seq_len, train_fraction, horizon, season = p.seq_len, p.sine.data.train_fraction, p.series.horizon, p.series.season
+    train = int(train_fraction * len(values))
+    test = len(values) - train
+    if train < seq_len + 1:
+        raise DataError(
+            f"{source}: {len(values)} points are too short for seq_len {seq_len}: the training part "
+            f"(train_fraction {train_fraction}) has {train}, a window needs seq_len + 1 = {seq_len + 1}"
+        )
+    if test < horizon + 1:
+        raise DataError(
+            f"{source}: {len(values)} points leave a test part of {test}, too short for "
+            f"series.horizon {horizon} (needs horizon + 1 = {horizon + 1})"
+        )
+    if season and train < 2 * season:
+        raise DataError(
+            f"{source}: the training part has {train} points, fewer than two seasons of "
+            f"series.season {season} (the seasonal references need two)"
+        )
+
+
+@dataclass(frozen=True)
+class Scaler:
+    """x -> (x - mean) / std, with mean and std of the training part only (no peeking at the
+    test range); the identity when the series is used as it is (the texts')."""
+
+    mean: float = 0.0
+    std: float = 1.0
+
+    @classmethod
+    def fit(cls, values: np.ndarray, train_fraction: float, scaling: str) -> Scaler:
+        if scaling == "none":
+            return cls()
+        train = values[: int(train_fraction * len(values))]
+        std = float(train.std())
+        if std == 0:
+            raise DataError("series.scaling standard: the training part is constant (std 0)")
+        return cls(float(train.mean()), std)
+
+    @property
+    def identity(self) -> bool:
+        return self.mean == 0.0 and self.std == 1.0
+
+    def scale(self, values: np.ndarray) -> np.ndarray:
+        return values if self.identity else (values - self.mean) / self.std
+
+    def unscale(self, preds: Tensor) -> Tensor:
+        """Model outputs back in the series' units (float32, as the models compute)."""
+        return preds if self.identity else (preds.double() * self.std + self.mean).float()
+
+    def unscale_values(self, values: np.ndarray) -> np.ndarray:
+        return values if self.identity else values * self.std + self.mean
+
+    def to_json(self) -> dict[str, float]:
+        return {"mean": self.mean, "std": self.std}
+
+    @classmethod
+    def read(cls, path: str | Path) -> Scaler:
+        saved = read_json(path)
+        return cls(float(saved["mean"]), float(saved["std"]))
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Evaluation: free-running rollouts, teacher-forced predictions, and reference predictors.
+"""Evaluation: free-running rollouts, teacher-forced predictions, backtests and error measures.
 
 Everything here runs under ``torch.inference_mode()`` and returns plain tensors or floats.
 Models are the replica stacks of ``models.py``: predictions come back as ``(R, steps)``.
@@ -40,29 +40,41 @@ def one_step(model, inputs: Tensor, state) -> Tensor:
     return y.view(model.replicas, -1)
 
 
+@torch.inference_mode()
+def backtest(model, test: Tensor, state, offsets: tuple[int, ...], horizon: int) -> Tensor:
+    """Rollouts of ``horizon`` steps from several points of the test range -> (R, origins, horizon).
+
+    From offset k the model first reads test[:k] teacher-forced, starting from ``state`` (the
+    state training left, as for the texts' rollout), then runs free from test[k]. Offset 0 is the
+    texts' rollout, cut to the horizon.
+    """
+    model.eval()
+    runs = []
+    for k in offsets:
+        warm = state if k == 0 else model(test[:k].view(1, 1, -1, 1), state)[1]
+        runs.append(model.rollout(test[k].reshape(1, 1, 1, 1), warm, horizon).view(model.replicas, horizon))
+    return torch.stack(runs, 1)
+
+
 # ---------------------------------------------------------------------------------------
-# Reference predictors: what the numbers mean. They see the data only, no training.
+# Error measures: the texts' MSE and what a forecaster expects beside it.
 # ---------------------------------------------------------------------------------------
 
 
-def linear_ar_fit(train: np.ndarray, lags: int) -> np.ndarray:
-    """Least-squares coefficients of x_t ~ sum_k a_k x_{t-lags+k}, no intercept."""
-    windows = np.lib.stride_tricks.sliding_window_view(train, lags + 1)  # (N-lags, lags+1)
-    coef, *_ = np.linalg.lstsq(windows[:, :-1], windows[:, -1], rcond=None)
-    return coef
+def scores(pred: Tensor, truth: Tensor, naive_scale: float) -> dict[str, Tensor]:
+    """A forecaster's error measures, reduced over ``truth``'s dimensions: pred (R, *truth.shape).
+
+    MSE (the texts', computed as they do: in the predictions' dtype), MAE, RMSE, and MASE: the MAE
+    over the in-sample one-step naive forecast's (``naive_scale``), so 1.0 means "no better than
+    repeating the last value".
+    """
+    error = pred - truth
+    dims = tuple(range(pred.dim() - truth.dim(), pred.dim()))
+    mse_ = (error**2).mean(dims)
+    mae = error.abs().mean(dims)
+    return {"mse": mse_, "mae": mae, "rmse": mse_.sqrt(), "mase": mae / naive_scale}
 
 
-def linear_ar_rollout(coef: np.ndarray, history: np.ndarray, steps: int) -> np.ndarray:
-    """Free-running forecast from the last ``len(coef)`` values of ``history``."""
-    lags = len(coef)
-    buffer = list(history[-lags:])
-    for _ in range(steps):
-        buffer.append(float(np.dot(buffer[-lags:], coef)))
-    return np.array(buffer[lags:])
-
-
-def linear_ar_one_step(coef: np.ndarray, series: np.ndarray, start: int) -> np.ndarray:
-    """Teacher-forced forecasts of ``series[start:]`` from the true preceding values."""
-    lags = len(coef)
-    windows = np.lib.stride_tricks.sliding_window_view(series[start - lags : -1], lags)
-    return windows @ coef
+def naive_scale(train: np.ndarray) -> float:
+    """Mean absolute one-step change of the training part: the MASE denominator."""
+    return float(np.abs(np.diff(train)).mean())

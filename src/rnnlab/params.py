@@ -97,6 +97,38 @@ class Sine:
                 raise ParamsError(f"{at}.models: {name!r} has no recurrent state; choose rnn, lstm or gru")
 
 
+SCALINGS = ("none", "standard")
+GENERATED_SINE = "data/sine/sindata_1000.csv"  # generate_sine's out (dvc.yaml)
+
+
+@dataclass(frozen=True)
+class Series:
+    """Experiment S's input: the generated sine, or any univariate csv, and how it is judged."""
+
+    csv_path: str               # one number per line, or a csv with a header row (name the column)
+    column: str | None          # the header's column to read; None: no header, one number per line
+    scaling: str                # none (the texts'), or standard: by the training part's mean and std
+    season: int | None          # points per season, for the seasonal references; None: not seasonal
+    arima_order: tuple[int, ...]  # (p, d, q) of the ARIMA reference
+    origins: int                # backtest: forecast origins spread over the test range
+    horizon: int                # backtest: steps forecast from each origin
+
+    def check(self, at: str) -> None:
+        if self.scaling not in SCALINGS:
+            raise ParamsError(f"{at}.scaling: unknown scaling {self.scaling!r}; choose from {list(SCALINGS)}")
+        if self.season is not None and self.season < 2:
+            raise ParamsError(f"{at}.season must be null or >= 2, got {self.season}")
+        if len(self.arima_order) != 3 or min(self.arima_order) < 0:
+            raise ParamsError(f"{at}.arima_order must be [p, d, q] of integers >= 0, got {list(self.arima_order)}")
+        _positive(self.origins, f"{at}.origins")
+        _positive(self.horizon, f"{at}.horizon")
+
+    @property
+    def is_generated_sine(self) -> bool:
+        """Whether S runs on generate_sine's series, the only one with a known clean signal."""
+        return Path(self.csv_path) == Path(GENERATED_SINE)
+
+
 def _range(value: tuple, key: str, low=None) -> None:
     if len(value) != 2 or value[0] > value[1]:
         raise ParamsError(f"{key} must be [min, max] with min <= max, got {list(value)}")
@@ -236,6 +268,7 @@ class Params:
     seq_len: int            # input steps per training window (seed 003: 20)
     seeds: tuple[int, ...]  # one replica per torch seed, each set after the data are cut
     threads: int            # torch intra-op threads in every stage
+    series: Series
     sine: Sine
     ball: Ball
     windows: Windows

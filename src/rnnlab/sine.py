@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from rnnlab import data, evaluation
+from rnnlab import data, evaluation, references
 from rnnlab.models import ModelConfig, build_stack, config_for, parameter_count
 from rnnlab.params import Params
 from rnnlab.progress import OnEpoch, Progress, chain
@@ -52,53 +52,68 @@ def history_frame(result: FitResult, seeds: list[int]) -> pd.DataFrame:
     return result.seed_frame(seeds, per_seed=("train_loss", "test_loss"), spread=("test_loss",))
 
 
-def reference_predictions(p: Params, values: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
-    """Rollout and one-step predictions of test[1:] from the data alone (no training)."""
+def questions(p: Params, values: np.ndarray) -> references.Questions:
+    boundary = int(p.sine.data.train_fraction * len(values))
+    return references.questions(len(values), boundary, p.series)
+
+
+def evaluate(p: Params, values: np.ndarray, to_series: data.Scaler, model, state) -> dict[str, torch.Tensor]:
+    """Every question of the test range, answered in the series' own units (float32, R first);
+    ``values`` are the prepared series, in the units the model was trained in:
+
+    - rollout (R, N_test - 1): free run from test[0] to the end, the texts' headline metric;
+    - one_step (R, N_test - 1): each test point from the true one before it;
+    - backtest (R, origins, horizon): free runs of ``series.horizon`` steps from each origin.
+    """
     split = data.split_series(values, p.sine.data.train_fraction)
-    boundary, steps = split.boundary, len(split.test) - 1
-    train = values[:boundary]
-    clean = np.sin(data.sine_grid(p.sine.data))[boundary + 1 :]
-    coef = evaluation.linear_ar_fit(train, p.seq_len)
-    zero = np.zeros(steps)
+    q = questions(p, values)
+    offsets = tuple(o - q.boundary for o in q.origins)
     return {
-        # the noiseless sine: its error is the noise itself, the floor no model can beat
-        "clean_sine": {"rollout": clean, "one_step": clean},
-        "zero": {"rollout": zero, "one_step": zero},
-        "linear_ar": {
-            "rollout": evaluation.linear_ar_rollout(coef, values[: boundary + 1], steps),
-            "one_step": evaluation.linear_ar_one_step(coef, values, boundary + 1),
-        },
+        "rollout": to_series.unscale(evaluation.rollout(model, split.test[0], state, len(split.test) - 1)),
+        "one_step": to_series.unscale(evaluation.one_step(model, split.test[:-1], state)),
+        "backtest": to_series.unscale(evaluation.backtest(model, split.test, state, offsets, q.horizon)),
     }
 
 
-def evaluate(p: Params, values: np.ndarray, model, state) -> dict[str, torch.Tensor]:
-    """Rollout (the seed's headline metric) and teacher-forced predictions of test[1:]."""
-    split = data.split_series(values, p.sine.data.train_fraction)
-    steps = len(split.test) - 1
+def truths(p: Params, values: np.ndarray, dtype=torch.float32) -> dict[str, torch.Tensor]:
+    """What ``evaluate``'s answers are compared with, shaped like them without the replica dim."""
+    q = questions(p, values)
+    series = torch.from_numpy(values).to(dtype)
     return {
-        "rollout": evaluation.rollout(model, split.test[0], state, steps),  # (R, 199)
-        "one_step": evaluation.one_step(model, split.test[:-1], state),     # (R, 199)
+        "rollout": series[q.boundary + 1 :],
+        "one_step": series[q.boundary + 1 :],
+        "backtest": torch.stack([series[o + 1 : o + 1 + q.horizon] for o in q.origins]),
     }
+
+
+def mase_scale(p: Params, values: np.ndarray) -> float:
+    return evaluation.naive_scale(values[: questions(p, values).boundary])
 
 
 LAST_EPOCHS = 10  # the final rollout value jumps from epoch to epoch; also report a mean
 
 
-def seed_metrics(history: pd.DataFrame, preds: dict[str, torch.Tensor], test: torch.Tensor,
-                 replica_seeds: list[int]) -> dict[int, dict[str, float]]:
-    """Each seed's metrics: what the text prints, the rollout's best and recent values, one-step."""
-    rollout = evaluation.mse(preds["rollout"], test[1:]).double().numpy()
-    one_step = evaluation.mse(preds["one_step"], test[1:]).double().numpy()
+def seed_metrics(p: Params, series: np.ndarray, to_series: data.Scaler, history: pd.DataFrame,
+                 preds: dict[str, torch.Tensor], replica_seeds: list[int]) -> dict[int, dict[str, float]]:
+    """Each seed's metrics: what the text prints, the rollout's best and recent values, and every
+    question's MSE/MAE/RMSE/MASE, against ``series`` in its own units. Training-time curves are in
+    the scaled units training saw; an MSE scales by std^2, so they are converted back."""
+    unit = to_series.std**2
+    measures = {
+        question: evaluation.scores(pred, truth, mase_scale(p, series))
+        for (question, pred), truth in zip(preds.items(), truths(p, series).values())
+    }
     result = {}
     for r, seed in enumerate(replica_seeds):
-        curve = history[f"test_loss_seed{seed}"].to_numpy()
-        result[seed] = {
-            "train_loss": float(history[f"train_loss_seed{seed}"].iloc[-1]),
-            "rollout_mse": float(rollout[r]),                        # the final epoch: the texts' number
+        curve = history[f"test_loss_seed{seed}"].to_numpy() * unit
+        row = {
+            "train_loss": float(history[f"train_loss_seed{seed}"].iloc[-1] * unit),
             "rollout_mse_best": float(curve.min()),                   # the best epoch's
             "rollout_mse_last10": float(curve[-LAST_EPOCHS:].mean()),  # mean of the last 10 epochs
-            "one_step_mse": float(one_step[r]),
         }
+        for question, by_measure in measures.items():
+            row.update({f"{question}_{measure}": float(v[r]) for measure, v in by_measure.items()})
+        result[seed] = row
     return result
 
 
@@ -111,9 +126,19 @@ def summary(per_seed: dict[int, dict[str, float]]) -> dict[str, float]:
     return result
 
 
+def reference_predictions(p: Params, values: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
+    """Every classical reference's answers to ``evaluate``'s questions (no training)."""
+    clean = np.sin(data.sine_grid(p.sine.data)) if p.series.is_generated_sine else None
+    return references.all_references(values, questions(p, values), p.series, p.seq_len, clean)
+
+
 def reference_metrics(p: Params, values: np.ndarray) -> dict[str, dict[str, float]]:
-    test = values[int(p.sine.data.train_fraction * len(values)) + 1 :]
-    return {
-        name: {f"{kind}_mse": float(np.mean((preds[kind] - test) ** 2)) for kind in ("rollout", "one_step")}
-        for name, preds in reference_predictions(p, values).items()
-    }
+    """Each reference's MSE/MAE/RMSE/MASE per question, in float64."""
+    truth, scale = truths(p, values, torch.float64), mase_scale(p, values)
+    result = {}
+    for name, answers in reference_predictions(p, values).items():
+        result[name] = {}
+        for question, pred in answers.items():
+            measures = evaluation.scores(torch.from_numpy(pred)[None], truth[question], scale)
+            result[name].update({f"{question}_{m}": float(v[0]) for m, v in measures.items()})
+    return result

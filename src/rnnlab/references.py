@@ -1,0 +1,151 @@
+"""Classical forecasts of experiment S's series: what a network's numbers should be compared with.
+
+Each reference is fitted on the training part only, then asked the same three questions as the
+networks (see ``sine.evaluate``):
+
+- ``rollout``: from the first test point, forecast the rest of the test range (the texts' metric);
+- ``one_step``: each test point from the true values before it;
+- ``backtest``: from each of ``series.origins`` origins in the test range, ``series.horizon`` steps.
+
+Conditioning on data after the training part (``apply(..., refit=False)``) never refits: the
+parameters stay the training part's, as the networks' weights do.
+"""
+
+from __future__ import annotations
+
+import importlib
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from rnnlab.params import Series
+
+# Forecaster: (values known so far, steps) -> forecast of the next ``steps`` values
+Forecaster = Callable[[np.ndarray, int], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Questions:
+    """Where the test range starts and which origins the backtest forecasts from."""
+
+    boundary: int            # first test index
+    origins: tuple[int, ...]  # last known index of each backtest forecast
+    horizon: int
+
+
+def questions(length: int, boundary: int, series: Series) -> Questions:
+    """``series.origins`` origins spread evenly from the first test point to the last that leaves
+    a whole horizon after it; the first is always the texts' rollout origin."""
+    last = length - 1 - series.horizon
+    origins = np.unique(np.linspace(boundary, last, series.origins).round().astype(int))
+    return Questions(boundary, tuple(int(o) for o in origins), series.horizon)
+
+
+def answers(values: np.ndarray, q: Questions, forecast: Forecaster, one_step: np.ndarray) -> dict[str, np.ndarray]:
+    return {
+        "rollout": forecast(values[: q.boundary + 1], len(values) - q.boundary - 1),
+        "one_step": one_step,
+        "backtest": np.stack([forecast(values[: o + 1], q.horizon) for o in q.origins]),
+    }
+
+
+def _statsmodels(module: str, name: str):
+    """A statsmodels class, imported when first needed (0.7 s) and without its import-time
+    deprecation chatter about pandas internals, which says nothing about our data."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return getattr(importlib.import_module(module), name)
+
+
+# --- the references --------------------------------------------------------------------
+
+
+def naive(values: np.ndarray, q: Questions) -> dict[str, np.ndarray]:
+    """Tomorrow is today: the last known value, repeated (MASE's yardstick)."""
+    return answers(values, q, lambda known, steps: np.full(steps, known[-1]), values[q.boundary : -1])
+
+
+def seasonal_naive(values: np.ndarray, q: Questions, season: int) -> dict[str, np.ndarray]:
+    """The value one season earlier; beyond one season, the last known season repeated."""
+
+    def forecast(known: np.ndarray, steps: int) -> np.ndarray:
+        return np.resize(known[-season:], steps)
+
+    return answers(values, q, forecast, values[q.boundary + 1 - season : len(values) - season])
+
+
+def autoreg(values: np.ndarray, q: Questions, lags: int) -> dict[str, np.ndarray]:
+    """statsmodels' AutoReg with ``lags`` lags and no trend: the texts' linear model of a window."""
+    AutoReg = _statsmodels("statsmodels.tsa.ar_model", "AutoReg")
+    fitted = AutoReg(values[: q.boundary], lags=lags, trend="n").fit()
+    return _state_space_like(values, q, fitted)
+
+
+def arima(values: np.ndarray, q: Questions, order: tuple[int, int, int]) -> dict[str, np.ndarray]:
+    """statsmodels' ARIMA(p, d, q), fitted by maximum likelihood on the training part."""
+    ARIMA = _statsmodels("statsmodels.tsa.arima.model", "ARIMA")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # convergence chatter on short series; the fit is still used
+        fitted = ARIMA(values[: q.boundary], order=order).fit()
+    return _state_space_like(values, q, fitted)
+
+
+def exponential_smoothing(values: np.ndarray, q: Questions, season: int | None) -> dict[str, np.ndarray]:
+    """statsmodels' Holt-Winters: additive seasonality when the series has a season, else simple."""
+    ExponentialSmoothing = _statsmodels("statsmodels.tsa.holtwinters", "ExponentialSmoothing")
+    shape = {"trend": None, "seasonal": "add" if season else None, "seasonal_periods": season}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fitted = ExponentialSmoothing(values[: q.boundary], **shape).fit()
+    # Conditioning on later data: the same model with the fitted smoothing constants and initial
+    # states fixed, filtered over the longer series. Holt-Winters has no apply().
+    fixed = {"smoothing_level": fitted.params["smoothing_level"]}
+    known = {"initial_level": fitted.params["initial_level"]}
+    if season:
+        fixed["smoothing_seasonal"] = fitted.params["smoothing_seasonal"]
+        known["initial_seasonal"] = fitted.params["initial_seasons"]
+
+    def refilter(data: np.ndarray):
+        model = ExponentialSmoothing(data, **shape, initialization_method="known", **known)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return model.fit(optimized=False, **fixed)
+
+    one_step = refilter(values).fittedvalues[q.boundary + 1 :]
+    return answers(values, q, lambda data, steps: refilter(data).forecast(steps), one_step)
+
+
+def _state_space_like(values: np.ndarray, q: Questions, fitted) -> dict[str, np.ndarray]:
+    """Forecasts of a statsmodels result that can be re-applied to longer data without refitting."""
+    whole = fitted.apply(values, refit=False)
+    one_step = np.asarray(whole.predict(start=q.boundary + 1, end=len(values) - 1, dynamic=False))
+    return answers(values, q, lambda data, steps: np.asarray(fitted.apply(data, refit=False).forecast(steps)), one_step)
+
+
+def clean_signal(values: np.ndarray, q: Questions, clean: np.ndarray) -> dict[str, np.ndarray]:
+    """The noiseless signal itself (known only for the generated sine): its error is the noise,
+    the floor no forecaster can beat."""
+    return answers(values, q, lambda known, steps: clean[len(known) : len(known) + steps], clean[q.boundary + 1 :])
+
+
+def zero(values: np.ndarray, q: Questions) -> dict[str, np.ndarray]:
+    """Always 0: for a zero-mean series, the error of saying nothing."""
+    return answers(values, q, lambda known, steps: np.zeros(steps), np.zeros(len(values) - q.boundary - 1))
+
+
+def all_references(values: np.ndarray, q: Questions, series: Series, lags: int,
+                   clean: np.ndarray | None) -> dict[str, dict[str, np.ndarray]]:
+    """Every reference that applies to this series, by name."""
+    result = {}
+    if clean is not None:
+        result["clean_sine"] = clean_signal(values, q, clean)
+    result["zero"] = zero(values, q)
+    result["naive"] = naive(values, q)
+    if series.season:
+        result["seasonal_naive"] = seasonal_naive(values, q, series.season)
+    result["linear_ar"] = autoreg(values, q, lags)
+    result["exp_smoothing"] = exponential_smoothing(values, q, series.season)
+    result["arima"] = arima(values, q, tuple(series.arima_order))
+    return result

@@ -1,0 +1,39 @@
+"""Stage prepare_series: experiment S's series, checked and in the units the models train in.
+
+Reads ``series.csv_path`` (the generated sine, or a csv of yours), refuses any defect with the
+file and line named before writing anything, then writes three files, every value exact:
+the series in its own units (for plots and metrics), the series scaled by the training part's
+statistics (``series.scaling``; for training; the identity for the texts' runs), and the scaling.
+"""
+
+import argparse
+import logging
+
+from rnnlab import data, io
+from rnnlab.stage import load_params, run_stage
+
+log = logging.getLogger("prepare_series")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("csv", help="the series csv (series.csv_path)")
+    parser.add_argument("--series", required=True, help="csv to write: the series, one value per line")
+    parser.add_argument("--scaled", required=True, help="csv to write: the series in the models' units")
+    parser.add_argument("--scaling", required=True, help="json to write: the scaling's mean and std")
+    parser.add_argument("--params", default="params.yaml")
+    args = parser.parse_args()
+    p = load_params(args.params)
+
+    raw = data.read_user_series(args.csv, p.series.column)
+    data.check_length(raw, p, source=args.csv)
+    to_model = data.Scaler.fit(raw, p.sine.data.train_fraction, p.series.scaling)
+    io.write_text(args.series, data.exact_csv(raw))
+    io.write_text(args.scaled, data.exact_csv(to_model.scale(raw)))
+    io.write_json(args.scaling, to_model.to_json())
+    log.info("%s: %d points, scaling %s (mean %.6g, std %.6g)", args.csv, len(raw), p.series.scaling,
+             to_model.mean, to_model.std)
+
+
+if __name__ == "__main__":
+    run_stage(main)

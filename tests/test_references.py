@@ -1,0 +1,100 @@
+"""The classical references: statsmodels' fits asked the networks' questions, never refitted on
+test data, and equal to the texts' hand-written linear AR where they overlap."""
+
+import numpy as np
+import pytest
+
+from rnnlab import data, references
+from rnnlab.params import Series
+
+SERIES = Series(csv_path="x.csv", column=None, scaling="none", season=20, arima_order=(2, 0, 0), origins=3, horizon=5)
+
+
+def damped_oscillation(n: int = 200) -> np.ndarray:
+    """x_t = 1.6 x_{t-1} - 0.9 x_{t-2}: two lags describe it exactly."""
+    series = [1.0, 0.5]
+    for _ in range(n - 2):
+        series.append(1.6 * series[-1] - 0.9 * series[-2])
+    return np.array(series)
+
+
+def test_questions_spread_origins_from_the_first_test_point_to_the_last_whole_horizon():
+    q = references.questions(100, 80, SERIES)
+    assert q.origins == (80, 87, 94) and q.origins[-1] + q.horizon == 99
+
+
+def test_one_origin_is_the_texts_single_rollout_point():
+    q = references.questions(100, 80, Series(**{**SERIES.__dict__, "origins": 1}))
+    assert q.origins == (80,)
+
+
+def test_autoreg_recovers_an_exact_autoregression_in_every_question():
+    series = damped_oscillation()
+    q = references.questions(len(series), 150, SERIES)
+    got = references.autoreg(series, q, lags=2)
+    np.testing.assert_allclose(got["rollout"], series[151:], atol=1e-9)
+    np.testing.assert_allclose(got["one_step"], series[151:], atol=1e-9)
+    np.testing.assert_allclose(got["backtest"], [series[o + 1 : o + 6] for o in q.origins], atol=1e-9)
+
+
+def test_autoreg_is_the_texts_least_squares_linear_ar_on_the_sine(default_params):
+    """The hand-written AR it replaced: lstsq over sliding windows, no intercept."""
+    from rnnlab.params import parse
+
+    p = parse(default_params)
+    values = data.noisy_sine(p.sine.data)
+    boundary, lags = 800, p.seq_len
+    windows = np.lib.stride_tricks.sliding_window_view(values[:boundary], lags + 1)
+    coef, *_ = np.linalg.lstsq(windows[:, :-1], windows[:, -1], rcond=None)
+    buffer = list(values[boundary - lags + 1 : boundary + 1])
+    for _ in range(len(values) - boundary - 1):
+        buffer.append(float(np.dot(buffer[-lags:], coef)))
+    one_step = np.lib.stride_tricks.sliding_window_view(values[boundary + 1 - lags : -1], lags) @ coef
+
+    got = references.autoreg(values, references.questions(len(values), boundary, p.series), lags)
+    np.testing.assert_allclose(got["rollout"], buffer[lags:], atol=1e-6, rtol=0)
+    np.testing.assert_allclose(got["one_step"], one_step, atol=1e-6, rtol=0)
+
+
+def test_naive_repeats_the_last_known_value_and_seasonal_naive_the_last_season():
+    series = np.arange(100.0)
+    q = references.questions(100, 80, SERIES)
+    naive = references.naive(series, q)
+    assert naive["rollout"].tolist() == [80.0] * 19
+    assert naive["one_step"].tolist() == list(np.arange(80.0, 99.0))
+    seasonal = references.seasonal_naive(series, q, season=20)
+    assert seasonal["one_step"].tolist() == list(np.arange(61.0, 80.0))            # value 20 steps back
+    assert seasonal["rollout"].tolist() == list(np.arange(61.0, 81.0)[:19])        # the last season again
+
+
+@pytest.mark.parametrize("name", ["linear_ar", "exp_smoothing", "arima"])
+def test_a_forecast_from_an_origin_uses_no_value_after_it(name):
+    """Changing every value after the first origin changes nothing of that origin's forecast:
+    the fit sees the training part only, the conditioning the values up to the origin."""
+    rng = np.random.default_rng(0)
+    series = np.sin(np.arange(200) * 2 * np.pi / 20) + rng.normal(0, 0.1, 200)
+    q = references.questions(200, 160, SERIES)
+    whole = references.all_references(series, q, SERIES, 4, clean=None)[name]
+    altered = series.copy()
+    altered[q.origins[0] + 1 :] = 100.0
+    cut = references.all_references(altered, q, SERIES, 4, clean=None)[name]
+    np.testing.assert_allclose(cut["backtest"][0], whole["backtest"][0], rtol=0, atol=1e-12)
+    assert not np.allclose(cut["backtest"][1], whole["backtest"][1])  # later origins do see them
+
+
+@pytest.mark.parametrize("name", ["naive", "linear_ar", "exp_smoothing", "arima"])
+def test_every_reference_answers_every_question_in_the_networks_shapes(name):
+    series = damped_oscillation() + np.sin(np.arange(200))
+    q = references.questions(200, 160, SERIES)
+    got = references.all_references(series, q, SERIES, lags=4, clean=None)[name]
+    assert got["rollout"].shape == got["one_step"].shape == (39,)
+    assert got["backtest"].shape == (3, 5)
+    assert all(np.isfinite(v).all() for v in got.values())
+
+
+def test_the_clean_signal_is_a_reference_only_when_known():
+    series = np.sin(np.arange(100.0))
+    q = references.questions(100, 80, SERIES)
+    assert "clean_sine" not in references.all_references(series, q, SERIES, 3, clean=None)
+    clean = references.all_references(series, q, SERIES, 3, clean=series)["clean_sine"]
+    np.testing.assert_array_equal(clean["rollout"], series[81:])

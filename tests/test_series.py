@@ -1,0 +1,111 @@
+"""Experiment S on a series of yours: every defect of the csv is refused, named by file and line,
+before anything is written; a good csv is prepared exactly, in its units and the models'."""
+
+import sys
+
+import numpy as np
+import pytest
+import yaml
+
+from rnnlab import data
+from rnnlab.errors import DataError
+
+from conftest import ROOT, run
+
+
+def prepare(workdir, csv: str, **series):
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["series"].update(series)
+    (workdir / "params.yaml").write_text(yaml.safe_dump(params))
+    return run([sys.executable, str(ROOT / "stages" / "prepare_series.py"), csv, "--series", "out/series.csv",
+                "--scaled", "out/scaled.csv", "--scaling", "out/scaling.json"], workdir, check=False)
+
+
+def sine_lines(points: int = 300) -> str:
+    return "".join(f"{np.sin(k / 10):.6f}\n" for k in range(points))
+
+
+# Each defect: the file's bytes, series.column, and the message after the file's name.
+DEFECTS = {
+    "empty": (b"", None, ": empty file, expected one number per line"),
+    "blank line": (b"0.1\n\n0.3\n", None, ":2: blank line, expected a number"),
+    "not a number": (b"0.1\n0.2\nx\n", None, ":3: not a number: 'x'"),
+    "trailing comma": (b"0.1\n0.2,\n", None, ":2: not a number: '0.2,'"),
+    "nan": (b"0.1\nnan\n", None, ":2: not a finite number: 'nan'"),
+    "inf": (b"0.1\n-inf\n", None, ":2: not a finite number: '-inf'"),
+    "not utf-8": (b"0.1\n0.2\n\xff0.3\n", None, ":3: not UTF-8 text (byte 0xff)"),
+    "no such column": (b"year,spots\n1,2\n", "count", ":1: no column 'count' in the header (year, spots)"),
+    "header only": (b"year,spots\n", "spots", ": a header and no values"),
+    "short row": (b"year,spots\n1,2\n3\n", "spots", ":3: 1 fields, the header has 2"),
+    "bad cell": (b"year,spots\n1,2\n2,n/a\n", "spots", ":3: not a number: 'n/a'"),
+    "too short for seq_len": (b"0.5\n" * 20, None,
+                              ": 20 points are too short for seq_len 20: the training part (train_fraction 0.8) "
+                              "has 16, a window needs seq_len + 1 = 21"),
+}
+
+
+@pytest.mark.parametrize("case", DEFECTS, ids=list(DEFECTS))
+def test_a_defective_csv_is_refused_with_its_name_and_line(tmp_path, case):
+    content, column, message = DEFECTS[case]
+    (tmp_path / "my.csv").write_bytes(content)
+    proc = prepare(tmp_path, "my.csv", column=column, season=None)
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == f"error: my.csv{message}"
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
+
+
+@pytest.mark.parametrize(("setup", "message"), [
+    (lambda d: None, "error: my.csv: no such file"),
+    (lambda d: (d / "my.csv").mkdir(), "error: my.csv: is a directory, expected a csv file"),
+], ids=["missing", "directory"])
+def test_a_missing_file_or_a_folder_is_refused(tmp_path, setup, message):
+    setup(tmp_path)
+    proc = prepare(tmp_path, "my.csv", season=None)
+    assert proc.returncode == 1 and proc.stderr.strip().splitlines()[-1] == message
+
+
+def test_a_test_part_shorter_than_the_backtest_horizon_is_refused(tmp_path):
+    (tmp_path / "my.csv").write_text(sine_lines(120))  # test part: 24 points
+    proc = prepare(tmp_path, "my.csv", season=None, horizon=30)
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "error: my.csv: 120 points leave a test part of 24, too short for series.horizon 30 (needs horizon + 1 = 31)")
+
+
+def test_a_season_needs_two_of_itself_in_the_training_part(tmp_path):
+    (tmp_path / "my.csv").write_text(sine_lines(300))  # 240 training points
+    proc = prepare(tmp_path, "my.csv", season=200)
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "error: my.csv: the training part has 240 points, fewer than two seasons of series.season 200 "
+        "(the seasonal references need two)")
+
+
+def test_crlf_line_ends_and_a_quoted_header_are_read(tmp_path):
+    (tmp_path / "my.csv").write_bytes(b'"YEAR","SPOTS"\r\n1700,5\r\n1701,11.5\r\n')
+    assert data.read_user_series(tmp_path / "my.csv", "SPOTS").tolist() == [5.0, 11.5]
+
+
+def test_a_good_csv_is_prepared_exactly_and_standardised_on_its_training_part(tmp_path):
+    lines = sine_lines(300)
+    (tmp_path / "my.csv").write_text("t,value\n" + "".join(f"{k},{v}" for k, v in enumerate(lines.splitlines(True))))
+    proc = prepare(tmp_path, "my.csv", column="value", scaling="standard", season=None)
+    assert proc.returncode == 0, proc.stderr
+    series = data.read_series(tmp_path / "out/series.csv")
+    assert series.tolist() == [float(v) for v in lines.split()]                     # exact, own units
+    scaled = data.read_series(tmp_path / "out/scaled.csv")
+    train = scaled[:240]
+    assert abs(train.mean()) < 1e-12 and abs(train.std() - 1) < 1e-12             # training part only
+    to_series = data.Scaler.read(tmp_path / "out/scaling.json")
+    np.testing.assert_allclose(to_series.unscale_values(scaled), series, atol=1e-12)
+
+
+def test_without_scaling_the_prepared_series_is_the_csv_itself(tmp_path):
+    (tmp_path / "my.csv").write_text(sine_lines(300))
+    assert prepare(tmp_path, "my.csv", season=None).returncode == 0
+    assert (tmp_path / "out/scaled.csv").read_text() == (tmp_path / "out/series.csv").read_text()
+    assert data.Scaler.read(tmp_path / "out/scaling.json").identity
+
+
+def test_a_constant_training_part_cannot_be_standardised():
+    with pytest.raises(DataError, match=r"series.scaling standard: the training part is constant \(std 0\)"):
+        data.Scaler.fit(np.r_[np.ones(80), np.arange(20.0)], 0.8, "standard")
