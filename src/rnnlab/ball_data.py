@@ -16,9 +16,10 @@ from torch import Tensor
 from torch.nn.utils.rnn import pad_sequence
 
 from rnnlab.errors import DataError
-from rnnlab.io import read_text
+from rnnlab.io import load_torch_bytes, read_bytes, read_text
 
 MAX_ROW_VALUES = 10_000  # a longer line is a broken file, not a ball
+MAX_POSITION = 2**24     # shards hold positions in float32, exact for integers up to 2**24
 SPLITS = ("training", "validating", "testing")
 
 
@@ -46,12 +47,17 @@ def parse_history(line: str) -> list[int]:
     tokens = line.split(",")
     if len(tokens) > MAX_ROW_VALUES:
         raise DataError(f"{len(tokens)} values on one line (at most {MAX_ROW_VALUES})")
+    if len(tokens) > 1 and not tokens[-1].strip():
+        raise DataError("empty position after the last comma")
     row = []
     for token in tokens:
         try:
-            row.append(int(token))
+            value = int(token)
         except ValueError:
             raise DataError(f"not an integer position: {token.strip()!r}" if token.strip() else "empty position") from None
+        if abs(value) > MAX_POSITION:
+            raise DataError(f"position {value} is out of range (at most {MAX_POSITION} either way)")
+        row.append(value)
     if len(row) < 2:
         raise DataError("a history needs at least 2 positions")
     return row
@@ -118,17 +124,16 @@ def shard_bytes(shard: Shard) -> bytes:
 def load_shard(path: str | Path) -> Shard:
     """Read a shard back, refusing anything but (float padded, integer lengths) of matching size."""
     path = Path(path)
+    packed = read_bytes(path)
+    if not packed:
+        raise DataError(f"{path}: empty file")
     try:
-        raw = gzip.decompress(path.read_bytes())
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
-    except (OSError, EOFError, zlib.error) as exc:
-        raise DataError(f"{path}: not a complete gzip file ({exc})") from None
-    try:
-        shard = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
-    except Exception as exc:  # UnpicklingError for foreign objects, RuntimeError for broken zips
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(f"{path}: refused to load ({reason})") from None
+        raw = gzip.decompress(packed)
+    except gzip.BadGzipFile:
+        raise DataError(f"{path}: not a gzip file (a shard is gzip-compressed torch.save output)") from None
+    except (EOFError, zlib.error, OSError):
+        raise DataError(f"{path}: not a complete gzip file (truncated or corrupted)") from None
+    shard = load_torch_bytes(raw, path, inside="the gzip")
     if not (isinstance(shard, tuple | list) and len(shard) == 2 and all(isinstance(t, Tensor) for t in shard)):
         raise DataError(f"{path}: expected a (padded, lengths) pair of tensors")
     padded, lengths = shard

@@ -89,9 +89,43 @@ def load_checkpoint(path: str | Path, cfg: ModelConfig | None = None, seeds: lis
     try:
         checkpoint = Checkpoint(ModelConfig(**data["model_config"]), [int(s) for s in data["seeds"]], data["weights"],
                                 _state_from_dict(data["state"]), data["extra"])
-        checkpoint.stack()  # shapes and names must fit the architecture
-    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-        raise DataError(f"{path}: damaged checkpoint ({exc})") from None
+        _check_weights(checkpoint)
+    except KeyError as exc:
+        raise DataError(f"{path}: damaged checkpoint (no {exc} in it)") from None
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise DataError(f"{path}: damaged checkpoint ({_first_line(exc)})") from None
     if (cfg is not None and checkpoint.cfg != cfg) or (seeds is not None and checkpoint.seeds != list(seeds)):
-        raise DataError(f"{path}: trained with other params than params.yaml; run `dvc repro`")
+        raise DataError(f"{path}: trained with other params than params.yaml; run `dvc repro` "
+                        f"({_difference(checkpoint, cfg, seeds)})")
     return checkpoint
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _check_weights(checkpoint: Checkpoint) -> None:
+    """Every weight the architecture has, of exactly its shape and dtype: ``copy_`` would
+    otherwise broadcast a wrong shape or cast integers without a word."""
+    if not isinstance(checkpoint.weights, dict):
+        raise TypeError("weights must be a mapping of name to tensor")
+    expected = empty_stack(checkpoint.cfg, len(checkpoint.seeds)).stacked_state_dict()
+    if set(expected) != set(checkpoint.weights):
+        raise ValueError(f"weights do not match a {checkpoint.cfg.kind}: "
+                         f"keys {sorted(set(expected) ^ set(checkpoint.weights))}")
+    for name, want in expected.items():
+        got = checkpoint.weights[name]
+        if not isinstance(got, Tensor) or got.shape != want.shape or got.dtype != want.dtype:
+            what = f"{got.dtype} {tuple(got.shape)}" if isinstance(got, Tensor) else type(got).__name__
+            raise ValueError(f"weight {name} is {what}, a {checkpoint.cfg.kind} needs {want.dtype} {tuple(want.shape)}")
+    checkpoint.stack()
+
+
+def _difference(checkpoint: Checkpoint, cfg: ModelConfig | None, seeds: list[int] | None) -> str:
+    """The first field where the checkpoint and params.yaml disagree, e.g. ``hidden_size 8, params.yaml 16``."""
+    if cfg is not None:
+        for name, mine in asdict(checkpoint.cfg).items():
+            if mine != (wanted := getattr(cfg, name)):
+                return f"{name} {mine}, params.yaml {wanted}"
+    return f"seeds {checkpoint.seeds}, params.yaml {list(seeds)}"

@@ -11,3 +11,7 @@ class ParamsError(RnnlabError, ValueError):
 
 class DataError(RnnlabError):
     """A data file (csv, shard, checkpoint) cannot be used; the message names file and line."""
+
+
+class WriteError(RnnlabError):
+    """An output cannot be written (a full disk, no permission); the message names it."""

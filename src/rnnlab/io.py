@@ -11,6 +11,7 @@ import contextlib
 import io
 import json
 import os
+import pickle
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -18,33 +19,58 @@ from pathlib import Path
 
 import torch
 
-from rnnlab.errors import DataError
+from rnnlab.errors import DataError, WriteError
+
+ZIP_MAGIC = b"PK\x03\x04"  # torch.save writes a zip archive (since PyTorch 1.6)
+PICKLE_PROTO = b"\x80"      # the first byte of a pickle of protocol 2 or later
+
+
+@contextlib.contextmanager
+def _writing(path: Path) -> Iterator[None]:
+    """An OSError while writing ``path`` (a full disk, no permission) as one line naming it."""
+    try:
+        yield
+    except OSError as exc:
+        raise WriteError(f"{path}: cannot write ({exc.strerror or exc}); the previous version is untouched") from None
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path in the destination's folder; rename it over ``path`` on success."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+    with _writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+        try:
+            yield Path(tmp)
+            os.replace(tmp, path)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+
+
+def read_bytes(path: str | Path) -> bytes:
+    """A file's bytes; a missing file, a folder or an unreadable file is a DataError naming it."""
+    path = Path(path)
     try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise DataError(f"{path}: is a directory, not a file") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from None
 
 
 def read_text(path: str | Path) -> str:
     """A text file's contents; a missing or binary file is a DataError naming it."""
-    path = Path(path)
+    raw = read_bytes(path)
     try:
-        return path.read_text()
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
+        text = raw.decode()
     except UnicodeDecodeError:
         raise DataError(f"{path}: not a text file") from None
+    return text.replace("\r\n", "\n").replace("\r", "\n")  # universal newlines, as open() reads text
 
 
 def write_text(path: str | Path, text: str) -> None:
@@ -59,9 +85,7 @@ def write_json(path: str | Path, data) -> None:
 def read_json(path: str | Path):
     path = Path(path)
     try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
+        return json.loads(read_text(path))
     except json.JSONDecodeError as exc:
         raise DataError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
 
@@ -80,14 +104,31 @@ def save_torch(path: str | Path, obj) -> None:
 
 def load_torch(path: str | Path):
     """``torch.load`` that refuses pickled objects (``weights_only=True``) and names the file."""
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"{path}: no such file")
+    return load_torch_bytes(read_bytes(path), path)
+
+
+def load_torch_bytes(raw: bytes, path: str | Path, inside: str = ""):
+    """What ``torch.save`` wrote into ``raw`` (the contents of ``path``), loaded ``weights_only``.
+
+    Every failure is one line of ours: PyTorch's own message for a refused or foreign file
+    advises re-running with ``weights_only=False``, the one thing to never do with a file of
+    unknown origin. ``inside`` names an outer layer, e.g. "the gzip" of a shard.
+    """
+    holder = f"{inside} holds" if inside else "it is"  # a bare pickle: "the gzip holds" one, or the file "is" one
+    if not raw:
+        raise DataError(f"{path}: empty file" if not inside else f"{path}: {inside} is empty")
+    if raw.startswith(PICKLE_PROTO):
+        raise DataError(f"{path}: refused to load: {holder} a bare pickle, not a torch.save archive "
+                        "(unpickling it could run code)")
+    if not raw.startswith(ZIP_MAGIC):
+        raise DataError(f"{path}: {inside} holds no torch.save archive" if inside else f"{path}: not a torch.save archive")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises several types for truncated or foreign files
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(f"{path}: cannot be loaded safely ({reason})") from None
+        return torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise DataError(f"{path}: refused to load: {inside or 'it'} holds Python objects beyond tensors and plain containers "
+                        "(unpickling them could run code)") from None
+    except Exception:  # torch raises RuntimeError, EOFError, ... for a cut or corrupted archive
+        raise DataError(f"{path}: truncated or damaged torch.save archive") from None
 
 
 def save_figure(path: str | Path, fig) -> None:
@@ -99,12 +140,16 @@ def save_figure(path: str | Path, fig) -> None:
 def atomic_dir(path: str | Path) -> Iterator[Path]:
     """Yield a temporary folder beside ``path``; it replaces ``path`` only once complete."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
-    try:
-        yield tmp
-        if path.exists():
-            shutil.rmtree(path)
-        os.replace(tmp, path)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    with _writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+        old = tmp.with_name(tmp.name[: -len(".tmp")] + ".old")
+        try:
+            yield tmp
+            # renames only: killed at any point, ``path`` is the old folder, the new one, or absent
+            if path.exists():
+                os.replace(path, old)
+            os.replace(tmp, path)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.rmtree(old, ignore_errors=True)

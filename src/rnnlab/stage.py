@@ -44,11 +44,19 @@ def write_timing(path: str | Path, seconds: float) -> None:
     io.write_json(path, {"train_seconds": round(seconds, 2)})
 
 
+INTERRUPTED = "interrupted (SIGINT): the stage did not finish; `dvc repro` runs it again"
+
+
 def run_stage(main: Callable[[], None]) -> None:
-    """Run a stage's ``main``; a user-input error becomes one line on stderr and exit 1."""
+    """Run a stage's ``main``; a user-input error becomes one line on stderr and exit 1, Ctrl-C
+    (SIGINT) one line and exit 130. Every output is written atomically (``io.atomic_path``), so
+    either way no half-written file is left."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         main()
     except RnnlabError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)
+    except KeyboardInterrupt:
+        print(INTERRUPTED, file=sys.stderr)
+        sys.exit(130)
