@@ -36,7 +36,7 @@ def main() -> None:
         metrics[kind] = {f"{gate}_mean": float(np.median(activation.mean(1).numpy())) for gate, activation in gates.items()}
     io.write_json(args.metrics, metrics)
     io.write_text(args.curves, frame.to_csv(index=False))
-    io.save_figure(args.figure, plotting.gates(frame))
+    io.save_figure(args.figure, plotting.gates(frame, caption=plotting.sine_caption(p)))
 
 
 if __name__ == "__main__":

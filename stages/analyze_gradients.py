@@ -41,7 +41,7 @@ def main() -> None:
     io.write_json(args.metrics, metrics)
     # a gradient that underflowed to exactly 0 is written as a gap: a log axis has no place for it
     io.write_text(args.curves, curves.replace(0.0, np.nan).to_csv(index=False))
-    io.save_figure(args.figure, plotting.gradient_flow(curves))
+    io.save_figure(args.figure, plotting.gradient_flow(curves, caption=plotting.gradient_caption(p)))
 
 
 if __name__ == "__main__":

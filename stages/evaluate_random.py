@@ -32,10 +32,13 @@ def main() -> None:
         frame[f"{kind}_pred"] = preds[0].reshape(-1).double().numpy()
     io.write_json(args.metrics, metrics)
     io.write_text(args.predictions, frame.to_csv(index=False))
-    out = Path(args.out)
-    io.save_figure(out / "random_predictions.png", plotting.random_window_predictions(frame))
-    panels = {"train_loss": "Train loss (mean of 100 iterations)", "test_rollout": "Test: 49-step free run"}
-    figure = plotting.curves(histories, "iteration", panels, "Random windows (seed 002), medians over seeds")
+    out, r, caption = Path(args.out), p.random_windows, plotting.random_caption(p)
+    io.save_figure(out / "random_predictions.png", plotting.random_window_predictions(frame, caption=caption))
+    panels = {"train_loss": f"Train loss (mean of {r.iterations_per_epoch} iterations)",
+              "test_rollout": f"Test: {r.steps - 1}-step free run"}
+    # the free-run bands of the three models overlap: one small panel per model
+    figure = plotting.curves(histories, "iteration", panels, "Random windows (seed 002)", per_model=("test_rollout",),
+                             caption=caption)
     io.save_figure(out / "random_loss.png", figure)
 
 

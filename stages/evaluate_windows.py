@@ -39,9 +39,10 @@ def main() -> None:
     io.write_json(args.metrics, metrics)
     io.write_text(args.predictions, preds.to_csv(index=False))
     out, boundary = Path(args.out), int(len(values) * p.windows.data.train_fraction)
-    io.save_figure(out / "windows_predictions.png", plotting.window_predictions(values, boundary, preds))
+    caption = plotting.windows_caption(p)
+    io.save_figure(out / "windows_predictions.png", plotting.window_predictions(values, boundary, preds, caption=caption))
     panels = {"train_loss": "Train loss (full batch)", "test_loss": "Test: one step ahead"}
-    figure = plotting.curves(histories, "epoch", panels, "Sliding windows (seed 001), medians over seeds")
+    figure = plotting.curves(histories, "epoch", panels, "Sliding windows (seed 001)", caption=caption)
     io.save_figure(out / "windows_loss.png", figure)
 
 

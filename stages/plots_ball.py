@@ -19,9 +19,9 @@ def main() -> None:
     p = load_params(args.params)
 
     histories = {kind: pd.read_csv(Path(args.histories) / f"{kind}.csv") for kind in p.ball.models}
-    out = Path(args.out)
-    io.save_figure(out / "ball_training.png", plotting.ball_training(histories))
-    io.save_figure(out / "ball_predictions.png", plotting.ball_predictions(pd.read_csv(args.predictions)))
+    out, caption = Path(args.out), plotting.ball_caption(p)
+    io.save_figure(out / "ball_training.png", plotting.ball_training(histories, caption=caption))
+    io.save_figure(out / "ball_predictions.png", plotting.ball_predictions(pd.read_csv(args.predictions), caption=caption))
 
 
 if __name__ == "__main__":

@@ -24,10 +24,11 @@ def main() -> None:
     boundary = data.split_series(values, p.sine.data.train_fraction).boundary
     histories = {kind: pd.read_csv(Path(args.histories) / f"{kind}.csv") for kind in p.sine.models}
     references = io.read_json(args.metrics)["reference"]
-    out = Path(args.out)
-    io.save_figure(out / "sine_data.png", plotting.dataset(values, boundary))
-    io.save_figure(out / "sine_loss.png", plotting.losses(histories, references))
-    io.save_figure(out / "sine_predictions.png", plotting.predictions(values, boundary, pd.read_csv(args.predictions)))
+    out, caption = Path(args.out), plotting.sine_caption(p)
+    io.save_figure(out / "sine_data.png", plotting.dataset(values, boundary, caption=plotting.sine_data_caption(p)))
+    io.save_figure(out / "sine_loss.png", plotting.losses(histories, references, caption=caption))
+    preds = pd.read_csv(args.predictions)
+    io.save_figure(out / "sine_predictions.png", plotting.predictions(values, boundary, preds, caption=caption))
 
 
 if __name__ == "__main__":
