@@ -103,6 +103,29 @@ def report(args) -> int:
     return 0
 
 
+def forecast(args) -> int:
+    from rnnlab import data, io, params
+    from rnnlab import forecast as forecasting
+
+    p = params.load(args.params)
+    to_series = data.Scaler.read(Path(args.prepared) / "scaling.json")
+    scaled = data.read_series(Path(args.prepared) / "scaled.csv")
+    history = data.read_user_series(args.history, args.column) if args.history else None
+    if history is not None and len(history) < 1:
+        raise DataError(f"{args.history}: no values")
+    result = forecasting.continue_series(p, scaled, to_series, Path(args.models), args.model, args.steps, history)
+    frame = result.frame()
+    if args.out:
+        io.write_text(args.out, frame.to_csv(index=False))
+    if args.plot:
+        io.save_figure(args.plot, forecasting.figure(result, args.model))
+    if not args.out:
+        print(frame[["step", "median", "min", "max"]].to_string(index=False, float_format=lambda v: f"{v:.6g}"))
+    else:
+        print(f"{args.model}: {len(frame)} steps -> {args.out}" + (f", {args.plot}" if args.plot else ""))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="rnnlab", description=__doc__)
     parser.add_argument("--version", action="version", version=f"%(prog)s {metadata.version('rnnlab')}")
@@ -117,6 +140,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--shards", default="data/ball/shards",
                    help="the training shards, for the range of positions the model saw (default %(default)s)")
     p.set_defaults(run=predict_ball)
+
+    f = commands.add_parser("forecast", help="continue experiment S's series with a trained model, every seed",
+                            description="Forecast the steps after the series (or after --history) with a trained "
+                                        "S model: the seeds' median and their range, printed or written.")
+    f.add_argument("--model", required=True, choices=["mlp", "rnn", "lstm", "gru"])
+    f.add_argument("--steps", type=int, default=50, help="how many steps to forecast (default %(default)s)")
+    f.add_argument("--history", help="a csv of your own recent values to continue instead of the series "
+                                     "(one number per line, or name --column)")
+    f.add_argument("--column", help="the column of --history to read, if it has a header row")
+    f.add_argument("--out", help="write every step and seed to this csv instead of printing the summary")
+    f.add_argument("--plot", help="also draw the forecast to this PNG")
+    f.add_argument("--models", default="models/sine", help="folder of trained S models (default %(default)s)")
+    f.add_argument("--prepared", default="data/series",
+                   help="prepare_series' folder: scaled.csv and scaling.json (default %(default)s)")
+    f.add_argument("--params", default="params.yaml", help="default %(default)s")
+    f.set_defaults(run=forecast)
 
     r = commands.add_parser("report", help="the sequence-length study from the DVC experiments (seed 000's exercise)",
                             description="Read the experiments through `dvc exp show --json` and write a figure and "

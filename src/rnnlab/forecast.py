@@ -1,0 +1,91 @@
+"""``rnnlab forecast``: a trained S model continues the series, every seed at once.
+
+The seeds' median is the forecast; their range (min to max) is the lab's honest uncertainty
+band: five trainings that differ only in their torch seed disagree by that much.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from rnnlab import data, evaluation, sine
+from rnnlab.checkpoints import load_checkpoint
+from rnnlab.errors import DataError
+from rnnlab.params import Params
+
+
+@dataclass(frozen=True)
+class Forecast:
+    history: np.ndarray      # the values the forecast continues, in the series' units
+    seeds: list[int]
+    runs: np.ndarray         # (seeds, steps), in the series' units
+
+    def frame(self) -> pd.DataFrame:
+        """One row per step: median, min, max over seeds, then every seed's value."""
+        frame = pd.DataFrame({
+            "step": np.arange(1, self.runs.shape[1] + 1),
+            "median": np.median(self.runs, axis=0),
+            "min": self.runs.min(axis=0),
+            "max": self.runs.max(axis=0),
+        })
+        for seed, run in zip(self.seeds, self.runs):
+            frame[f"seed{seed}"] = run
+        return frame
+
+
+def load_model(p: Params, models: Path, kind: str):
+    path = models / f"{kind}.pt"
+    if not path.exists():
+        raise DataError(f"{path}: no such file; run `dvc repro train_sine@{kind}` first")
+    return load_checkpoint(path, sine.model_config(p, kind), list(p.seeds))
+
+
+def continue_series(p: Params, scaled: np.ndarray, to_series: data.Scaler, models: Path, kind: str,
+                    steps: int, history: np.ndarray | None = None) -> Forecast:
+    """Forecast ``steps`` values after the end of the prepared series, or after ``history``.
+
+    After the series, a model starts from the state its training left and reads the test range
+    teacher-forced (the backtest's warm-up, to the last point). After a history of yours, which
+    need not continue the training series, it starts from a zero state and reads that history.
+    """
+    if steps < 1:
+        raise DataError(f"--steps must be 1 or more, got {steps}")
+    saved = load_model(p, models, kind)
+    model = saved.stack()
+    if history is None:
+        known = torch.from_numpy(scaled[data.split_series(scaled, p.sine.data.train_fraction).boundary :]).float()
+        state, shown = saved.state, to_series.unscale_values(scaled)
+    else:
+        known = torch.from_numpy(to_series.scale(history)).float()
+        state, shown = None, history
+    runs = evaluation.backtest(model, known, state, (len(known) - 1,), steps)[:, 0]  # (R, steps)
+    return Forecast(history=shown, seeds=list(p.seeds), runs=to_series.unscale(runs).double().numpy())
+
+
+def figure(result: Forecast, kind: str, context: int = 100):
+    """The last ``context`` known values, the seeds' median forecast and their range."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    frame = result.frame()
+    known = result.history[-context:]
+    start = len(result.history)
+    fig, ax = plt.subplots(figsize=(9, 4), layout="constrained")
+    ax.plot(np.arange(start - len(known), start), known, color="black", lw=1, label="series")
+    steps = start - 1 + frame["step"].to_numpy()
+    ax.fill_between(steps, frame["min"], frame["max"], alpha=0.25, color="tab:blue",
+                    label=f"range over seeds {', '.join(map(str, result.seeds))}")
+    ax.plot(steps, frame["median"], color="tab:blue", lw=1.5, label=f"{kind} forecast (median over seeds)")
+    ax.axvline(start - 0.5, color="grey", ls=":", lw=1)
+    ax.set_xlabel("step")
+    ax.set_ylabel("value (the series' units)")
+    ax.set_title(f"{kind}: {len(frame)} steps after the last known value")
+    ax.legend(loc="upper left", fontsize=8)
+    return fig

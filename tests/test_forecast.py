@@ -1,0 +1,110 @@
+"""`rnnlab forecast`: a trained S model continues the series (or a history of yours); the seeds'
+median is the forecast and their range the band; bad input is one named error, nothing written."""
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from rnnlab import data, evaluation, io, sine
+from rnnlab.checkpoints import save_checkpoint, stack_checkpoint
+from rnnlab.cli import main
+from rnnlab.forecast import continue_series, load_model
+from rnnlab.params import parse
+
+from conftest import ROOT, tiny
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A prepared series (standardised, so units matter) and two-seed GRU and MLP trained on it."""
+    root = tmp_path_factory.mktemp("forecast")
+    params = tiny(yaml.safe_load((ROOT / "params.yaml").read_text()), epochs=3)
+    params["series"]["scaling"] = "standard"
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    p = parse(params)
+    raw = 40 + 10 * data.noisy_sine(p.sine.data)
+    to_model = data.Scaler.fit(raw, p.sine.data.train_fraction, "standard")
+    scaled = to_model.scale(raw)
+    (root / "data").mkdir()
+    io.write_text(root / "data/scaled.csv", data.exact_csv(scaled))
+    io.write_json(root / "data/scaling.json", to_model.to_json())
+    for kind in ("gru", "mlp"):
+        model, result, _ = sine.train(p, scaled, kind)
+        save_checkpoint(root / "models" / f"{kind}.pt", stack_checkpoint(model, list(p.seeds), result.state))
+    return root, p, scaled, to_model
+
+
+def forecast(root, *args):
+    return main(["forecast", "--models", str(root / "models"), "--prepared", str(root / "data"),
+                 "--params", str(root / "params.yaml"), *args])
+
+
+def test_the_forecast_continues_the_series_in_its_own_units(trained):
+    root, p, scaled, to_series = trained
+    result = continue_series(p, scaled, to_series, root / "models", "gru", steps=8)
+    # the first step is the model's prediction after the last known value, read teacher-forced
+    # from the state training left (the test range, as the backtest reads it)
+    saved = load_model(p, root / "models", "gru")
+    boundary = data.split_series(scaled, p.sine.data.train_fraction).boundary
+    test = torch.from_numpy(scaled[boundary:]).float()
+    after_last = evaluation.one_step(saved.stack(), test, saved.state)[:, -1]
+    np.testing.assert_allclose(result.runs[:, 0], to_series.unscale(after_last).double().numpy(), rtol=1e-5)
+    assert result.runs.shape == (2, 8) and 20 < np.median(result.runs) < 60   # around 40 +- 10, not ~0 +- 1
+
+
+def test_the_summary_is_the_seeds_median_and_range(trained):
+    root, p, scaled, to_series = trained
+    frame = continue_series(p, scaled, to_series, root / "models", "mlp", steps=5).frame()
+    seeds = frame[["seed0", "seed1"]].to_numpy()
+    np.testing.assert_array_equal(frame["median"], np.median(seeds, axis=1))
+    np.testing.assert_array_equal(frame["min"], seeds.min(axis=1))
+    np.testing.assert_array_equal(frame["max"], seeds.max(axis=1))
+
+
+def test_two_forecasts_are_identical(trained, tmp_path):
+    root, *_ = trained
+    for name in ("a.csv", "b.csv"):
+        assert forecast(root, "--model", "gru", "--steps", "6", "--out", str(tmp_path / name)) == 0
+    assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
+
+
+def test_a_history_of_yours_is_read_from_a_zero_state(trained, tmp_path):
+    root, p, _, to_series = trained
+    history = 40 + 10 * np.sin(np.arange(30) / 5)
+    (tmp_path / "mine.csv").write_text("value\n" + "".join(f"{v}\n" for v in history))
+    assert forecast(root, "--model", "gru", "--steps", "4", "--history", str(tmp_path / "mine.csv"),
+                    "--column", "value", "--out", str(tmp_path / "f.csv"), "--plot", str(tmp_path / "f.png")) == 0
+    saved = load_model(p, root / "models", "gru")
+    known = torch.from_numpy(to_series.scale(history)).float()
+    expected = to_series.unscale(evaluation.backtest(saved.stack(), known, None, (29,), 4)[:, 0]).double().numpy()
+    got = io.read_text(tmp_path / "f.csv").splitlines()
+    assert got[0] == "step,median,min,max,seed0,seed1"
+    np.testing.assert_allclose([float(x) for x in got[1].split(",")[4:]], expected[:, 0])
+    assert (tmp_path / "f.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_summary_is_printed_when_no_file_is_asked(trained, capsys):
+    root, *_ = trained
+    assert forecast(root, "--model", "mlp", "--steps", "3") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["step", "median", "min", "max"] and len(lines) == 4
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--model", "gru", "--steps", "0"], "error: --steps must be 1 or more, got 0"),
+    (["--model", "lstm"], "error: {root}/models/lstm.pt: no such file; run `dvc repro train_sine@lstm` first"),
+    (["--model", "gru", "--history", "nowhere.csv"], "error: nowhere.csv: no such file"),
+], ids=["no steps", "not trained", "no history file"])
+def test_bad_input_is_one_named_error_and_nothing_is_written(trained, tmp_path, capsys, args, message):
+    root, *_ = trained
+    assert forecast(root, *args, "--out", str(tmp_path / "f.csv")) == 1
+    assert capsys.readouterr().err.strip() == message.format(root=root)
+    assert not (tmp_path / "f.csv").exists()
+
+
+def test_a_bad_history_line_is_named(trained, tmp_path, capsys):
+    root, *_ = trained
+    (tmp_path / "mine.csv").write_text("1.0\n2.0\nabc\n")
+    assert forecast(root, "--model", "gru", "--history", str(tmp_path / "mine.csv")) == 1
+    assert capsys.readouterr().err.strip() == f"error: {tmp_path / 'mine.csv'}:3: not a number: 'abc'"
