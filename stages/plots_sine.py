@@ -25,7 +25,9 @@ def main() -> None:
     histories = {kind: pd.read_csv(Path(args.histories) / f"{kind}.csv") for kind in p.sine.models}
     references = io.read_json(args.metrics)["reference"]
     out, caption = Path(args.out), plotting.sine_caption(p)
-    io.save_figure(out / "sine_data.png", plotting.dataset(values, boundary, caption=plotting.sine_data_caption(p)))
+    name = "Noisy sine" if p.series.is_generated_sine else Path(p.series.csv_path).stem
+    figure = plotting.dataset(values, boundary, name=name, caption=plotting.sine_data_caption(p))
+    io.save_figure(out / "sine_data.png", figure)
     io.save_figure(out / "sine_loss.png", plotting.losses(histories, references, caption=caption))
     preds = pd.read_csv(args.predictions)
     io.save_figure(out / "sine_predictions.png", plotting.predictions(values, boundary, preds, caption=caption))

@@ -233,3 +233,23 @@ def test_a_gradient_that_underflowed_to_zero_is_a_gap_not_a_plunge():
     (line,) = fig.axes[0].get_lines()
     assert np.isnan(line.get_ydata()[2:]).all()
     assert "underflowed to 0" in fig.axes[0].get_title()
+
+
+def test_prediction_panels_span_the_series_whatever_its_units():
+    values = 150 + 100 * np.sin(np.linspace(0, 20, 300))  # e.g. sunspot counts, not a unit sine
+    preds = pd.DataFrame({"step": np.arange(240, 300), "truth": values[240:], "gru": values[240:],
+                          "rnn": np.linspace(150, 1e6, 60)})  # one run that blows up
+    gru_ax, rnn_ax = plotting.predictions(values, 240, preds).axes
+    low, high = gru_ax.get_ylim()
+    assert low < values[140:].min() and values[140:].max() < high < 400
+    assert rnn_ax.get_ylim()[1] < 700  # the blown-up run leaves the axis instead of flattening the data
+
+
+def test_caption_of_a_series_of_ones_own_names_the_csv_not_the_sine():
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    if "series" not in raw:
+        pytest.skip("params.yaml has no series section")
+    raw["series"].update(csv_path="data/sunspots/sunspots.csv", column="SUNACTIVITY", scaling="standard")
+    p = params.parse(raw)
+    assert "data: data/sunspots/sunspots.csv, SUNACTIVITY, scaling standard" in plotting.sine_caption(p)
+    assert plotting.sine_data_caption(p).startswith("series: data/sunspots/sunspots.csv, column SUNACTIVITY")

@@ -65,6 +65,19 @@ def tidy_log_axis(ax, axis: str = "y") -> None:
     target.set_minor_formatter(ticker.NullFormatter())
 
 
+def _padded(values, below: float = 0.2, above: float = 0.2, predictions=None) -> tuple[float, float]:
+    """y limits around the data with room (a fraction of its range) below and above, widened
+    for predictions that leave the data's range, by at most one more range (a run that blows
+    up leaves the axis rather than flattening the data)."""
+    low, high = float(np.nanmin(values)), float(np.nanmax(values))
+    span = (high - low) or 1.0
+    if predictions is not None and np.isfinite(predictions).any():
+        low = max(min(low, float(np.nanmin(predictions))), low - span)
+        high = min(max(high, float(np.nanmax(predictions))), high + span)
+    span = high - low
+    return low - below * span, high + above * span
+
+
 def seed_columns(frame: pd.DataFrame, prefix: str) -> list[str]:
     """The per-seed columns of a wide frame: ``test_loss_seed0``, ``test_loss_seed1``, ..."""
     return [c for c in frame.columns if c.startswith(f"{prefix}_seed")]
@@ -140,7 +153,9 @@ def sine_data_caption(p) -> str:
 def sine_caption(p) -> str:
     s, series = p.sine, _own_series(p)
     data = (f"data: {s.data.points} points, noise {short_number(s.data.noise)}" if series is None
-            else f"data: {series.csv_path}{', ' + series.column if series.column else ''}, scaling {series.scaling}")
+            else f"data: {series.csv_path}{', ' + series.column if series.column else ''}")
+    scaling = getattr(getattr(p, "series", None), "scaling", "none")
+    data += "" if scaling == "none" else f", scaling {scaling}"
     return (f"seq_len={p.seq_len} · {seeds_text(p.seeds)} · {_architecture(s.model, s.models)} · {_training(s.train)}"
             f" · {data}, train fraction {short_number(s.data.train_fraction)}")
 
@@ -181,14 +196,14 @@ def random_caption(p) -> str:
 # --- sine (experiment S) -------------------------------------------------------------------------
 
 
-def dataset(values: np.ndarray, boundary: int, *, caption: str | None = None) -> Figure:
+def dataset(values: np.ndarray, boundary: int, *, name: str = "Noisy sine", caption: str | None = None) -> Figure:
     """The series, training part blue and test part orange (seed 003's first figure)."""
     fig = new_figure((9, 3.5), caption)
     ax = fig.subplots()
     steps = np.arange(len(values))
     ax.scatter(steps[:boundary], values[:boundary], s=6, color="tab:blue", label="training set")
     ax.scatter(steps[boundary:], values[boundary:], s=6, color="tab:orange", label="test set")
-    ax.set(xlabel="time step", ylabel="value", title=f"Noisy sine: {boundary} training, {len(values) - boundary} test points")
+    ax.set(xlabel="time step", ylabel="value", title=f"{name}: {boundary} training, {len(values) - boundary} test points")
     ax.legend(loc="lower left")
     return fig
 
@@ -269,7 +284,8 @@ def predictions(values: np.ndarray, boundary: int, preds: pd.DataFrame, context:
         for column in seed_columns(preds, kind):
             ax.plot(preds.step, preds[column], color=_color(kind), lw=0.8, alpha=0.35)
         ax.plot(preds.step, preds[kind], color=_color(kind), lw=2, label=f"{kind.upper()}, first seed (faint: the others)")
-        ax.set(ylabel="value", ylim=(-1.6, 1.6))
+        drawn = preds[[c for c in preds.columns if c == kind or c.startswith(f"{kind}_seed")]].to_numpy(float)
+        ax.set(ylabel="value", ylim=_padded(values[start:], 0.15, 0.3, drawn))  # room for the legend above
         ax.legend(loc="upper left", fontsize="small")
     axes[0].set_title("Free-running predictions over the test range (each fed its own output); left of the line: training data")
     axes[-1].set_xlabel("time step")
@@ -429,7 +445,7 @@ def window_predictions(values: np.ndarray, boundary: int, preds: pd.DataFrame, c
         ax.plot(preds.step, preds[f"{kind}_free"], color=_color(kind), lw=1, ls="--", label="fed its own predictions")
         ax.scatter(steps[start:boundary], values[start:boundary], s=7, color="0.65", zorder=3, label="training data")
         ax.scatter(steps[boundary:], values[boundary:], s=7, color="black", zorder=3, label="test data")
-        ax.set(ylabel="value", ylim=(-1.6, 2.1))  # the top strip holds the legend, clear of the data
+        ax.set(ylabel="value", ylim=_padded(values[start:], 0.2, 0.45))  # the top strip holds the legend
         ax.legend(loc="upper left", fontsize="small", ncols=4)
     axes[0].set_title("Sliding windows (seed 001): test predictions of the first seed; left of the line: training data")
     axes[-1].set_xlabel("time step")
