@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rnnlab import report
+from rnnlab import plotting, report
 from rnnlab.errors import RnnlabError
 
 PARAMS = {"seq_len": 20, "seeds": [0, 1, 2], "threads": 1, "sine": {"train": {"lr": 0.0005}},
@@ -98,9 +98,28 @@ def test_write_makes_the_figure_and_three_tables(tmp_path):
     text = (tmp_path / "study.md").read_text()
     assert text.count("| GRU |") == 3 and "mean of the last 10 epochs" in text
     fig = report.figure(report.by_seq_len(study), study.models)
-    ax = fig.axes[0]
-    assert ax.get_yscale() == "log"
-    assert [line.get_label() for line in ax.get_lines()][:2] == ["GRU", "RNN"]
+    assert [ax.get_title() for ax in fig.axes] == ["GRU", "RNN"]
+    assert all(ax.get_yscale() == "log" for ax in fig.axes)
+
+
+def test_study_figure_gives_each_model_its_own_panel_on_one_scale_with_every_seed():
+    study = report.collect(shown(exp("exp-ten", run_data(10)), exp("exp-forty", run_data(40, gru=(0.2, 0.3, 0.8)))))
+    fig = report.figure(report.by_seq_len(study), study.models)
+    gru, rnn = fig.axes
+    assert gru.get_shared_y_axes().joined(gru, rnn)  # four bands on one axis hid each other
+    seeds = [line for line in gru.get_lines() if line.get_marker() == "." and list(line.get_xdata()) == [40] * 3]
+    assert [list(line.get_ydata()) for line in seeds] == [[0.2, 0.3, 0.8]]
+    (median,) = [line for line in gru.get_lines() if line.get_label() == "GRU median"]
+    assert list(median.get_xdata()) == [10, 20, 40] and median.get_ydata()[-1] == 0.3
+    references = {line.get_label() for line in rnn.get_lines()} | {line.get_label() for line in gru.get_lines()}
+    assert {"noise floor (clean sine)", "predict zero", "linear AR over seq_len lags"} <= references
+
+
+def test_study_figure_is_captioned_with_the_params_its_runs_share():
+    study = report.collect(shown(exp("exp-ten", run_data(10)), exp("exp-thirty", run_data(30))))
+    text = plotting.caption_text(report.figure(report.by_seq_len(study), study.models))
+    assert text.startswith("seq_len=10, 20, 30 (one run each) · seeds 0-2 · ")
+    assert "lr 5e-4" in text and text.endswith("runs: exp-ten, aaaaaaa, exp-thirty")
 
 
 def test_without_experiments_it_says_how_to_make_them(tmp_path):

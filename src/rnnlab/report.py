@@ -20,7 +20,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from rnnlab.errors import RnnlabError
-from rnnlab.plotting import REFERENCE_STYLES, _color
+from rnnlab.plotting import BAND_ALPHA, REFERENCE_STYLES, _color, new_figure, seeds_text, short_number, tidy_log_axis
 
 SEED_METRICS = "metrics/sine_seeds.json"
 METRICS = "metrics/sine.json"
@@ -41,6 +41,7 @@ class Run:
     seq_len: int
     per_seed: dict[str, dict[str, dict[str, float]]]  # model -> seed -> metric -> value
     references: dict[str, dict[str, float]]
+    params: dict = field(default_factory=dict)  # the run's params.yaml (for the figure's caption)
 
     def values(self, model: str, measure: str) -> list[float]:
         return [m[measure] for m in self.per_seed[model].values()]
@@ -99,7 +100,7 @@ def collect(rows: list[dict]) -> Study:
             elif differing := _differences(_sine_params(params), _sine_params(base_params)):
                 study.skipped.append((name, f"changes more than seq_len: {', '.join(differing)}"))
             else:
-                study.runs.append(Run(name, int(params["seq_len"]), per_seed, summary["reference"]))
+                study.runs.append(Run(name, int(params["seq_len"]), per_seed, summary["reference"], params))
     return study
 
 
@@ -167,25 +168,63 @@ def markdown(runs: dict[int, Run], study: Study) -> str:
     return "".join(parts).rstrip("\n") + "\n"
 
 
+def caption(runs: dict[int, Run]) -> str:
+    """The params the study's runs share (they differ in seq_len only, among the sine params)."""
+    first = next(iter(runs.values()))
+    seeds = first.params.get("seeds") or sorted({int(s) for model in first.per_seed.values() for s in model})
+    sine = first.params.get("sine") or {}
+    model, train = sine.get("model") or {}, sine.get("train") or {}
+    parts = [f"seq_len={', '.join(map(str, runs))} (one run each)", seeds_text(seeds)]
+    if "hidden_size" in model:
+        layers = model.get("num_layers", 1)
+        parts.append(f"hidden {model['hidden_size']}" + (f" x {layers} layers" if layers > 1 else ""))
+    if "lr" in train:
+        parts.append(f"{train.get('optimizer', '')} lr {short_number(float(train['lr']))}".lstrip())
+    if "epochs" in train:
+        parts.append(f"{train['epochs']} epochs")
+    parts.append("runs: " + ", ".join(run.name for run in runs.values()))
+    return " · ".join(parts)
+
+
 def figure(runs: dict[int, Run], models: list[str]) -> Figure:
-    """Rollout MSE against seq_len per model: median line, best-to-worst seed band, references."""
-    fig = Figure(figsize=(11, 5))
-    ax = fig.subplots()
+    """Rollout MSE against seq_len, one panel per model on one shared scale (four bands on one
+    axis hide each other): every seed as a dot, the median as a line, the band from the best to
+    the worst seed, and the references in every panel."""
     lengths = list(runs)
-    for model in models:
+    cols = 1 if len(models) == 1 else 2
+    rows = -(-len(models) // cols)
+    fig = new_figure((12, 3.2 * rows + 1.0), caption(runs))
+    grid = fig.subplots(rows, cols, sharex=True, sharey=True, squeeze=False).ravel()
+    for spare in grid[len(models):]:
+        spare.remove()
+    axes = grid[: len(models)]
+    linear = [runs[s].references["linear_ar"]["rollout_mse"] for s in lengths]
+    for k, (ax, model) in enumerate(zip(axes, models)):
+        color = _color(model)
         present = [s for s in lengths if model in runs[s].per_seed]
         values = [runs[s].values(model, "rollout_mse") for s in present]
-        ax.plot(present, [np.median(v) for v in values], "o-", color=_color(model), label=model.upper())
-        ax.fill_between(present, [min(v) for v in values], [max(v) for v in values], color=_color(model), alpha=0.15)
-    linear = [runs[s].references["linear_ar"]["rollout_mse"] for s in lengths]
-    label, style = REFERENCE_STYLES["linear_ar"]
-    ax.plot(lengths, linear, color="gray", ls=style, label=f"{label} over seq_len lags")
-    for name in ("clean_sine", "zero"):
-        label, style = REFERENCE_STYLES[name]
-        ax.axhline(runs[lengths[0]].references[name]["rollout_mse"], color="gray", ls=style, lw=1, label=label)
-    ax.set(yscale="log", xlabel="seq_len (input steps per training window)", ylabel="rollout test MSE",
-           xticks=lengths, title="What sequence length does: median over seeds, band from best to worst seed")
-    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1))
+        ax.fill_between(present, [min(v) for v in values], [max(v) for v in values], color=color, alpha=BAND_ALPHA, lw=0,
+                        label="best to worst seed")
+        for s, v in zip(present, values):
+            ax.plot([s] * len(v), v, ".", color=color, ms=4, alpha=0.6, label="one seed" if s == present[0] else None)
+        ax.plot(present, [np.median(v) for v in values], "o-", color=color, label=f"{model.upper()} median")
+        label, style = REFERENCE_STYLES["linear_ar"]
+        ax.plot(lengths, linear, color="gray", ls=style, label=f"{label} over seq_len lags")
+        for name in ("clean_sine", "zero"):  # a series of one's own has no clean signal
+            if name in runs[lengths[0]].references:
+                label, style = REFERENCE_STYLES[name]
+                ax.axhline(runs[lengths[0]].references[name]["rollout_mse"], color="gray", ls=style, lw=1, label=label)
+        ax.set(yscale="log", xticks=lengths)
+        ax.set_title(model.upper(), fontsize="medium")
+        if k + cols >= len(models):  # no panel below it
+            ax.set_xlabel("seq_len (input steps per training window)")
+            ax.xaxis.set_tick_params(labelbottom=True)
+        if k % cols == 0:
+            ax.set_ylabel("rollout test MSE")
+    axes[0].legend(fontsize="x-small", loc="center right", ncols=2)
+    tidy_log_axis(axes[0])
+    seeds = len(next(iter(next(iter(runs.values())).per_seed.values())))
+    fig.suptitle(f"What sequence length does: rollout test MSE, median of {seeds} seeds, band from best to worst seed")
     return fig
 
 
