@@ -20,9 +20,11 @@ import io
 import os
 import pickle
 import runpy
+import shutil
 import signal
 import subprocess
 import sys
+import time
 import types
 import typing
 from pathlib import Path
@@ -728,3 +730,136 @@ def test_sigint_of_a_training_stage_prints_one_line_no_traceback_and_keeps_the_p
     assert [line for line in rest.splitlines() if not line.startswith("ball gru: ")] == [INTERRUPTED]
     assert checkpoint.read_bytes() == b"the previous good checkpoint"
     assert leftovers(tmp_path) == []
+
+
+def test_what_a_killed_write_left_is_removed_by_the_next_write(tmp_path):
+    """SIGKILL between an atomic write's start and its rename leaves a hidden temporary beside
+    the output, never the output half-written; the next write of that output clears it."""
+    from rnnlab import io as rio
+
+    (tmp_path / ".gru.pt.abc123.tmp").write_bytes(b"half a checkpoint")
+    (tmp_path / ".shards.def456.tmp").mkdir()
+    (tmp_path / ".shards.def456.tmp" / "training_set.0.pt").write_bytes(b"half a shard")
+    (tmp_path / ".other.csv.x.tmp").write_text("someone else's")
+    rio.write_text(tmp_path / "gru.pt", "new")
+    with rio.atomic_dir(tmp_path / "shards") as folder:
+        (folder / "training_set.0.pt").write_bytes(b"a shard")
+    assert leftovers(tmp_path) == [".other.csv.x.tmp"]
+    assert (tmp_path / "gru.pt").read_text() == "new"
+
+
+# ---------------------------------------------------------------------------------------
+# DVC end to end: two repros at once, SIGKILL mid-training, a failing `dvc exp run -S`
+# ---------------------------------------------------------------------------------------
+
+TRAINED = ("models/ball/gru.pt", "plots/ball/history/gru.csv")
+
+
+@pytest.fixture(scope="module")
+def ball_pipeline(tmp_path_factory):
+    """A copy of the project whose ball data are prepared and committed; training uses the torch
+    engine (no kernel to compile in a fresh copy) for 600 epochs: a few seconds, long enough to
+    be caught mid-run after its first progress line."""
+    from conftest import Project, clone_tree
+
+    dest = tmp_path_factory.mktemp("faults") / "project"
+    dest.mkdir()
+    clone_tree(dest)
+    (dest / "dvc.lock").unlink(missing_ok=True)  # the main tree's hashes: not in this copy's cache
+    run(["git", "init", "-q", "-b", "main"], dest)
+    project = Project(dest)
+    data = tiny(project.params())
+    data["ball"]["models"] = ["gru"]
+    data["ball"]["train"].update(engine="torch", epochs=600, patience=600)
+    project.write_params(data)
+    project.commit("tiny ball params")
+    project.run("dvc", "repro", "prepare_ball")
+    project.commit("prepared ball data")
+    return {"project": project}
+
+
+def start_repro(project, *args: str, log: Path) -> subprocess.Popen:
+    """``dvc repro args`` in the background, in its own process group, its output in ``log``."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "PYTHONPATH": str(project.path / "src")}
+    with log.open("w") as out:
+        return subprocess.Popen(["dvc", "repro", *args], cwd=project.path, env=env, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def wait_for_training(proc: subprocess.Popen, log: Path) -> None:
+    """Return once the stage printed its first progress line (training is under way)."""
+    while "ball gru: " not in log.read_text():
+        assert proc.poll() is None, f"dvc repro ended before training started:\n{log.read_text()}"
+        time.sleep(0.05)
+
+
+def trained(project) -> dict:
+    return {name: snapshot(project.path / name) for name in TRAINED}
+
+
+@pytest.mark.slow
+def test_two_dvc_repro_at_once_the_second_refuses_cleanly_and_the_first_completes(ball_pipeline, tmp_path):
+    project = ball_pipeline["project"]
+    first = start_repro(project, "train_ball@gru", log=tmp_path / "first.log")
+    try:
+        wait_for_training(first, tmp_path / "first.log")
+        second = project.run("dvc", "repro", "train_ball@gru", check=False)
+    finally:
+        assert first.wait(timeout=600) == 0, (tmp_path / "first.log").read_text()
+    assert second.returncode != 0
+    assert "Running stage" not in second.stdout
+    assert "is busy, it is being blocked by:" in second.stderr and f"(PID {first.pid}): " in second.stderr, second.stderr
+    assert "Traceback" not in second.stderr
+    ball_pipeline["reference"] = trained(project)  # an uninterrupted run's outputs
+    assert all(ball_pipeline["reference"].values())
+
+
+@pytest.mark.slow
+def test_a_failing_dvc_exp_run_leaves_its_params_and_deletes_the_outputs_of_the_stage_it_ran(ball_pipeline):
+    """DVC's behaviour, not ours to change: `dvc exp run -S` writes params.yaml, removes the
+    outputs of each stage it runs before running it, and on failure restores neither. Our part:
+    the stage fails at once with one line naming the key; the README gives the recovery."""
+    project = ball_pipeline["project"]
+    csv = project.path / "data/ball/ball.csv"
+    before = snapshot(csv)
+    proc = project.run("dvc", "exp", "run", "-S", "ball.generate.rows=abc", "prepare_ball", check=False)
+    assert proc.returncode != 0
+    assert "error: params.yaml: ball.generate.rows must be an integer, got 'abc'\n" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "rows: abc" in (project.path / "params.yaml").read_text()  # left by DVC
+    assert not csv.exists()  # removed by DVC before the stage ran
+
+    # the README's recovery: `git checkout params.yaml && dvc checkout`
+    project.run("git", "checkout", "params.yaml")
+    project.run("dvc", "checkout", "generate_ball", "prepare_ball")  # (this copy never ran the other stages)
+    assert snapshot(csv) == before
+    status = project.run("dvc", "status", "generate_ball", "prepare_ball")
+    assert status.stdout.strip() == "Data and pipelines are up to date.", status.stdout
+
+
+@pytest.mark.slow
+def test_sigkill_mid_training_then_dvc_repro_completes_with_identical_results(ball_pipeline, tmp_path):
+    project = ball_pipeline["project"]
+    if "reference" not in ball_pipeline:  # run alone: make the uninterrupted reference first
+        project.run("dvc", "repro", "train_ball@gru")
+        ball_pipeline["reference"] = trained(project)
+    # no cached result (as on the first run on a machine): the repro after the kill must retrain,
+    # not check the previous result out of the cache
+    shutil.rmtree(project.path / ".dvc/cache")
+    killed = start_repro(project, "--force", "--single-item", "train_ball@gru", log=tmp_path / "killed.log")
+    try:
+        wait_for_training(killed, tmp_path / "killed.log")
+    finally:
+        os.killpg(killed.pid, signal.SIGKILL)  # dvc and the stage: kill -9, a lost machine
+        killed.wait(timeout=60)
+    # DVC removed the stage's outputs before running it; the kill left none half-written
+    assert not (project.path / "models/ball/gru.pt").exists()
+    history = project.path / "plots/ball/history/gru.csv"  # rewritten atomically while training: whole or absent
+    assert not history.exists() or len({len(row.split(",")) for row in history.read_text().splitlines()}) == 1
+
+    again = project.run("dvc", "repro", "train_ball@gru")
+    assert "Running stage 'train_ball@gru'" in again.stdout, again.stdout
+    assert trained(project) == ball_pipeline["reference"]
+    for folder in ("models/ball", "plots/ball/history"):
+        assert leftovers(project.path / folder) == []

@@ -8,6 +8,7 @@ never leaves a half-written output for DVC to cache.
 from __future__ import annotations
 
 import contextlib
+import glob
 import io
 import json
 import os
@@ -34,12 +35,26 @@ def _writing(path: Path) -> Iterator[None]:
         raise WriteError(f"{path}: cannot write ({exc.strerror or exc}); the previous version is untouched") from None
 
 
+def remove_leftovers(path: Path) -> None:
+    """Remove what an atomic write of ``path`` left when its process was killed (SIGKILL, power
+    loss): ``.<name>.<random>.tmp`` / ``.old`` beside it. Only one process writes an output at
+    a time (DVC's lock), so any such file is stale."""
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*"):
+        if not stale.name.endswith((".tmp", ".old")):
+            continue
+        if stale.is_dir() and not stale.is_symlink():
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            stale.unlink(missing_ok=True)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path in the destination's folder; rename it over ``path`` on success."""
     path = Path(path)
     with _writing(path):
         path.parent.mkdir(parents=True, exist_ok=True)
+        remove_leftovers(path)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         os.close(fd)
         try:
@@ -142,6 +157,7 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     path = Path(path)
     with _writing(path):
         path.parent.mkdir(parents=True, exist_ok=True)
+        remove_leftovers(path)
         tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
         old = tmp.with_name(tmp.name[: -len(".tmp")] + ".old")
         try:
