@@ -104,7 +104,7 @@ def report(args) -> int:
 
 
 def forecast(args) -> int:
-    from rnnlab import data, io, params
+    from rnnlab import data, io, params, plotting
     from rnnlab import forecast as forecasting
 
     p = params.load(args.params)
@@ -118,7 +118,8 @@ def forecast(args) -> int:
     if args.out:
         io.write_text(args.out, frame.to_csv(index=False))
     if args.plot:
-        io.save_figure(args.plot, forecasting.figure(result, args.model))
+        figure = plotting.forecast(result.history, frame, args.model, result.seeds, caption=plotting.sine_caption(p))
+        io.save_figure(args.plot, figure)
     if not args.out:
         print(frame[["step", "median", "min", "max"]].to_string(index=False, float_format=lambda v: f"{v:.6g}"))
     else:

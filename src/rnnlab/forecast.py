@@ -65,27 +65,3 @@ def continue_series(p: Params, scaled: np.ndarray, to_series: data.Scaler, model
         state, shown = None, history
     runs = evaluation.backtest(model, known, state, (len(known) - 1,), steps)[:, 0]  # (R, steps)
     return Forecast(history=shown, seeds=list(p.seeds), runs=to_series.unscale(runs).double().numpy())
-
-
-def figure(result: Forecast, kind: str, context: int = 100):
-    """The last ``context`` known values, the seeds' median forecast and their range."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    frame = result.frame()
-    known = result.history[-context:]
-    start = len(result.history)
-    fig, ax = plt.subplots(figsize=(9, 4), layout="constrained")
-    ax.plot(np.arange(start - len(known), start), known, color="black", lw=1, label="series")
-    steps = start - 1 + frame["step"].to_numpy()
-    ax.fill_between(steps, frame["min"], frame["max"], alpha=0.25, color="tab:blue",
-                    label=f"range over seeds {', '.join(map(str, result.seeds))}")
-    ax.plot(steps, frame["median"], color="tab:blue", lw=1.5, label=f"{kind} forecast (median over seeds)")
-    ax.axvline(start - 0.5, color="grey", ls=":", lw=1)
-    ax.set_xlabel("step")
-    ax.set_ylabel("value (the series' units)")
-    ax.set_title(f"{kind}: {len(frame)} steps after the last known value")
-    ax.legend(loc="upper left", fontsize=8)
-    return fig

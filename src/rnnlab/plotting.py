@@ -475,3 +475,23 @@ def random_window_predictions(frame: pd.DataFrame, *, caption: str | None = None
                       "first value, first seed")
     axes[-1].set_xlabel("x")
     return fig
+
+
+def forecast(history: np.ndarray, frame: pd.DataFrame, kind: str, seeds: list[int], context: int = 100, *,
+             caption: str | None = None) -> Figure:
+    """``rnnlab forecast``: the last ``context`` known values, the seeds' median forecast, their range."""
+    fig = new_figure((9, 4), caption)
+    ax = fig.add_subplot()
+    known = history[-context:]
+    start = len(history)
+    ax.plot(np.arange(start - len(known), start), known, color="black", lw=1, label="series")
+    steps = start - 1 + frame["step"].to_numpy()
+    ax.fill_between(steps, frame["min"], frame["max"], alpha=0.25, color=_color(kind),
+                    label=f"range over {seeds_text(seeds)}")
+    ax.plot(steps, frame["median"], color=_color(kind), lw=1.5, label=f"{kind.upper()} forecast (median over seeds)")
+    ax.axvline(start - 0.5, color="grey", ls=":", lw=1)
+    ax.set_xlabel("step")
+    ax.set_ylabel("value (the series' units)")
+    ax.set_title(f"{kind.upper()}: {len(frame)} steps after the last known value")
+    ax.legend(loc="upper left", fontsize=8)
+    return fig

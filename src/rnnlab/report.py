@@ -27,7 +27,7 @@ METRICS = "metrics/sine.json"
 HOW_TO = "dvc exp run --queue -S seq_len=5,10,20,30,40,50 && dvc queue start -j 2"
 # The top-level params the sine stages read (dvc.yaml's train_sine and evaluate_sine); a
 # difference anywhere else cannot change a sine metric.
-SINE_PARAMS = ("seq_len", "seeds", "threads", "sine")
+SINE_PARAMS = ("seq_len", "seeds", "threads", "series", "sine")
 MEASURES = {
     "rollout_mse": "final epoch (the texts' number)",
     "rollout_mse_last10": "mean of the last 10 epochs",
