@@ -17,6 +17,8 @@ from conftest import clone, run, tiny
 pytestmark = pytest.mark.slow
 
 MODELS = ["mlp", "rnn", "lstm", "gru"]
+SUNSPOTS = ["-S", "series.csv_path=data/sunspots/sunspots.csv", "-S", "series.column=SUNACTIVITY",
+            "-S", "series.scaling=standard", "-S", "series.season=11"]  # the README's command
 
 
 def test_repro_experiments_and_a_sweep_shared_across_machines(project, tmp_path):
@@ -30,7 +32,7 @@ def test_repro_experiments_and_a_sweep_shared_across_machines(project, tmp_path)
     project.run("dvc", "repro")
     metrics = json.loads((project.path / "metrics/sine.json").read_text())
     assert set(MODELS) <= set(metrics)
-    assert set(metrics["reference"]) == {"clean_sine", "zero", "linear_ar"}
+    assert set(metrics["reference"]) == {"clean_sine", "zero", "naive", "seasonal_naive", "linear_ar", "exp_smoothing", "arima"}
     for name in ("sine/sine_data", "sine/sine_loss", "sine/sine_predictions", "ball/ball_training", "ball/ball_predictions"):
         assert (project.path / f"plots/{name}.png").stat().st_size > 10_000, name
     project.commit("baseline")
@@ -67,3 +69,11 @@ def test_repro_experiments_and_a_sweep_shared_across_machines(project, tmp_path)
     assert all(f"seq_len {n}" in table for n in (5, 10, 20))
     third.run("dvc", "exp", "apply", "len-10")  # its data came along: models check out of the cache
     assert (third.path / "models/sine/gru.pt").exists()
+
+    # -- a real series no one here made: the README's sunspots experiment ---------------------
+    proc = project.run("dvc", "exp", "run", "-n", "sunspots", *SUNSPOTS)
+    assert "Stage 'train_ball@rnn' didn't change, skipping" in proc.stdout  # only S reruns
+    metrics = json.loads((project.path / "metrics/sine.json").read_text())
+    assert "clean_sine" not in metrics["reference"] and "seasonal_naive" in metrics["reference"]
+    assert 1000 < metrics["reference"]["naive"]["rollout_mse"] < 20000  # sunspot numbers, squared
+    assert (project.path / "data/series/series.csv").read_text().splitlines()[:2] == ["5.0", "11.0"]
