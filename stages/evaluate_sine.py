@@ -14,7 +14,8 @@ from rnnlab.stage import load_params, run_stage
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--data", required=True, help="prepared series csv (in the models' units)")
+    parser.add_argument("--series", required=True, help="prepared series csv, in its own units (for the metrics)")
+    parser.add_argument("--data", required=True, help="prepared series csv, in the models' units (their input)")
     parser.add_argument("--scaling", required=True, help="the scaling json prepare_series wrote")
     parser.add_argument("--models", required=True, help="folder of trained <model>.pt")
     parser.add_argument("--histories", required=True, help="folder of <model>.csv training histories")
@@ -27,7 +28,7 @@ def main() -> None:
 
     values = data.read_series(args.data)
     to_series = data.Scaler.read(args.scaling)
-    series = to_series.unscale_values(values)  # the series in its own units: what metrics compare with
+    series = data.read_series(args.series)  # exactly the csv's values: fitted references are sensitive to an ulp
     split = data.split_series(series, p.sine.data.train_fraction)
     seeds = list(p.seeds)
     predictions = pd.DataFrame({"step": np.arange(split.boundary + 1, len(values)), "truth": split.test[1:].double().numpy()})
