@@ -705,7 +705,8 @@ def wait_for_line(stream, prefix: str) -> list[str]:
 
 @pytest.mark.slow
 def test_sigint_of_a_training_stage_prints_one_line_no_traceback_and_keeps_the_previous_checkpoint(tmp_path):
-    p = params_file(tmp_path, ball__train__epochs=3000, ball__train__patience=3000)
+    # the torch engine: no kernel to compile first; 3000 epochs: far longer than the test waits
+    p = params_file(tmp_path, ball__train__epochs=3000, ball__train__patience=3000, ball__train__engine="torch")
     rows = ball_data.generate_rows(300, (-10, 10), 5, (5, 10), seed=0)
     shards = tmp_path / "shards"
     shards.mkdir()
@@ -836,6 +837,18 @@ def test_a_failing_dvc_exp_run_leaves_its_params_and_deletes_the_outputs_of_the_
     assert snapshot(csv) == before
     status = project.run("dvc", "status", "generate_ball", "prepare_ball")
     assert status.stdout.strip() == "Data and pipelines are up to date.", status.stdout
+
+
+@pytest.mark.slow
+def test_a_failing_dvc_exp_run_temp_leaves_the_workspace_alone(ball_pipeline):
+    """The way to try a value without risking the workspace: `--temp` runs in a copy."""
+    project = ball_pipeline["project"]
+    watched = [project.path / "params.yaml", project.path / "data/ball/ball.csv"]
+    before = [snapshot(path) for path in watched]
+    proc = project.run("dvc", "exp", "run", "--temp", "-S", "ball.generate.rows=abc", "prepare_ball", check=False)
+    assert proc.returncode != 0
+    assert "error: params.yaml: ball.generate.rows must be an integer, got 'abc'\n" in proc.stdout + proc.stderr
+    assert [snapshot(path) for path in watched] == before
 
 
 @pytest.mark.slow
