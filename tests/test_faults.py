@@ -673,6 +673,41 @@ def test_predict_ball_history_outside_the_training_range_warns_in_one_line(ball_
     assert err == "warning: positions 100..120 lie outside the training data's range -12..40; the answer is an extrapolation\n"
 
 
+def test_predict_ball_with_a_damaged_checkpoint(ball_models, monkeypatch, capsys):
+    path = ball_models / "lstm.pt"
+    path.write_bytes(path.read_bytes()[:200])
+    assert predict(ball_models, "1,2,3", monkeypatch=monkeypatch, capsys=capsys) == (
+        1, "", f"error: {path}: truncated or damaged torch.save archive\n")
+
+
+def test_predict_ball_with_metrics_that_are_not_json(ball_models, monkeypatch, capsys):
+    (ball_models / "metrics.json").write_text('{"rnn": ')
+    assert predict(ball_models, "1,2,3", monkeypatch=monkeypatch, capsys=capsys) == (
+        1, "", f"error: {ball_models / 'metrics.json'}:1: not valid JSON (Expecting value)\n")
+
+
+@pytest.mark.xfail(reason="needs, in cli._load_ball_model after `saved = load_checkpoint(path)`: `if saved.cfg.kind != kind: "
+                          "raise DataError(f\"{path}: holds a {saved.cfg.kind} model, not a {kind}; "
+                          "run `dvc repro train_ball@{kind}`\")`", strict=True)
+def test_predict_ball_refuses_a_checkpoint_of_another_model(ball_models, monkeypatch, capsys):
+    (ball_models / "lstm.pt").write_bytes((ball_models / "gru.pt").read_bytes())  # a GRU under the LSTM's name
+    assert predict(ball_models, "1,2,3", "--model", "lstm", monkeypatch=monkeypatch, capsys=capsys) == (
+        1, "", f"error: {ball_models / 'lstm.pt'}: holds a gru model, not a lstm; run `dvc repro train_ball@lstm`\n")
+
+
+@pytest.mark.xfail(reason="needs, in cli._load_ball_model, `kind = min(...)` inside `try:` with "
+                          "`except (KeyError, TypeError): raise DataError(f\"{metrics}: no test MAE per model; "
+                          "run `dvc repro evaluate_ball` (or pass --model)\") from None`", strict=True)
+def test_predict_ball_with_metrics_without_a_mae(ball_models, monkeypatch, capsys):
+    (ball_models / "metrics.json").write_text('{"rnn": {"accuracy": 0.5}}')
+    try:
+        result = predict(ball_models, "1,2,3", monkeypatch=monkeypatch, capsys=capsys)
+    except KeyError:
+        pytest.fail("a metrics file without a mae ends in a traceback")
+    assert result == (1, "", f"error: {ball_models / 'metrics.json'}: no test MAE per model; "
+                             "run `dvc repro evaluate_ball` (or pass --model)\n")
+
+
 @pytest.mark.xfail(reason="needs `except KeyboardInterrupt: print(\"\\ninterrupted\", file=sys.stderr); return 130` "
                           "after `except RnnlabError` around `args.run(args)` in cli.main", strict=True)
 def test_predict_ball_ctrl_c_prints_one_line_and_exits_130(ball_models, monkeypatch, capsys):
@@ -814,6 +849,32 @@ def test_two_dvc_repro_at_once_the_second_refuses_cleanly_and_the_first_complete
     assert "Traceback" not in second.stderr
     ball_pipeline["reference"] = trained(project)  # an uninterrupted run's outputs
     assert all(ball_pipeline["reference"].values())
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_dvc_repro_prints_our_line_and_dvcs_no_traceback_and_leaves_no_output(ball_pipeline, tmp_path):
+    project = ball_pipeline["project"]
+    log = tmp_path / "interrupted.log"
+    interrupted = start_repro(project, "--force", "--single-item", "train_ball@gru", log=log)
+    try:
+        wait_for_training(interrupted, log)
+    finally:
+        os.killpg(interrupted.pid, signal.SIGINT)  # Ctrl-C in a terminal: dvc and the stage both get it
+        code = interrupted.wait(timeout=120)
+    output = log.read_text()
+    assert code != 0
+    assert "Traceback" not in output and "KeyboardInterrupt" not in output, output
+    after = output.splitlines()[[line.startswith("ball gru: ") for line in output.splitlines()].index(True) + 1:]
+    after = [line for line in after if not line.startswith("ball gru: ") and line.strip()]
+    assert after[0] == INTERRUPTED
+    assert after[1:] == [f"ERROR: failed to reproduce 'train_ball@gru': failed to run: {stage_command(project)}, exited with 130"]
+    assert not (project.path / "models/ball/gru.pt").exists()
+    assert leftovers(project.path / "models/ball") == []
+
+
+def stage_command(project) -> str:
+    return ("python stages/train_ball.py --model gru --shards data/ball/shards --checkpoint models/ball/gru.pt "
+            "--history plots/ball/history/gru.csv --timing timings/ball/gru.json")
 
 
 @pytest.mark.slow
