@@ -110,3 +110,19 @@ def test_a_bad_model_name_in_any_section_stops_every_stage_up_front(tmp_path, de
     with pytest.raises(ParamsError) as caught:
         load_with(tmp_path, default_params, lambda d: d[section].update(models=models))
     assert str(caught.value) == f"{tmp_path / 'params.yaml'}: {message}"
+
+
+def test_a_step_budget_sets_the_epochs_from_the_windows_per_epoch(default_params):
+    """The fair protocol: 5700 steps are 150 epochs of 38 windows (seq_len 20), 79 of 72 (seq_len
+    10), 380 of 15 (seq_len 50); without a budget, the texts' epochs."""
+    default_params["sine"]["train"]["steps"] = 5700
+    train = params.parse(default_params).sine.train
+    assert [train.epochs_for(n) for n in (38, 72, 15)] == [150, 79, 380]
+    default_params["sine"]["train"]["steps"] = None
+    assert params.parse(default_params).sine.train.epochs_for(72) == 150
+
+
+def test_a_step_budget_must_be_positive(default_params):
+    default_params["sine"]["train"]["steps"] = 0
+    with pytest.raises(ParamsError, match=r"^sine.train.steps must be > 0, got 0$"):
+        params.parse(default_params)

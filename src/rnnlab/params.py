@@ -69,6 +69,23 @@ class Training:
             _positive(self.grad_clip, f"{at}.grad_clip")
 
 
+@dataclass(frozen=True)
+class SineTraining(Training):
+    steps: int | None         # the fair protocol: an optimizer-step budget instead of `epochs`
+
+    def check(self, at: str) -> None:
+        super().check(at)
+        if self.steps is not None:
+            _positive(self.steps, f"{at}.steps")
+
+    def epochs_for(self, steps_per_epoch: int) -> int:
+        """The texts' fixed epochs, or as many epochs as spend ``steps`` optimizer steps (rounded
+        to whole epochs: every window of an epoch is seen equally often)."""
+        if self.steps is None:
+            return self.epochs
+        return max(1, round(self.steps / steps_per_epoch))
+
+
 # The model registry's names (models.MODELS; tests/test_params.py keeps the two equal). Written
 # out here so that reading params does not import the model code, which every stage would then
 # depend on.
@@ -81,7 +98,7 @@ class Sine:
     data: SineData
     models: tuple[str, ...]
     model: Architecture
-    train: Training
+    train: SineTraining
 
     def check(self, at: str, allowed: tuple[str, ...] = MODEL_NAMES) -> None:
         # Every stage reads the whole of params.yaml, so a bad name stops whichever stage runs

@@ -129,7 +129,8 @@ def _training(train, unit: str = "epochs") -> str:
     text = f"{train.optimizer} lr {short_number(train.lr)}"
     if train.lr_schedule != "constant":
         text += f" {train.lr_schedule}"
-    text += f" · {train.epochs} {unit}"
+    steps = getattr(train, "steps", None)  # sine's fair protocol: a step budget instead of epochs
+    text += f" · {steps} steps (budget)" if steps is not None else f" · {train.epochs} {unit}"
     if train.grad_clip is not None:
         text += f" · grad clip {short_number(train.grad_clip)}"
     return text

@@ -7,6 +7,7 @@ train statefully, judge each epoch by a free-running rollout over the test range
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import numpy as np
@@ -37,9 +38,9 @@ def train(p: Params, values: np.ndarray, kind: str, on_epoch: OnEpoch | None = N
         "%s: %d training windows of %d steps, %d test points, %d parameters, seeds %s",
         kind, len(windows.inputs), p.seq_len, len(split.test), parameter_count(cfg), list(p.seeds),
     )
-    progress = Progress(p.sine.train.epochs, f"sine {kind}")
-    result = fit(model, StatefulWindows(windows, split.test), p.sine.train,
-                 chain(progress.fit_callback("test_loss"), on_epoch))
+    recipe = dataclasses.replace(p.sine.train, epochs=p.sine.train.epochs_for(len(windows.inputs)))
+    progress = Progress(recipe.epochs, f"sine {kind}")
+    result = fit(model, StatefulWindows(windows, split.test), recipe, chain(progress.fit_callback("test_loss"), on_epoch))
     seconds = progress.close()
     last = {k: float(np.median(v[-1].numpy())) for k, v in result.history.items()}
     log.info("%s: final train loss %.4f, rollout test MSE %.4f (medians over %d seeds), %.1fs",
