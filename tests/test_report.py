@@ -97,14 +97,14 @@ def test_write_makes_the_figure_and_three_tables(tmp_path):
     assert (tmp_path / "study.png").stat().st_size > 10_000
     text = (tmp_path / "study.md").read_text()
     assert text.count("| GRU |") == 3 and "mean of the last 10 epochs" in text
-    fig = report.figure(report.by_seq_len(study), study.models)
+    fig = report.figure(report.protocols(study), study.models)
     assert [ax.get_title() for ax in fig.axes] == ["GRU", "RNN"]
     assert all(ax.get_yscale() == "log" for ax in fig.axes)
 
 
 def test_study_figure_gives_each_model_its_own_panel_on_one_scale_with_every_seed():
     study = report.collect(shown(exp("exp-ten", run_data(10)), exp("exp-forty", run_data(40, gru=(0.2, 0.3, 0.8)))))
-    fig = report.figure(report.by_seq_len(study), study.models)
+    fig = report.figure(report.protocols(study), study.models)
     gru, rnn = fig.axes
     assert gru.get_shared_y_axes().joined(gru, rnn)  # four bands on one axis hid each other
     seeds = [line for line in gru.get_lines() if line.get_marker() == "." and list(line.get_xdata()) == [40] * 3]
@@ -117,8 +117,8 @@ def test_study_figure_gives_each_model_its_own_panel_on_one_scale_with_every_see
 
 def test_study_figure_is_captioned_with_the_params_its_runs_share():
     study = report.collect(shown(exp("exp-ten", run_data(10)), exp("exp-thirty", run_data(30))))
-    text = plotting.caption_text(report.figure(report.by_seq_len(study), study.models))
-    assert text.startswith("seq_len=10, 20, 30 (one run each) · seeds 0-2 · ")
+    text = plotting.caption_text(report.figure(report.protocols(study), study.models))
+    assert text.startswith("seq_len=10, 20, 30 · seeds 0-2 · ")
     assert "lr 5e-4" in text and text.endswith("runs: exp-ten, aaaaaaa, exp-thirty")
 
 
@@ -161,3 +161,36 @@ def test_report_command_lists_the_skipped_runs_when_too_few_are_left(monkeypatch
         "error: a study needs runs at two or more sequence lengths; found aaaaaaa (seq_len 20). Create them with:",
     ]
     assert out.out == ""
+
+
+def fair(seq_len, steps=5700, **kwargs):
+    params = copy.deepcopy(PARAMS)
+    params["sine"]["train"]["steps"] = steps
+    return run_data(seq_len, params=params, **kwargs)
+
+
+def test_a_step_budget_is_a_second_protocol_beside_the_texts_epochs():
+    """Issue 13's fair protocol: runs that change sine.train.steps (and seq_len) join the study
+    as their own curve instead of being skipped."""
+    fair_runs = exp("fair-ten", fair(10)), exp("fair-forty", fair(40, gru=(0.1, 0.1, 0.1)))
+    study = report.collect(shown(exp("exp-ten", run_data(10)), *fair_runs))
+    groups = report.protocols(study)
+    assert list(groups) == [report.TEXTS, "5700 steps at every seq_len"]
+    assert list(groups[report.TEXTS]) == [10, 20] and list(groups["5700 steps at every seq_len"]) == [10, 40]
+    assert study.skipped == []
+
+
+def test_the_study_figure_and_tables_show_each_protocol(tmp_path):
+    study = report.collect(shown(exp("exp-ten", run_data(10)), exp("fair-ten", fair(10)), exp("fair-forty", fair(40))))
+    fig = report.figure(report.protocols(study), study.models)
+    labels = {line.get_label() for line in fig.axes[0].get_lines()}
+    assert {"GRU median", "GRU median (5700 steps at every seq_len)"} <= labels
+    report.write(study, tmp_path / "s.png", tmp_path / "s.md")
+    text = (tmp_path / "s.md").read_text()
+    assert "## Protocol: the texts' epochs" in text and "## Protocol: 5700 steps at every seq_len" in text
+
+
+def test_a_protocol_with_one_length_is_listed_as_skipped():
+    study = report.collect(shown(exp("exp-ten", run_data(10)), exp("fair-ten", fair(10))))
+    assert list(report.protocols(study)) == [report.TEXTS]
+    assert study.skipped == [("fair-ten", "the only seq_len with 5700 steps at every seq_len")]

@@ -5,6 +5,10 @@ params and metrics by file. A run joins the study when it has the per-seed sine 
 differs from the commit's own params in ``seq_len`` only among the params that feed the sine
 stages (``SINE_PARAMS``): a run that also changed, say, ``ball.train.lr`` trained the very same
 sine models. Anything else is listed as skipped with the reason, never silently mixed in.
+
+One other difference is allowed, because it is the study's second question: the training
+protocol. ``sine.train.steps`` (issue 13's fair protocol: the same optimizer-step budget at every
+length) puts a run in its own curve beside the texts' fixed-epoch one.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ from rnnlab.plotting import BAND_ALPHA, REFERENCE_STYLES, _color, new_figure, se
 SEED_METRICS = "metrics/sine_seeds.json"
 METRICS = "metrics/sine.json"
 HOW_TO = "dvc exp run --queue -S seq_len=5,10,20,30,40,50 && dvc queue start -j 2"
+TEXTS = "the texts' epochs"  # the protocol of a run without sine.train.steps
+PROTOCOL_KEY = "sine.train.steps"
 # The top-level params the sine stages read (dvc.yaml's train_sine and evaluate_sine); a
 # difference anywhere else cannot change a sine metric.
 SINE_PARAMS = ("seq_len", "seeds", "threads", "series", "sine")
@@ -42,6 +48,12 @@ class Run:
     per_seed: dict[str, dict[str, dict[str, float]]]  # model -> seed -> metric -> value
     references: dict[str, dict[str, float]]
     params: dict = field(default_factory=dict)  # the run's params.yaml (for the figure's caption)
+
+    @property
+    def protocol(self) -> str:
+        """The texts' fixed epochs, or a fair protocol's step budget."""
+        steps = ((self.params.get("sine") or {}).get("train") or {}).get("steps")
+        return TEXTS if steps is None else f"{steps} steps at every seq_len"
 
     def values(self, model: str, measure: str) -> list[float]:
         return [m[measure] for m in self.per_seed[model].values()]
@@ -109,12 +121,12 @@ def _sine_params(params: dict) -> dict:
 
 
 def _differences(params: dict, base: dict, prefix: str = "") -> list[str]:
-    """Dotted keys whose values differ, apart from seq_len."""
+    """Dotted keys whose values differ, apart from seq_len and the protocol."""
     keys = sorted(set(params) | set(base))
     found = []
     for key in keys:
         dotted = f"{prefix}{key}"
-        if dotted == "seq_len":
+        if dotted in ("seq_len", PROTOCOL_KEY):
             continue
         a, b = params.get(key), base.get(key)
         if isinstance(a, dict) and isinstance(b, dict):
@@ -124,15 +136,27 @@ def _differences(params: dict, base: dict, prefix: str = "") -> list[str]:
     return found
 
 
-def by_seq_len(study: Study) -> dict[int, Run]:
-    """One run per sequence length: the first listed (DVC lists the newest experiment first)."""
+def by_seq_len(study: Study, protocol: str = TEXTS) -> dict[int, Run]:
+    """One run per sequence length of a protocol: the first listed (DVC lists the newest first)."""
     chosen: dict[int, Run] = {}
-    for run in study.runs:
+    for run in (r for r in study.runs if r.protocol == protocol):
         if run.seq_len in chosen:
             study.skipped.append((run.name, f"seq_len {run.seq_len} already reported by {chosen[run.seq_len].name}"))
         else:
             chosen[run.seq_len] = run
     return dict(sorted(chosen.items()))
+
+
+def protocols(study: Study) -> dict[str, dict[int, Run]]:
+    """Each protocol's runs by sequence length, the texts' first; a protocol needs two lengths."""
+    names = sorted({run.protocol for run in study.runs}, key=lambda name: (name != TEXTS, name))
+    groups = {name: by_seq_len(study, name) for name in names}
+    for name, runs in list(groups.items()):
+        if len(runs) < 2:
+            if name != TEXTS:  # the commit's own run is always there alone before any experiment
+                study.skipped += [(run.name, f"the only seq_len with {name}") for run in runs.values()]
+            del groups[name]
+    return groups
 
 
 def table(runs: dict[int, Run], models: list[str], measure: str) -> pd.DataFrame:
@@ -155,65 +179,70 @@ def _markdown_table(frame: pd.DataFrame) -> str:
     return "\n".join("| " + " | ".join(row) + " |" for row in rows)
 
 
-def markdown(runs: dict[int, Run], study: Study) -> str:
-    seeds = len(next(iter(next(iter(runs.values())).per_seed.values())))
-    floor = next(iter(runs.values())).references["clean_sine"]["rollout_mse"]
-    parts = [f"Rollout test MSE over 199 free-running steps, median [min, max] over {seeds} seeds. "
-             f"Noise floor (clean sine): {floor:.4f}; predicting zero: "
-             f"{next(iter(runs.values())).references['zero']['rollout_mse']:.3f}.\n"]
-    for measure, label in MEASURES.items():
-        parts.append(f"\n### {label}\n\n{_markdown_table(table(runs, study.models, measure))}\n")
+def markdown(groups: dict[str, dict[int, Run]], study: Study) -> str:
+    first = next(iter(next(iter(groups.values())).values()))
+    seeds = len(next(iter(first.per_seed.values())))
+    floor = first.references.get("clean_sine", {}).get("rollout_mse")
+    parts = [f"Rollout test MSE over the free-running test range, median [min, max] over {seeds} seeds. "
+             + (f"Noise floor (clean sine): {floor:.4f}; " if floor is not None else "")
+             + f"predicting zero: {first.references['zero']['rollout_mse']:.3f}.\n"]
+    for protocol, runs in groups.items():
+        parts.append(f"\n## Protocol: {protocol}\n")
+        for measure, label in MEASURES.items():
+            parts.append(f"\n### {label}\n\n{_markdown_table(table(runs, study.models, measure))}\n")
     if study.skipped:
         parts.append("\nSkipped: " + "; ".join(f"{name} ({why})" for name, why in study.skipped) + "\n")
     return "".join(parts).rstrip("\n") + "\n"
 
 
-def caption(runs: dict[int, Run]) -> str:
-    """The params the study's runs share (they differ in seq_len only, among the sine params)."""
+def caption(groups: dict[str, dict[int, Run]]) -> str:
+    """The params the study's runs share (they differ in seq_len and protocol only, among the
+    sine params)."""
+    runs = {run.name: run for group in groups.values() for run in group.values()}
     first = next(iter(runs.values()))
+    lengths = sorted({run.seq_len for run in runs.values()})
     seeds = first.params.get("seeds") or sorted({int(s) for model in first.per_seed.values() for s in model})
     sine = first.params.get("sine") or {}
     model, train = sine.get("model") or {}, sine.get("train") or {}
-    parts = [f"seq_len={', '.join(map(str, runs))} (one run each)", seeds_text(seeds)]
+    parts = [f"seq_len={', '.join(map(str, lengths))}", seeds_text(seeds)]
     if "hidden_size" in model:
         layers = model.get("num_layers", 1)
         parts.append(f"hidden {model['hidden_size']}" + (f" x {layers} layers" if layers > 1 else ""))
     if "lr" in train:
         parts.append(f"{train.get('optimizer', '')} lr {short_number(float(train['lr']))}".lstrip())
     if "epochs" in train:
-        parts.append(f"{train['epochs']} epochs")
-    parts.append("runs: " + ", ".join(run.name for run in runs.values()))
+        parts.append(f"{train['epochs']} epochs" + (" or a step budget" if len(groups) > 1 or TEXTS not in groups else ""))
+    parts.append("runs: " + ", ".join(runs))
     return " · ".join(parts)
 
 
-def figure(runs: dict[int, Run], models: list[str]) -> Figure:
+# How each protocol's median is drawn: the texts' solid with dots, a fair budget dashed.
+PROTOCOL_STYLES = [("o-", ".", 1.0), ("s--", "x", 0.75), ("^:", "+", 0.75)]
+
+
+def figure(groups: dict[str, dict[int, Run]], models: list[str]) -> Figure:
     """Rollout MSE against seq_len, one panel per model on one shared scale (four bands on one
-    axis hide each other): every seed as a dot, the median as a line, the band from the best to
-    the worst seed, and the references in every panel."""
-    lengths = list(runs)
+    axis hide each other): every seed as a dot, the median as a line per protocol, the band from
+    the best to the worst seed, and the references in every panel."""
+    everything = {s: run for runs in groups.values() for s, run in runs.items()}
+    lengths = sorted(everything)
     cols = 1 if len(models) == 1 else 2
     rows = -(-len(models) // cols)
-    fig = new_figure((12, 3.2 * rows + 1.0), caption(runs))
+    fig = new_figure((12, 3.2 * rows + 1.0), caption(groups))
     grid = fig.subplots(rows, cols, sharex=True, sharey=True, squeeze=False).ravel()
     for spare in grid[len(models):]:
         spare.remove()
     axes = grid[: len(models)]
-    linear = [runs[s].references["linear_ar"]["rollout_mse"] for s in lengths]
     for k, (ax, model) in enumerate(zip(axes, models)):
-        color = _color(model)
-        present = [s for s in lengths if model in runs[s].per_seed]
-        values = [runs[s].values(model, "rollout_mse") for s in present]
-        ax.fill_between(present, [min(v) for v in values], [max(v) for v in values], color=color, alpha=BAND_ALPHA, lw=0,
-                        label="best to worst seed")
-        for s, v in zip(present, values):
-            ax.plot([s] * len(v), v, ".", color=color, ms=4, alpha=0.6, label="one seed" if s == present[0] else None)
-        ax.plot(present, [np.median(v) for v in values], "o-", color=color, label=f"{model.upper()} median")
+        for (protocol, runs), styles in zip(groups.items(), PROTOCOL_STYLES):
+            _protocol_curve(ax, model, runs, protocol, styles, first=protocol == next(iter(groups)))
         label, style = REFERENCE_STYLES["linear_ar"]
-        ax.plot(lengths, linear, color="gray", ls=style, label=f"{label} over seq_len lags")
+        ax.plot(lengths, [everything[s].references["linear_ar"]["rollout_mse"] for s in lengths], color="gray", ls=style,
+                label=f"{label} over seq_len lags")
         for name in ("clean_sine", "zero"):  # a series of one's own has no clean signal
-            if name in runs[lengths[0]].references:
+            if name in everything[lengths[0]].references:
                 label, style = REFERENCE_STYLES[name]
-                ax.axhline(runs[lengths[0]].references[name]["rollout_mse"], color="gray", ls=style, lw=1, label=label)
+                ax.axhline(everything[lengths[0]].references[name]["rollout_mse"], color="gray", ls=style, lw=1, label=label)
         ax.set(yscale="log", xticks=lengths)
         ax.set_title(model.upper(), fontsize="medium")
         if k + cols >= len(models):  # no panel below it
@@ -223,18 +252,35 @@ def figure(runs: dict[int, Run], models: list[str]) -> Figure:
             ax.set_ylabel("rollout test MSE")
     axes[0].legend(fontsize="x-small", loc="center right", ncols=2)
     tidy_log_axis(axes[0])
-    seeds = len(next(iter(next(iter(runs.values())).per_seed.values())))
+    seeds = len(next(iter(everything[lengths[0]].per_seed.values())))
     fig.suptitle(f"What sequence length does: rollout test MSE, median of {seeds} seeds, band from best to worst seed")
     return fig
 
 
+def _protocol_curve(ax, model: str, runs: dict[int, Run], protocol: str, styles: tuple, first: bool) -> None:
+    style, marker, alpha = styles
+    color = _color(model)
+    present = [s for s in runs if model in runs[s].per_seed]
+    values = [runs[s].values(model, "rollout_mse") for s in present]
+    if first:  # one band per panel: two overlapping bands would hide each other again
+        ax.fill_between(present, [min(v) for v in values], [max(v) for v in values], color=color, alpha=BAND_ALPHA, lw=0,
+                        label="best to worst seed")
+    for s, v in zip(present, values):
+        ax.plot([s] * len(v), v, marker, color=color, ms=4, alpha=0.6 * alpha,
+                label=("one seed" if first else f"one seed ({protocol})") if s == present[0] else None)
+    median = f"{model.upper()} median" + ("" if first and protocol == TEXTS else f" ({protocol})")
+    ax.plot(present, [np.median(v) for v in values], style, color=color, alpha=alpha, label=median)
+
+
 def write(study: Study, figure_path: Path, table_path: Path) -> dict[int, Run]:
+    """The figure and tables of every protocol with two or more lengths; returns the runs drawn
+    by sequence length (the texts' protocol's where it has one)."""
     from rnnlab.io import save_figure, write_text
 
-    runs = by_seq_len(study)
-    if len(runs) < 2:
-        have = ", ".join(f"{r.name} (seq_len {r.seq_len})" for r in runs.values()) or "none"
+    groups = protocols(study)
+    if not groups:
+        have = ", ".join(f"{r.name} (seq_len {r.seq_len})" for r in study.runs) or "none"
         raise RnnlabError(f"a study needs runs at two or more sequence lengths; found {have}. Create them with:\n  {HOW_TO}")
-    save_figure(figure_path, figure(runs, study.models))
-    write_text(table_path, markdown(runs, study))
-    return runs
+    save_figure(figure_path, figure(groups, study.models))
+    write_text(table_path, markdown(groups, study))
+    return dict(sorted({s: run for runs in reversed(groups.values()) for s, run in runs.items()}.items()))
