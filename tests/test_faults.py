@@ -34,15 +34,13 @@ import torch
 import yaml
 
 from rnnlab import ball, ball_data, cli, params
+from rnnlab import io as rnnlab_io
 from rnnlab.checkpoints import load_checkpoint, reference_checkpoint, save_checkpoint
 from rnnlab.errors import DataError, ParamsError
 from rnnlab.models import ModelConfig, build_reference
 from rnnlab.stage import INTERRUPTED
 
-from conftest import ROOT, run, tiny
-
-DEFAULT_PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
-
+from conftest import ROOT, Project, clone_tree, run, tiny
 
 # ---------------------------------------------------------------------------------------
 # Helpers
@@ -771,14 +769,12 @@ def test_sigint_of_a_training_stage_prints_one_line_no_traceback_and_keeps_the_p
 def test_what_a_killed_write_left_is_removed_by_the_next_write(tmp_path):
     """SIGKILL between an atomic write's start and its rename leaves a hidden temporary beside
     the output, never the output half-written; the next write of that output clears it."""
-    from rnnlab import io as rio
-
     (tmp_path / ".gru.pt.abc123.tmp").write_bytes(b"half a checkpoint")
     (tmp_path / ".shards.def456.tmp").mkdir()
     (tmp_path / ".shards.def456.tmp" / "training_set.0.pt").write_bytes(b"half a shard")
     (tmp_path / ".other.csv.x.tmp").write_text("someone else's")
-    rio.write_text(tmp_path / "gru.pt", "new")
-    with rio.atomic_dir(tmp_path / "shards") as folder:
+    rnnlab_io.write_text(tmp_path / "gru.pt", "new")
+    with rnnlab_io.atomic_dir(tmp_path / "shards") as folder:
         (folder / "training_set.0.pt").write_bytes(b"a shard")
     assert leftovers(tmp_path) == [".other.csv.x.tmp"]
     assert (tmp_path / "gru.pt").read_text() == "new"
@@ -796,8 +792,6 @@ def ball_pipeline(tmp_path_factory):
     """A copy of the project whose ball data are prepared and committed; training uses the torch
     engine (no kernel to compile in a fresh copy) for 600 epochs: a few seconds, long enough to
     be caught mid-run after its first progress line."""
-    from conftest import Project, clone_tree
-
     dest = tmp_path_factory.mktemp("faults") / "project"
     dest.mkdir()
     clone_tree(dest)
