@@ -34,7 +34,7 @@ def main() -> None:
             frame[f"{kind}_{gate}"] = activation[0].double().numpy()
         # per gate: its mean over the rollout, median over seeds
         metrics[kind] = {f"{gate}_mean": float(np.median(activation.mean(1).numpy())) for gate, activation in gates.items()}
-    io.write_json(args.metrics, metrics)
+    io.write_json(args.metrics, {"gates": metrics})  # prefixed: no name collides with another file's
     io.write_text(args.curves, frame.to_csv(index=False))
     io.save_figure(args.figure, plotting.gates(frame, caption=plotting.sine_caption(p)))
 

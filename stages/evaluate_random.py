@@ -30,7 +30,7 @@ def main() -> None:
         if frame is None:
             frame = random_windows.free_run_frame(truth, p.random_windows)
         frame[f"{kind}_pred"] = preds[0].reshape(-1).double().numpy()
-    io.write_json(args.metrics, metrics)
+    io.write_json(args.metrics, {"R": metrics})  # prefixed by experiment: no name collides with S's or W's
     io.write_text(args.predictions, frame.to_csv(index=False))
     out, r, caption = Path(args.out), p.random_windows, plotting.random_caption(p)
     io.save_figure(out / "random_predictions.png", plotting.random_window_predictions(frame, caption=caption))

@@ -19,8 +19,8 @@ def main() -> None:
     parser.add_argument("--scaling", required=True, help="the scaling json prepare_series wrote")
     parser.add_argument("--models", required=True, help="folder of trained <model>.pt")
     parser.add_argument("--histories", required=True, help="folder of <model>.csv training histories")
-    parser.add_argument("--metrics", required=True, help="metrics json to write: medians over seeds")
-    parser.add_argument("--seed-metrics", required=True, help="metrics json to write: every seed's")
+    parser.add_argument("--metrics", required=True, help="metrics json to write: the headline medians")
+    parser.add_argument("--detail", required=True, help="json to write: every seed, every measure")
     parser.add_argument("--predictions", required=True, help="test-range rollouts csv to write")
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args()
@@ -32,21 +32,20 @@ def main() -> None:
     split = data.split_series(series, p.sine.data.train_fraction)
     seeds = list(p.seeds)
     predictions = pd.DataFrame({"step": np.arange(split.boundary + 1, len(values)), "truth": split.test[1:].double().numpy()})
-    metrics, per_seed = {}, {}
+    per_seed, parameters = {}, {}
     for kind in p.sine.models:
         saved = load_checkpoint(Path(args.models) / f"{kind}.pt", sine.model_config(p, kind), seeds)
         model = saved.stack()
         history = pd.read_csv(Path(args.histories) / f"{kind}.csv")
         preds = sine.evaluate(p, values, to_series, model, saved.state)
         per_seed[kind] = sine.seed_metrics(p, series, to_series, history, preds, seeds)
-        metrics[kind] = sine.summary(per_seed[kind])
-        metrics[kind]["params"] = parameter_count(model.cfg)
+        parameters[kind] = parameter_count(model.cfg)
         for r, seed in enumerate(seeds):
             predictions[f"{kind}_seed{seed}"] = preds["rollout"][r].double().numpy()
         predictions[kind] = predictions[f"{kind}_seed{seeds[0]}"]  # the first seed's: the texts' run
-    metrics["reference"] = sine.reference_metrics(p, series)
+    metrics, detail = sine.metrics_files(per_seed, parameters, sine.reference_metrics(p, series))
+    io.write_json(args.detail, detail)
     io.write_json(args.metrics, metrics)
-    io.write_json(args.seed_metrics, {kind: {str(s): m for s, m in seeds_.items()} for kind, seeds_ in per_seed.items()})
     io.write_text(args.predictions, predictions.to_csv(index=False))
 
 

@@ -36,7 +36,7 @@ def main() -> None:
         one_step = np.full(len(preds), np.nan)
         one_step[p.windows.time_step : p.windows.time_step + len(regime.test_y)] = per_seed["one_step"][0].double().numpy()
         preds[f"{kind}_one_step"], preds[f"{kind}_free"] = one_step, per_seed["free"][0].double().numpy()
-    io.write_json(args.metrics, metrics)
+    io.write_json(args.metrics, {"W": metrics})  # prefixed by experiment: no name collides with S's or R's
     io.write_text(args.predictions, preds.to_csv(index=False))
     out, boundary = Path(args.out), int(len(values) * p.windows.data.train_fraction)
     caption = plotting.windows_caption(p)

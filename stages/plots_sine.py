@@ -20,7 +20,7 @@ def main() -> None:
     parser.add_argument("--data", required=True, help="series csv")
     parser.add_argument("--scaling", required=True, help="the scaling json prepare_series wrote")
     parser.add_argument("--histories", required=True, help="folder of <model>.csv training histories")
-    parser.add_argument("--metrics", required=True, help="metrics json (for the reference lines)")
+    parser.add_argument("--detail", required=True, help="evaluate_sine's detail json (for the reference lines)")
     parser.add_argument("--predictions", required=True, help="test-range predictions csv")
     parser.add_argument("--out", required=True, help="folder for the PNGs")
     parser.add_argument("--params", default="params.yaml")
@@ -32,7 +32,7 @@ def main() -> None:
     # Training logs losses in the units it trained in; the references are in the series' own.
     unit = data.Scaler.read(args.scaling).std ** 2
     histories = {kind: in_series_units(pd.read_csv(Path(args.histories) / f"{kind}.csv"), unit) for kind in p.sine.models}
-    references = io.read_json(args.metrics)["reference"]
+    references = io.read_json(args.detail)["references"]
     out, caption = Path(args.out), plotting.sine_caption(p)
     name = "Noisy sine" if p.series.is_generated_sine else Path(p.series.csv_path).stem
     figure = plotting.dataset(values, boundary, name=name, caption=plotting.sine_data_caption(p))

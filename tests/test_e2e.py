@@ -17,6 +17,7 @@ from conftest import clone, run, tiny
 pytestmark = pytest.mark.slow
 
 MODELS = ["mlp", "rnn", "lstm", "gru"]
+REFERENCES = {"clean_sine", "zero", "naive", "seasonal_naive", "linear_ar", "exp_smoothing", "arima"}
 SUNSPOTS = ["-S", "series.csv_path=data/sunspots/sunspots.csv", "-S", "series.column=SUNACTIVITY",
             "-S", "series.scaling=standard", "-S", "series.season=11"]  # the README's command
 
@@ -30,9 +31,10 @@ def test_repro_experiments_and_a_sweep_shared_across_machines(project, tmp_path)
 
     # -- one machine: repro, an experiment, metrics diff, plots --------------------------
     project.run("dvc", "repro")
-    metrics = json.loads((project.path / "metrics/sine.json").read_text())
-    assert set(MODELS) <= set(metrics)
-    assert set(metrics["reference"]) == {"clean_sine", "zero", "naive", "seasonal_naive", "linear_ar", "exp_smoothing", "arima"}
+    metrics = json.loads((project.path / "metrics/sine.json").read_text())["S"]
+    assert set(metrics) == set(MODELS) | REFERENCES
+    detail = json.loads((project.path / "metrics/sine_detail.json").read_text())
+    assert set(detail["references"]) == REFERENCES and set(detail["models"]["gru"]["seeds"]) == {"0", "1"}
     for name in ("sine/sine_data", "sine/sine_loss", "sine/sine_predictions", "ball/ball_training", "ball/ball_predictions"):
         assert (project.path / f"plots/{name}.png").stat().st_size > 10_000, name
     project.commit("baseline")
@@ -44,9 +46,12 @@ def test_repro_experiments_and_a_sweep_shared_across_machines(project, tmp_path)
     project.run("dvc", "exp", "run", "-n", "len-5", "-S", "seq_len=5")
     diff = json.loads(project.run("dvc", "metrics", "diff", "--json").stdout)["metrics/sine.json"]
     for model in MODELS:
-        assert f"{model}.rollout_mse" in diff, f"{model} missing from dvc metrics diff: {sorted(diff)}"
-    assert "reference.linear_ar.rollout_mse" in diff      # fitted over seq_len lags: moves
-    assert "reference.clean_sine.rollout_mse" not in diff  # the noise floor does not
+        assert f"S.{model}.rollout_mse" in diff, f"{model} missing from dvc metrics diff: {sorted(diff)}"
+    assert "S.linear_ar.rollout_mse" in diff      # fitted over seq_len lags: moves
+    assert "S.clean_sine.rollout_mse" not in diff  # the noise floor does not
+    # a person reads experiments side by side: the README's command fits a terminal
+    columns = project.run("dvc", "exp", "show", "--only-changed", "--csv").stdout.splitlines()[0].split(",")
+    assert len(columns) <= 40, columns
     project.run("dvc", "plots", "show", "-o", "dvc_plots")
     assert (project.path / "dvc_plots/index.html").exists()
     project.run("dvc", "plots", "diff", "HEAD", "-o", "dvc_plots_diff")  # the experiment over the baseline
@@ -73,7 +78,7 @@ def test_repro_experiments_and_a_sweep_shared_across_machines(project, tmp_path)
     # -- a real series no one here made: the README's sunspots experiment ---------------------
     proc = project.run("dvc", "exp", "run", "-n", "sunspots", *SUNSPOTS)
     assert "Stage 'train_ball@rnn' didn't change, skipping" in proc.stdout  # only S reruns
-    metrics = json.loads((project.path / "metrics/sine.json").read_text())
-    assert "clean_sine" not in metrics["reference"] and "seasonal_naive" in metrics["reference"]
-    assert 1000 < metrics["reference"]["naive"]["rollout_mse"] < 20000  # sunspot numbers, squared
+    references = json.loads((project.path / "metrics/sine_detail.json").read_text())["references"]
+    assert "clean_sine" not in references and "seasonal_naive" in references
+    assert 1000 < references["naive"]["rollout_mse"] < 20000  # sunspot numbers, squared
     assert (project.path / "data/series/series.csv").read_text().splitlines()[:2] == ["5.0", "11.0"]

@@ -1,6 +1,7 @@
 """`rnnlab report` on a fabricated set of experiments, as `dvc exp show --json` lists them."""
 
 import copy
+import hashlib
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,8 @@ REFERENCES = {"clean_sine": {"rollout_mse": 0.0093}, "zero": {"rollout_mse": 0.5
 
 
 def run_data(seq_len, gru=(0.02, 0.018, 0.019), rnn=(0.5, 0.9, 1.2), params=None):
+    """A run as `dvc exp show --json` lists it, plus (under "detail", which DVC does not have) the
+    metrics/sine_detail.json that `git show` finds in its commit."""
     per_seed = {
         model: {str(s): {"rollout_mse": v, "rollout_mse_best": v / 2, "rollout_mse_last10": v * 1.1} for s, v in enumerate(vals)}
         for model, vals in (("gru", gru), ("rnn", rnn))
@@ -24,13 +27,12 @@ def run_data(seq_len, gru=(0.02, 0.018, 0.019), rnn=(0.5, 0.9, 1.2), params=None
     p["seq_len"] = seq_len
     return {
         "params": {"params.yaml": {"data": p}},
-        "metrics": {"metrics/sine_seeds.json": {"data": per_seed},
-                    "metrics/sine.json": {"data": {"reference": REFERENCES}}},
+        "detail": {"models": {model: {"seeds": seeds} for model, seeds in per_seed.items()}, "references": REFERENCES},
     }
 
 
 def exp(name, data):
-    return {"name": name, "revs": [{"rev": "f" * 40, "name": name, "data": data}]}
+    return {"name": name, "revs": [{"rev": hashlib.sha1(name.encode()).hexdigest(), "name": name, "data": data}]}
 
 
 def shown(*experiments, base=20):
@@ -40,15 +42,28 @@ def shown(*experiments, base=20):
     ]
 
 
+def reader(rows):
+    """`git show <rev>:metrics/sine_detail.json` over the fabricated rows."""
+    details = {"a" * 40: rows[1]["data"]["detail"]}
+    for experiment in rows[1]["experiments"]:
+        for rev in experiment["revs"]:
+            details[rev["rev"]] = (rev["data"] or {}).get("detail")
+    return details.get
+
+
+def collect(rows):
+    return report.collect(rows, reader(rows))
+
+
 def test_study_has_one_run_per_sequence_length_including_the_commit():
-    study = report.collect(shown(exp("exp-ten", run_data(10)), exp("exp-forty", run_data(40, gru=(0.2, 0.3, 0.8)))))
+    study = collect(shown(exp("exp-ten", run_data(10)), exp("exp-forty", run_data(40, gru=(0.2, 0.3, 0.8)))))
     runs = report.by_seq_len(study)
     assert list(runs) == [10, 20, 40]
     assert runs[40].values("gru", "rollout_mse") == [0.2, 0.3, 0.8]
 
 
 def test_table_is_model_by_seq_len_with_median_and_range():
-    study = report.collect(shown(exp("exp-ten", run_data(10))))
+    study = collect(shown(exp("exp-ten", run_data(10))))
     frame = report.table(report.by_seq_len(study), study.models, "rollout_mse")
     assert list(frame.columns) == ["seq_len 10", "seq_len 20"]
     assert frame.loc["GRU", "seq_len 20"] == "0.019 [0.018, 0.02]"
@@ -58,13 +73,13 @@ def test_table_is_model_by_seq_len_with_median_and_range():
 
 def test_runs_missing_metrics_or_changing_other_params_are_listed_and_skipped():
     broken = run_data(30)
-    del broken["metrics"]["metrics/sine_seeds.json"]
+    del broken["detail"]
     other_lr = run_data(50, params={**PARAMS, "sine": {"train": {"lr": 0.01}}})
-    study = report.collect(shown(exp("exp-broken", broken), exp("exp-lr", other_lr), exp("exp-failed", None),
+    study = collect(shown(exp("exp-broken", broken), exp("exp-lr", other_lr), exp("exp-failed", None),
                                  exp("exp-ten", run_data(10))))
     assert sorted(r.seq_len for r in study.runs) == [10, 20]
     reasons = dict(study.skipped)
-    assert reasons["exp-broken"] == "missing metrics/sine_seeds.json or metrics/sine.json"
+    assert reasons["exp-broken"] == "no metrics/sine_detail.json in its commit"
     assert reasons["exp-lr"] == "changes more than seq_len: sine.train.lr"
     assert reasons["exp-failed"].startswith("no data")
 
@@ -72,27 +87,27 @@ def test_runs_missing_metrics_or_changing_other_params_are_listed_and_skipped():
 @pytest.mark.parametrize(("changed", "key"), [({"seeds": [0, 1]}, "seeds"), ({"threads": 2}, "threads"),
                                              ({"sine": {"train": {"lr": 0.01}}}, "sine.train.lr")])
 def test_every_param_that_feeds_the_sine_stages_counts_as_a_change(changed, key):
-    study = report.collect(shown(exp("exp-other", run_data(10, params={**PARAMS, **changed}))))
+    study = collect(shown(exp("exp-other", run_data(10, params={**PARAMS, **changed}))))
     assert dict(study.skipped)["exp-other"] == f"changes more than seq_len: {key}"
     assert [r.seq_len for r in study.runs] == [20]
 
 
 def test_runs_that_change_only_params_outside_the_sine_stages_join_the_study():
     other_ball = run_data(10, params={**PARAMS, "ball": {"train": {"lr": 0.5}}, "windows": {"seed": 7}})
-    study = report.collect(shown(exp("exp-ball-lr", other_ball)))
+    study = collect(shown(exp("exp-ball-lr", other_ball)))
     assert study.skipped == []
     assert report.by_seq_len(study)[10].name == "exp-ball-lr"
 
 
 def test_a_second_run_at_the_same_length_is_reported_once():
-    study = report.collect(shown(exp("exp-new", run_data(10)), exp("exp-old", run_data(10, gru=(9, 9, 9)))))
+    study = collect(shown(exp("exp-new", run_data(10)), exp("exp-old", run_data(10, gru=(9, 9, 9)))))
     runs = report.by_seq_len(study)
     assert runs[10].name == "exp-new"
     assert ("exp-old", "seq_len 10 already reported by exp-new") in study.skipped
 
 
 def test_write_makes_the_figure_and_three_tables(tmp_path):
-    study = report.collect(shown(exp("exp-ten", run_data(10)), exp("exp-thirty", run_data(30))))
+    study = collect(shown(exp("exp-ten", run_data(10)), exp("exp-thirty", run_data(30))))
     report.write(study, tmp_path / "study.png", tmp_path / "study.md")
     assert (tmp_path / "study.png").stat().st_size > 10_000
     text = (tmp_path / "study.md").read_text()
@@ -103,7 +118,7 @@ def test_write_makes_the_figure_and_three_tables(tmp_path):
 
 
 def test_study_figure_gives_each_model_its_own_panel_on_one_scale_with_every_seed():
-    study = report.collect(shown(exp("exp-ten", run_data(10)), exp("exp-forty", run_data(40, gru=(0.2, 0.3, 0.8)))))
+    study = collect(shown(exp("exp-ten", run_data(10)), exp("exp-forty", run_data(40, gru=(0.2, 0.3, 0.8)))))
     fig = report.figure(report.protocols(study), study.models)
     gru, rnn = fig.axes
     assert gru.get_shared_y_axes().joined(gru, rnn)  # four bands on one axis hid each other
@@ -116,14 +131,14 @@ def test_study_figure_gives_each_model_its_own_panel_on_one_scale_with_every_see
 
 
 def test_study_figure_is_captioned_with_the_params_its_runs_share():
-    study = report.collect(shown(exp("exp-ten", run_data(10)), exp("exp-thirty", run_data(30))))
+    study = collect(shown(exp("exp-ten", run_data(10)), exp("exp-thirty", run_data(30))))
     text = plotting.caption_text(report.figure(report.protocols(study), study.models))
     assert text.startswith("seq_len=10, 20, 30 · seeds 0-2 · ")
     assert "lr 5e-4" in text and text.endswith("runs: exp-ten, aaaaaaa, exp-thirty")
 
 
 def test_without_experiments_it_says_how_to_make_them(tmp_path):
-    study = report.collect(shown())
+    study = collect(shown())
     with pytest.raises(RnnlabError, match=r"dvc exp run --queue -S seq_len=5,10,20,30,40,50"):
         report.write(study, tmp_path / "s.png", tmp_path / "s.md")
 
@@ -139,6 +154,7 @@ def run_report(monkeypatch, capsys, tmp_path, rows):
     from rnnlab import cli
 
     monkeypatch.setattr(report, "exp_show", lambda repo, all_commits: rows)
+    monkeypatch.setattr(report, "git_reader", lambda repo: reader(rows))
     code = cli.main(["report", "--figure", str(tmp_path / "s.png"), "--table", str(tmp_path / "s.md")])
     return code, capsys.readouterr()
 
@@ -173,7 +189,7 @@ def test_a_step_budget_is_a_second_protocol_beside_the_texts_epochs():
     """Issue 13's fair protocol: runs that change sine.train.steps (and seq_len) join the study
     as their own curve instead of being skipped."""
     fair_runs = exp("fair-ten", fair(10)), exp("fair-forty", fair(40, gru=(0.1, 0.1, 0.1)))
-    study = report.collect(shown(exp("exp-ten", run_data(10)), *fair_runs))
+    study = collect(shown(exp("exp-ten", run_data(10)), *fair_runs))
     groups = report.protocols(study)
     assert list(groups) == [report.TEXTS, "5700 steps at every seq_len"]
     assert list(groups[report.TEXTS]) == [10, 20] and list(groups["5700 steps at every seq_len"]) == [10, 40]
@@ -181,7 +197,7 @@ def test_a_step_budget_is_a_second_protocol_beside_the_texts_epochs():
 
 
 def test_the_study_figure_and_tables_show_each_protocol(tmp_path):
-    study = report.collect(shown(exp("exp-ten", run_data(10)), exp("fair-ten", fair(10)), exp("fair-forty", fair(40))))
+    study = collect(shown(exp("exp-ten", run_data(10)), exp("fair-ten", fair(10)), exp("fair-forty", fair(40))))
     fig = report.figure(report.protocols(study), study.models)
     labels = {line.get_label() for line in fig.axes[0].get_lines()}
     assert {"GRU median", "GRU median (5700 steps at every seq_len)"} <= labels
@@ -191,6 +207,6 @@ def test_the_study_figure_and_tables_show_each_protocol(tmp_path):
 
 
 def test_a_protocol_with_one_length_is_listed_as_skipped():
-    study = report.collect(shown(exp("exp-ten", run_data(10)), exp("fair-ten", fair(10))))
+    study = collect(shown(exp("exp-ten", run_data(10)), exp("fair-ten", fair(10))))
     assert list(report.protocols(study)) == [report.TEXTS]
     assert study.skipped == [("fair-ten", "the only seq_len with 5700 steps at every seq_len")]

@@ -93,7 +93,8 @@ def predict_ball(args) -> int:
 def report(args) -> int:
     from rnnlab import report as study_report
 
-    study = study_report.collect(study_report.exp_show(Path(args.repo), args.all_commits))
+    repo = Path(args.repo)
+    study = study_report.collect(study_report.exp_show(repo, args.all_commits), study_report.git_reader(repo))
     try:
         runs = study_report.write(study, Path(args.figure), Path(args.table))
     finally:  # above all when too few runs are left: the skipped ones say why

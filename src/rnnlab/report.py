@@ -1,7 +1,9 @@
 """The sequence-length study (seed 000's exercise), read back from DVC experiments.
 
-``dvc exp show --json`` lists each commit with its experiments; every run carries its
-params and metrics by file. A run joins the study when it has the per-seed sine metrics and
+``dvc exp show --json`` lists each commit with its experiments and every run's params; the
+per-seed metrics are not declared metrics (they would make ``dvc exp show`` hundreds of columns
+wide) but a git-tracked file of every run's commit, ``metrics/sine_detail.json``, read with
+``git show <rev>:metrics/sine_detail.json``. A run joins the study when it has that file and
 differs from the commit's own params in ``seq_len`` only among the params that feed the sine
 stages (``SINE_PARAMS``): a run that also changed, say, ``ball.train.lr`` trained the very same
 sine models. Anything else is listed as skipped with the reason, never silently mixed in.
@@ -16,6 +18,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,8 +29,7 @@ from matplotlib.figure import Figure
 from rnnlab.errors import RnnlabError
 from rnnlab.plotting import BAND_ALPHA, REFERENCE_STYLES, _color, new_figure, seeds_text, short_number, tidy_log_axis
 
-SEED_METRICS = "metrics/sine_seeds.json"
-METRICS = "metrics/sine.json"
+DETAIL = "metrics/sine_detail.json"
 HOW_TO = "dvc exp run --queue -S seq_len=5,10,20,30,40,50 && dvc queue start -j 2"
 TEXTS = "the texts' epochs"  # the protocol of a run without sine.train.steps
 PROTOCOL_KEY = "sine.train.steps"
@@ -80,39 +82,52 @@ def exp_show(repo: Path, all_commits: bool) -> list[dict]:
     return json.loads(proc.stdout)
 
 
+def git_reader(repo: Path) -> Callable[[str], dict | None]:
+    """``rev -> metrics/sine_detail.json`` at that commit (an experiment's too), or None."""
+
+    def read(rev: str) -> dict | None:
+        proc = subprocess.run(["git", "show", f"{rev}:{DETAIL}"], cwd=repo, capture_output=True, text=True, check=False)
+        try:
+            return json.loads(proc.stdout) if proc.returncode == 0 else None
+        except json.JSONDecodeError:
+            return None
+
+    return read
+
+
 def _runs_of(commit: dict):
-    """(name, data) of a commit's own run and of each of its experiments."""
-    yield commit["rev"][:7], commit.get("data")
+    """(name, rev, data) of a commit's own run and of each of its experiments."""
+    yield commit["rev"][:7], commit["rev"], commit.get("data")
     for experiment in commit.get("experiments") or []:
         for rev in experiment.get("revs") or []:
-            yield rev.get("name") or experiment.get("name") or rev["rev"][:7], rev.get("data")
+            yield rev.get("name") or experiment.get("name") or rev["rev"][:7], rev["rev"], rev.get("data")
 
 
 def _file_data(data: dict, kind: str, path: str):
     return ((data.get(kind) or {}).get(path) or {}).get("data")
 
 
-def collect(rows: list[dict]) -> Study:
+def collect(rows: list[dict], read_detail: Callable[[str], dict | None]) -> Study:
     """Turn ``dvc exp show --json`` output into a study; the workspace row is not a run."""
     study = Study()
     for commit in rows:
         if commit.get("rev") == "workspace":
             continue
         base_params = _file_data(commit.get("data") or {}, "params", "params.yaml") or {}
-        for name, data in _runs_of(commit):
+        for name, rev, data in _runs_of(commit):
             if not data:
                 study.skipped.append((name, "no data (a failed or still queued experiment)"))
                 continue
             params = _file_data(data, "params", "params.yaml")
-            per_seed, summary = _file_data(data, "metrics", SEED_METRICS), _file_data(data, "metrics", METRICS)
             if not params or "seq_len" not in params:
                 study.skipped.append((name, "no seq_len in params.yaml"))
-            elif not per_seed or not summary or "reference" not in summary:
-                study.skipped.append((name, f"missing {SEED_METRICS} or {METRICS}"))
             elif differing := _differences(_sine_params(params), _sine_params(base_params)):
                 study.skipped.append((name, f"changes more than seq_len: {', '.join(differing)}"))
+            elif not (detail := read_detail(rev)) or "models" not in detail or "references" not in detail:
+                study.skipped.append((name, f"no {DETAIL} in its commit"))
             else:
-                study.runs.append(Run(name, int(params["seq_len"]), per_seed, summary["reference"], params))
+                per_seed = {kind: model["seeds"] for kind, model in detail["models"].items()}
+                study.runs.append(Run(name, int(params["seq_len"]), per_seed, detail["references"], params))
     return study
 
 

@@ -127,6 +127,34 @@ def summary(per_seed: dict[int, dict[str, float]]) -> dict[str, float]:
     return result
 
 
+HEADLINE = ("rollout_mse", "backtest_mse", "one_step_mse")  # the declared metrics, per forecaster
+
+
+def metrics_files(per_seed: dict[str, dict[int, dict[str, float]]], parameters: dict[str, int],
+                  references: dict[str, dict[str, float]]) -> tuple[dict, dict]:
+    """(metrics/sine.json, metrics/sine_detail.json).
+
+    The declared metrics are few and prefixed by the experiment (``S.gru.rollout_mse``), so that
+    ``dvc exp show`` stays narrow and no name collides with another experiment's; the detail (every
+    seed, every measure, medians, min and max, the references' MAE/RMSE/MASE) is a git-tracked
+    file beside them, which ``rnnlab report`` reads per experiment.
+    """
+    summaries = {kind: summary(seeds) for kind, seeds in per_seed.items()}
+    headline = {name: {m: values[m] for m in HEADLINE} for name, values in {**summaries, **references}.items()}
+    detail = {
+        "models": {
+            kind: {
+                "parameters": parameters[kind],
+                "median": summaries[kind],
+                "seeds": {str(seed): values for seed, values in seeds.items()},
+            }
+            for kind, seeds in per_seed.items()
+        },
+        "references": references,
+    }
+    return {"S": headline}, detail
+
+
 def reference_predictions(p: Params, values: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
     """Every classical reference's answers to ``evaluate``'s questions (no training)."""
     clean = np.sin(data.sine_grid(p.sine.data)) if p.series.is_generated_sine else None
