@@ -1,12 +1,15 @@
 """Experiment B's model side: packed many-to-one, the seed's accuracy, early stopping, predict."""
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
 
 from rnnlab import ball
-from rnnlab.models import ModelConfig, build_reference
-from rnnlab.training import EarlyStopping, fit
+from rnnlab.engine import Epoch
+from rnnlab.models import ModelConfig, build_reference, build_stack
+from rnnlab.training import EarlyStopping, fit, runs_whole_epochs
 
 from test_training import training
 
@@ -136,3 +139,43 @@ def test_training_twice_gives_bitwise_identical_checkpoints(tmp_path, root):
         checkpoint = reference_checkpoint(ball.model_config(p, "lstm"), model, 0, best_epoch=result.best_epoch)
         save_checkpoint(tmp_path / f"{run}.ckpt", checkpoint)
     assert (tmp_path / "a.ckpt").read_bytes() == (tmp_path / "b.ckpt").read_bytes()
+
+
+@pytest.mark.parametrize("sizes", [[100, 100, 100], [100, 100, 37]])
+def test_minibatch_accuracies_are_one_accuracy_per_minibatch_to_the_bit(sizes):
+    g = torch.Generator().manual_seed(0)
+    actual = torch.randn(sum(sizes), 1, generator=g)
+    predicted = actual + 0.1 * torch.randn(sum(sizes), 1, generator=g)
+    starts = np.cumsum([0, *sizes])
+    each = [ball.accuracy(actual[a:b], predicted[a:b]) for a, b in itertools.pairwise(starts)]
+    assert ball.minibatch_accuracies(actual, predicted, starts).tolist() == each
+
+
+@pytest.mark.parametrize("kind", ["rnn", "lstm"])
+@pytest.mark.parametrize("shuffled", [False, True])
+def test_whole_epoch_training_gives_the_step_by_step_numbers(kind, shuffled):
+    rows = [[s + v * k for k in range(n)] for s in range(-5, 6) for v in (-2, -1, 1, 2) for n in (5, 7, 9)]
+    training_rows, validating = shard(rows[::2]), shard(rows[1::2])
+    runs = {}
+    for whole in (True, False):
+        shuffle = torch.Generator().manual_seed(0) if shuffled else None
+        regime = ball.Minibatches([training_rows], [validating, validating], 20, shuffle, packed=False)
+        regime.compiled_epochs = whole
+        model, recipe = build_stack(ModelConfig(kind, hidden_size=8), [0]), training("sgd", 0.1, 4)
+        assert runs_whole_epochs(model, regime, recipe) == whole
+        runs[whole] = model, fit(model, regime, recipe).history
+    (model, whole), (stepped_model, stepped) = runs[True], runs[False]
+    assert torch.equal(model.flat, stepped_model.flat)
+    assert {k: v.tolist() for k, v in whole.items()} == {k: v.tolist() for k, v in stepped.items()}
+    assert ball.score(model, [validating]) == ball.score_rows(model, Epoch.of([ball.split_inputs(validating)]))
+
+
+@pytest.mark.parametrize("recipe", [training("adam", 0.1, 1), training("sgd", 0.1, 1, lr_schedule="onecycle"),
+                                    training("sgd", 0.1, 1, grad_clip=1.0)])
+def test_only_plain_sgd_runs_whole_epochs(recipe):
+    data = shard([[1, 2, 3, 4]] * 10)
+    model = build_stack(ModelConfig("rnn", hidden_size=4), [0])
+    assert runs_whole_epochs(model, ball.Minibatches([data], [data], 5, packed=False), training("sgd", 0.1, 1))
+    assert not runs_whole_epochs(model, ball.Minibatches([data], [data], 5, packed=False), recipe)
+    assert not runs_whole_epochs(build_reference(ModelConfig("rnn", hidden_size=4)), ball.Minibatches([data], [data], 5),
+                                 training("sgd", 0.1, 1))

@@ -7,6 +7,7 @@ predicts the last one from its final hidden state (many-to-one).
 
 from __future__ import annotations
 
+import itertools
 import logging
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from rnnlab.ball_data import Shard, load_split
-from rnnlab.engine import Batch
+from rnnlab.engine import Batch, Epoch
 from rnnlab.models import ModelConfig, StackedRecurrent, build_reference, build_stack, config_for, parameter_count
 from rnnlab.params import MONITORS, Params
 from rnnlab.progress import OnEpoch, Progress, chain
@@ -65,8 +66,9 @@ def predict_packed(model: nn.Module, packed, lengths: Tensor) -> Tensor:
 def predict_next(model: nn.Module, x: Tensor, lengths: Tensor) -> Tensor:
     """The prediction after each row's last input, (B, 1): x (B, T, 1) padded, lengths (B,)."""
     if isinstance(model, StackedRecurrent):  # the compiled engine's one-replica stack
-        y, _ = model(x.unsqueeze(0))                                         # (1, B, T, 1)
-        return y[0, torch.arange(len(lengths)), lengths - 1]                 # causal: padding is never read
+        last = model.engine().last_outputs(x.unsqueeze(0), lengths)          # (1, B, H)
+        # the stack's own head on the last steps alone: the same numbers as on every step
+        return StackedRecurrent._head(model.weights(), last.unsqueeze(2))[0, :, 0]  # (B, 1)
     return predict_packed(model, pack(x, lengths), lengths)
 
 
@@ -91,7 +93,24 @@ def accuracy(actual: Tensor, predicted: Tensor) -> float:
     On normalised positions; a ball ending at position 0 makes its term ~ |error| * 10^4,
     so the ~1% of such rows dominate the mean. Kept for comparability with the text.
     """
-    return 1 - ((actual - predicted).abs() / (actual.abs() + 0.0001)).mean().item()
+    return 1 - relative_errors(actual, predicted).mean().item()
+
+
+def relative_errors(actual: Tensor, predicted: Tensor) -> Tensor:
+    return (actual - predicted).abs() / (actual.abs() + 0.0001)
+
+
+def minibatch_accuracies(actual: Tensor, predicted: Tensor, starts: np.ndarray) -> Tensor:
+    """``accuracy`` of every minibatch (rows ``starts[s]:starts[s + 1]``), (S,) in float64.
+
+    Minibatches of one size are one row each of a (S, B) mean: PyTorch reduces each row as it
+    reduces one minibatch alone, so the numbers are the same (``test_ball`` holds them to it)."""
+    sizes = np.diff(starts)
+    if (sizes == sizes[0]).all():
+        means = relative_errors(actual, predicted).view(len(sizes), -1).mean(dim=1)
+        return 1 - means.double()
+    return torch.tensor([accuracy(actual[a:b], predicted[a:b]) for a, b in itertools.pairwise(starts)],
+                        dtype=torch.float64)
 
 
 class Minibatches:
@@ -101,7 +120,8 @@ class Minibatches:
     packed once; packing only reorders the input data, so this changes no number. With a
     ``shuffle`` generator, the rows of all training shards are reshuffled every epoch.
     ``packed`` feeds a plain PyTorch module (the torch engine); otherwise a stack gets the
-    padded batch and the lengths (the compiled engine stops each row at its last input).
+    padded batch and the lengths (the compiled engine stops each row at its last input), and
+    with plain SGD ``fit`` runs each epoch as one ``sgd_epoch`` call.
     """
 
     carries_state = False
@@ -109,13 +129,17 @@ class Minibatches:
     def __init__(self, training: list[Shard], validating: list[Shard], batch_size: int,
                  shuffle: torch.Generator | None = None, packed: bool = True):
         self.validating, self.batch_size, self.shuffle, self.packed = validating, batch_size, shuffle, packed
+        self.compiled_epochs = not packed
         if shuffle is None:
             self.fixed = [self._prepare(split_inputs(shard, begin, begin + batch_size))
                           for shard in training for begin in range(0, len(shard[1]), batch_size)]
+            self.fixed_epoch = None if packed else Epoch.of(self.fixed)
         else:
             width = max(shard[0].shape[1] for shard in training)
             self.pool = (torch.cat([nn.functional.pad(p, (0, width - p.shape[1])) for p, _ in training]),
                          torch.cat([lengths for _, lengths in training]))
+        # the compiled engine validates every shard in one pass: the shards end to end
+        self.validating_rows = None if packed else Epoch.of([split_inputs(shard) for shard in validating])
 
     def _prepare(self, batch):
         x, lengths, y = batch
@@ -146,8 +170,18 @@ class Minibatches:
         # a Python float like the seed's, kept in float64: early stopping compares these exactly
         return {"loss": loss, "accuracy": torch.tensor([accuracy(y, predicted.detach())], dtype=torch.float64)}, None
 
+    def sgd_epoch(self, model, lr: float):
+        """The whole epoch in one kernel call (plain SGD at ``lr``): ``step``'s metrics per minibatch,
+        {name: (S, 1)}, and the largest gradient norm (1,)."""
+        epoch = self.fixed_epoch if self.shuffle is None else Epoch.of(list(self.batches()))
+        losses, predicted, grad_norm = model.engine().sgd_epoch(epoch, lr)
+        accuracies = minibatch_accuracies(torch.from_numpy(epoch.target), predicted[0], epoch.starts)
+        return {"loss": losses, "accuracy": accuracies.unsqueeze(1)}, grad_norm
+
     def evaluate(self, model, state):
-        return {f"val_{k}": v for k, v in score(model, self.validating).items()}
+        if self.packed:
+            return {f"val_{k}": v for k, v in score(model, self.validating).items()}
+        return {f"val_{k}": v for k, v in score_rows(model, self.validating_rows).items()}
 
 
 @torch.inference_mode()
@@ -165,6 +199,18 @@ def score(model: nn.Module, shards: list[Shard]) -> dict[str, Tensor]:
         errors.append((predicted - y).abs().flatten())
     mean_accuracy = torch.tensor([sum(accuracies) / len(accuracies)], dtype=torch.float64)  # no float32 rounding
     return {"accuracy": mean_accuracy, "mae": torch.cat(errors).mean().view(1)}
+
+
+@torch.inference_mode()
+def score_rows(stack: StackedRecurrent, shards: Epoch) -> dict[str, Tensor]:
+    """``score`` of a one-replica stack on shards laid end to end (``Epoch.of`` their
+    ``split_inputs``), the same numbers in one kernel call and a few tensor operations."""
+    stack.eval()
+    x, lengths, y = (torch.from_numpy(a) for a in (shards.x, shards.lengths, shards.target))
+    predicted = predict_next(stack, x, lengths)
+    accuracies = minibatch_accuracies(y, predicted, shards.starts).tolist()
+    mean_accuracy = torch.tensor([sum(accuracies) / len(accuracies)], dtype=torch.float64)
+    return {"accuracy": mean_accuracy, "mae": (predicted - y).abs().flatten().mean().view(1)}
 
 
 @torch.inference_mode()

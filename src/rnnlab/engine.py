@@ -4,7 +4,8 @@ Training a stack is the same small computation thousands of times: forward throu
 recurrent layers, a dense head, the MSE, and back. ``StackEngine`` runs it as a handful of
 compiled kernel calls on numpy views of the stack's own flat parameter, and writes the
 gradient straight into ``flat.grad``: no autograd graph, no per-step PyTorch dispatch. The
-optimizer then updates ``flat`` in place (``training.CompiledAdam`` or ``training.PlainSGD``).
+optimizer then updates ``flat`` in place (``training.CompiledAdam`` or ``training.PlainSGD``),
+or, for plain SGD on many-to-one minibatches, ``sgd_epoch`` runs a whole epoch in one call.
 
 Every numpy array here shares memory with a tensor of the stack, so an optimizer step or
 a ``load_state_dict`` (both in place) is seen by the next call at no cost.
@@ -37,6 +38,31 @@ class Batch:
     last_only: bool = False
 
 
+@dataclass(frozen=True)
+class Epoch:
+    """An epoch's minibatches end to end, as ``StackEngine.sgd_epoch`` takes them: rows
+    ``starts[s]:starts[s + 1]`` are minibatch s. Many to one, inputs shared by every replica:
+    x (rows, T, I) padded, lengths (rows,) the real steps of each row, target (rows, O)."""
+
+    x: np.ndarray
+    lengths: np.ndarray
+    target: np.ndarray
+    starts: np.ndarray
+
+    @classmethod
+    def of(cls, batches: list[tuple[Tensor, Tensor, Tensor]]) -> Epoch:
+        """From minibatches (x (B, T, I), lengths (B,), target (B, O)), x padded to the longest T
+        (steps past every row's end are never computed, so the padding changes no number)."""
+        xs, lengths, targets = zip(*batches)
+        width = max(x.shape[1] for x in xs)
+        x = torch.cat([torch.nn.functional.pad(x, (0, 0, 0, width - x.shape[1])) for x in xs])
+        return cls(np.ascontiguousarray(x.numpy()), torch.cat(lengths).numpy().astype(np.int64),
+                   np.ascontiguousarray(torch.cat(targets).numpy()), np.cumsum([0, *map(len, lengths)]))
+
+    def steps(self) -> int:
+        return len(self.starts) - 1
+
+
 class StackEngine:
     """Loss and gradient of every replica of a stack in one pass, and its rollouts."""
 
@@ -48,6 +74,7 @@ class StackEngine:
         self.ptr = stack.flat.data_ptr()
         if self.cfg.kind != "mlp":  # per kind of weight, a tuple over the layers: what the kernels take
             self.w_layers, self.g_layers = self._layers(self.w), self._layers(self.g)
+            self._replica_of = stack._replica_index().numpy()
         self._zero_states: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     def _views(self, flat: Tensor) -> dict[str, np.ndarray]:
@@ -140,6 +167,41 @@ class StackEngine:
             loss, pred, final = self._recurrent_step(batch, state)
         self.stack.flat.grad = self.grad
         return torch.from_numpy(loss).to(self.grad.dtype), torch.from_numpy(pred), final
+
+    def sgd_epoch(self, epoch: Epoch, lr: float) -> tuple[Tensor, Tensor, Tensor]:
+        """Every minibatch of ``epoch``, each a ``loss_and_grad`` from a zero state followed by
+        plain SGD on ``stack.flat`` (``PlainSGD.step``'s numbers), in one kernel call (recurrent
+        stacks).
+
+        Returns the per-step losses (S, R) and the largest gradient norm of each replica (R,), in
+        the stack's dtype as ``loss_and_grad`` and ``replica_grad_norms`` give them, and every
+        prediction (R, rows, O)."""
+        R, dtype = self.stack.replicas, self.w["head.weight"].dtype
+        losses = np.empty((epoch.steps(), R), dtype)
+        preds = np.empty((R, len(epoch.lengths), self.w["head.weight"].shape[1]), dtype)
+        grad_norm = np.empty(R)
+        kernels.sgd_epoch(CELLS[self.cfg.kind].code, epoch.x, epoch.lengths, epoch.target, epoch.starts,
+                          *self.w_layers, self.w["head.weight"], self.w["head.bias"], *self.g_layers,
+                          self.g["head.weight"], self.g["head.bias"], self.stack.flat.detach().numpy(),
+                          self.grad.numpy(), self._replica_of, lr, losses, preds, grad_norm)
+        self.stack.flat.grad = self.grad  # the last step's gradient, as after loss_and_grad
+        return torch.from_numpy(losses), torch.from_numpy(preds), torch.from_numpy(grad_norm).to(self.grad.dtype)
+
+    def last_outputs(self, x: Tensor, lengths: Tensor) -> Tensor:
+        """The top layer's hidden state after each row's last real step, (R, B, H), from x
+        (1|R, B, T, I): the forward pass alone, no step past a row's end computed."""
+        R, B, T = self.stack.replicas, x.shape[1], x.shape[2]
+        lengths = np.asarray(lengths.numpy(), dtype=np.int64)
+        h0, c0 = self._state_by_layer(None, B)
+        h_n, c_n = np.empty_like(h0[0]), np.empty_like(c0[0])
+        tape = np.empty((R, B, T, len(CELLS[self.cfg.kind].tape) * self.cfg.hidden_size), h0.dtype)
+        inputs = np.ascontiguousarray(x.numpy())
+        for layer, weights in enumerate(zip(*self.w_layers)):
+            out = np.empty((R, B, T, self.cfg.hidden_size), h0.dtype)
+            kernels.sequence_forward(CELLS[self.cfg.kind].code, inputs, lengths, h0[layer], c0[layer], *weights, out,
+                                     tape, h_n, c_n)
+            inputs = out
+        return torch.from_numpy(inputs[:, np.arange(B), lengths - 1])
 
     def rollout(self, x: Tensor, state, steps: int, gates: bool = False):
         """Feed each output back as the next input: x (1|R, B, 1, I) -> (R, B, steps, O), in

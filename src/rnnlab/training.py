@@ -7,6 +7,7 @@ stacks (``models.py``), so every loss here is a vector with one entry per replic
 
 from __future__ import annotations
 
+import functools
 import math
 import operator
 from collections.abc import Callable, Iterable
@@ -94,6 +95,27 @@ class PlainSGD(_Optimizer):
             p.add_(grad, alpha=-group["lr"])
 
 
+@functools.cache
+def sgd_rounds_like_torch(dtype: torch.dtype) -> bool:
+    """Does ``kernels.sgd_step`` give ``PlainSGD.step``'s numbers bit for bit on this machine?
+
+    PyTorch's ``p.add_(g, alpha=-lr)`` rounds g * alpha + p once where its CPU code uses FMA
+    instructions (AVX2 and up, its scalar tail included on this build) and twice where it
+    does not; the kernel rounds once. Checked once per process, on values where the two
+    roundings differ, 95 of them: PyTorch's vector body and its scalar tail (up to 31) both see some."""
+    g = torch.Generator().manual_seed(0)
+    param, grad = torch.randn(4096, generator=g, dtype=dtype), torch.randn(4096, generator=g, dtype=dtype) * 1e-3
+    alpha = torch.tensor(-0.1, dtype=dtype)
+    twice = param + grad * alpha
+    once = (param.double() + grad.double() * alpha.double()).to(dtype)  # exact product: one rounding, nearly always
+    differ = (twice != once).nonzero().flatten()
+    pick = differ[torch.arange(95) % len(differ)] if len(differ) else torch.arange(95)  # float64: none to find
+    theirs, ours = param[pick].clone(), param[pick].clone()
+    theirs.add_(grad[pick], alpha=-0.1)
+    kernels.sgd_step(ours.numpy(), grad[pick].numpy(), 0.1)
+    return bool(torch.equal(theirs, ours))
+
+
 def one_cycle(optimizer_name: str, lr: float, total_steps: int) -> list[dict]:
     """PyTorch's ``OneCycleLR`` (warm up to ``lr``, anneal to ~0, momentum cycled the other
     way) as the hyper-parameters of every step, read off the scheduler driving a stand-in
@@ -129,6 +151,10 @@ class Regime(Protocol):
 
     def evaluate(self, model, state) -> dict[str, Tensor]:
         """Per-replica metrics after an epoch, each (R,)."""
+
+    # Optional, for a regime whose ``compiled_epochs`` is true (see ``runs_whole_epochs``):
+    # ``sgd_epoch(model, lr)`` runs every batch of the epoch with plain SGD at ``lr`` and returns
+    # what ``step`` would have, per batch {name: (S, R)}, and the largest gradient norm (R,).
 
 
 @dataclass(frozen=True)
@@ -228,33 +254,22 @@ def fit(model, regime: Regime, cfg, on_epoch: Callable[[int, dict], None] | None
     max norm per replica, or None). Per-batch metrics are averaged over the epoch in float64,
     summed in batch order like the seeds' ``loss += loss.item()``, so epoch numbers match the
     texts to the last digit. ``train_grad_norm`` is the largest pre-clipping gradient norm of
-    the epoch: where exploding gradients show.
+    the epoch: where exploding gradients show. With plain SGD a regime may run the whole
+    epoch in one call (``runs_whole_epochs``): the same numbers, without Python between steps.
     """
     optimizer = OPTIMIZERS[cfg.optimizer](model.parameters(), lr=cfg.lr)
     schedule = None
     if cfg.lr_schedule == "onecycle":  # warm up to lr, anneal to ~0 by the last step of the last epoch
         schedule = iter(one_cycle(cfg.optimizer, cfg.lr, cfg.epochs * regime.steps_per_epoch()))
+    whole_epochs = runs_whole_epochs(model, regime, cfg)
     state = None
     columns: dict[str, list[Tensor]] = {}
     for epoch in range(1, cfg.epochs + 1):
         model.train()
-        per_batch: dict[str, list[Tensor]] = {}
-        grad_norm = None
-        for batch in regime.batches():
-            carried = detach_state(state) if regime.carries_state else None
-            optimizer.zero_grad()
-            metrics, state = regime.step(model, batch, carried)
-            if metrics["loss"].requires_grad:
-                metrics["loss"].sum().backward()  # replicas share no parameter: each gets its own gradient
-            norms = replica_grad_norms(model)                  # (R,)
-            grad_norm = norms if grad_norm is None else torch.maximum(grad_norm, norms)
-            if cfg.grad_clip is not None:
-                clip_replica_grads(model, norms, cfg.grad_clip)
-            if schedule is not None:
-                optimizer.param_groups[0].update(next(schedule))
-            optimizer.step()
-            for key, value in metrics.items():
-                per_batch.setdefault(key, []).append(value.detach())
+        if whole_epochs:
+            per_batch, grad_norm = regime.sgd_epoch(model, optimizer.param_groups[0]["lr"])
+        else:
+            per_batch, grad_norm, state = _epoch_step_by_step(model, regime, cfg, optimizer, schedule, state)
         row = {f"train_{key}": _sequential_mean(values) for key, values in per_batch.items()}
         row["train_grad_norm"] = grad_norm
         row.update(regime.evaluate(model, state if regime.carries_state else None))
@@ -268,6 +283,37 @@ def fit(model, regime: Regime, cfg, on_epoch: Callable[[int, dict], None] | None
         stopping.restore(model)
     history = {key: torch.stack(values) for key, values in columns.items()}
     return FitResult(history, detach_state(state), stopping.best_epoch if stopping else None)
+
+
+def runs_whole_epochs(model, regime, cfg) -> bool:
+    """Can each epoch be one ``regime.sgd_epoch`` call (one kernel call on a stack) with the
+    numbers of ``_epoch_step_by_step``? Plain SGD at a constant rate, no clipping, no carried
+    state, a regime that offers it, and a machine where the kernel rounds as PyTorch does."""
+    return (getattr(regime, "compiled_epochs", False) and not regime.carries_state and cfg.optimizer == "sgd"
+            and cfg.lr_schedule != "onecycle" and cfg.grad_clip is None and sgd_rounds_like_torch(model.flat.dtype))
+
+
+def _epoch_step_by_step(model, regime: Regime, cfg, optimizer, schedule, state):
+    """One epoch, one optimizer step per batch -> per-batch metrics {name: (S, R)}, the largest
+    gradient norm of each replica (R,), and the state left by the last batch."""
+    per_batch: dict[str, list[Tensor]] = {}
+    grad_norm = None
+    for batch in regime.batches():
+        carried = detach_state(state) if regime.carries_state else None
+        optimizer.zero_grad()
+        metrics, state = regime.step(model, batch, carried)
+        if metrics["loss"].requires_grad:
+            metrics["loss"].sum().backward()  # replicas share no parameter: each gets its own gradient
+        norms = replica_grad_norms(model)                  # (R,)
+        grad_norm = norms if grad_norm is None else torch.maximum(grad_norm, norms)
+        if cfg.grad_clip is not None:
+            clip_replica_grads(model, norms, cfg.grad_clip)
+        if schedule is not None:
+            optimizer.param_groups[0].update(next(schedule))
+        optimizer.step()
+        for key, value in metrics.items():
+            per_batch.setdefault(key, []).append(value.detach())
+    return {key: torch.stack(values) for key, values in per_batch.items()}, grad_norm, state
 
 
 def replica_grad_norms(model) -> Tensor:
@@ -289,7 +335,7 @@ def clip_replica_grads(model, norms: Tensor, max_norm: float) -> None:
                 p.grad.mul_(coef)
 
 
-def _sequential_mean(values: list[Tensor]) -> Tensor:
-    """Mean over batches per replica, accumulated left to right in float64."""
-    per_replica = zip(*torch.stack(values).tolist())                # R sequences of floats
+def _sequential_mean(values: Tensor) -> Tensor:
+    """Mean over batches (S, R) per replica, accumulated left to right in float64."""
+    per_replica = zip(*values.tolist())                             # R sequences of floats
     return torch.tensor([reduce(operator.add, seq, 0.0) / len(values) for seq in per_replica], dtype=torch.float64)
