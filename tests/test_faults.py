@@ -684,18 +684,12 @@ def test_predict_ball_with_metrics_that_are_not_json(ball_models, monkeypatch, c
         1, "", f"error: {ball_models / 'metrics.json'}:1: not valid JSON (Expecting value)\n")
 
 
-@pytest.mark.xfail(reason="needs, in cli._load_ball_model after `saved = load_checkpoint(path)`: `if saved.cfg.kind != kind: "
-                          "raise DataError(f\"{path}: holds a {saved.cfg.kind} model, not a {kind}; "
-                          "run `dvc repro train_ball@{kind}`\")`", strict=True)
 def test_predict_ball_refuses_a_checkpoint_of_another_model(ball_models, monkeypatch, capsys):
     (ball_models / "lstm.pt").write_bytes((ball_models / "gru.pt").read_bytes())  # a GRU under the LSTM's name
     assert predict(ball_models, "1,2,3", "--model", "lstm", monkeypatch=monkeypatch, capsys=capsys) == (
         1, "", f"error: {ball_models / 'lstm.pt'}: holds a gru model, not a lstm; run `dvc repro train_ball@lstm`\n")
 
 
-@pytest.mark.xfail(reason="needs, in cli._load_ball_model, `kind = min(...)` inside `try:` with "
-                          "`except (KeyError, TypeError): raise DataError(f\"{metrics}: no test MAE per model; "
-                          "run `dvc repro evaluate_ball` (or pass --model)\") from None`", strict=True)
 def test_predict_ball_with_metrics_without_a_mae(ball_models, monkeypatch, capsys):
     (ball_models / "metrics.json").write_text('{"rnn": {"accuracy": 0.5}}')
     try:
@@ -706,8 +700,6 @@ def test_predict_ball_with_metrics_without_a_mae(ball_models, monkeypatch, capsy
                              "run `dvc repro evaluate_ball` (or pass --model)\n")
 
 
-@pytest.mark.xfail(reason="needs `except KeyboardInterrupt: print(\"\\ninterrupted\", file=sys.stderr); return 130` "
-                          "after `except RnnlabError` around `args.run(args)` in cli.main", strict=True)
 def test_predict_ball_ctrl_c_prints_one_line_and_exits_130(ball_models, monkeypatch, capsys):
     def ctrl_c(prompt=""):
         raise KeyboardInterrupt

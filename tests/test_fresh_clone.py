@@ -44,11 +44,12 @@ def test_a_fresh_clone_reproduces_the_commit_and_leaves_git_clean(project, tmp_p
     assert fresh.run("git", "status", "--porcelain").stdout == "", "a fresh repro changed committed files"
     assert json.loads((fresh.path / "timings/sine/gru.json").read_text())["train_seconds"] > 0
 
-    # seq_len is a param of train_sine and evaluate_sine; the sine models and histories feed
-    # plots_sine, both analyses and plot_data (the interactive plots' csvs). Nothing else may run.
+    # seq_len is a param of prepare_series (its length check), train_sine and evaluate_sine; the
+    # sine models and histories feed plots_sine, both analyses and plot_data (the interactive plots'
+    # csvs). Nothing else may run.
     proc = fresh.run("dvc", "exp", "run", "-S", "seq_len=10")
     expected = {f"train_sine@{m}" for m in params["sine"]["models"]}
-    expected |= {"evaluate_sine", "plots_sine", "analyze_gradients", "analyze_gates", "plot_data"}
+    expected |= {"prepare_series", "evaluate_sine", "plots_sine", "analyze_gradients", "analyze_gates", "plot_data"}
     assert stages_run(proc) == expected, proc.stdout
     for skipped in ("train_ball@gru", "train_windows@gru", "train_random@gru"):
         assert f"Stage '{skipped}' didn't change, skipping" in proc.stdout, proc.stdout

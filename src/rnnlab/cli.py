@@ -26,11 +26,16 @@ def _load_ball_model(models: Path, metrics: Path, kind: str | None):
         scores = io.read_json(metrics) if metrics.exists() else None
         if not scores:
             raise DataError(f"{metrics}: no such file; run `dvc repro evaluate_ball` (or pass --model)")
-        kind = min(scores, key=lambda k: scores[k]["mae"])
+        try:
+            kind = min(scores, key=lambda k: scores[k]["mae"])
+        except (KeyError, TypeError):
+            raise DataError(f"{metrics}: no test MAE per model; run `dvc repro evaluate_ball` (or pass --model)") from None
     path = models / f"{kind}.pt"
     if not path.exists():
         raise DataError(f"{path}: no such file; run `dvc repro train_ball@{kind}`")
     saved = load_checkpoint(path)
+    if saved.cfg.kind != kind:  # a file renamed by hand would otherwise answer as the wrong model
+        raise DataError(f"{path}: holds a {saved.cfg.kind} model, not a {kind}; run `dvc repro train_ball@{kind}`")
     return kind, saved.reference(), saved.extra["scale"]
 
 
@@ -174,6 +179,9 @@ def main(argv: list[str] | None = None) -> int:
     except RnnlabError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # Ctrl-C at the prompt: one line, the shell's usual 130
+        print("\ninterrupted", file=sys.stderr)
+        return 130
 
 
 def parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
