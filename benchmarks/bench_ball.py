@@ -5,7 +5,8 @@ the gzip shards from disk again, cuts and packs every minibatch again, and valid
 autograd on. Ours is ``rnnlab.ball.train`` at the same params on both engines: ``torch``
 (nn.RNN on packed batches, shards loaded once, inputs packed once: the same accuracies as the
 seed's loop, bit for bit) and ``compiled`` (kernels.py; the same model to the last few bits
-of float32, so its accuracies differ in the last digits). The ratio of times is the speed-up.
+of float32, so its accuracies differ in the last digits; with the seed's plain SGD it runs each
+epoch's minibatches in one kernel call). The ratio of times is the speed-up.
 
     python benchmarks/bench_ball.py                  # 50 epochs of the RNN on the pipeline's shards
     python benchmarks/bench_ball.py --rows 1000 --epochs 3 --model gru
@@ -26,7 +27,6 @@ import torch
 from torch import nn
 
 from rnnlab import ball, ball_data
-from rnnlab.models import warm_up
 from rnnlab.params import load
 
 
@@ -122,7 +122,7 @@ def main() -> None:
         start = time.perf_counter()
         theirs = seed_style(shards, args.model, p.ball.model.hidden_size, recipe.lr, recipe.batch_size, args.epochs, recipe.seed)
         t_seed = time.perf_counter() - start
-        print(f"  (kernels loaded or compiled in {warm_up():.2f} s first, once per process: not counted below)")
+        print(f"  (kernels loaded or compiled in {ball.warm_up():.2f} s first, once per process: not counted below)")
         runs = {engine: timed_train(p, shards, args.model, engine) for engine in ("torch", "compiled")}
     print(f"  seed-style loop      : {t_seed:6.1f} s   final validation accuracy {theirs[-1]:.6f}")
     for engine, (seconds, ours) in runs.items():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import time
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from rnnlab import models
 from rnnlab.ball_data import Shard, load_split
 from rnnlab.engine import Batch, Epoch
 from rnnlab.models import ModelConfig, StackedRecurrent, build_reference, build_stack, config_for, parameter_count
@@ -288,6 +290,18 @@ def train(p: Params, shards: str | Path, kind: str, on_epoch: OnEpoch | None = N
     if compiled:  # checkpoints, evaluation and predict-ball read the plain PyTorch module
         model = as_reference(model)
     return model, result, seconds
+
+
+def warm_up() -> float:
+    """``models.warm_up`` and the one kernel it does not load, the compiled engine's whole SGD
+    epoch (~50 ms from numba's cache, ~20 s to compile), so that a timed training pays neither.
+    Returns the seconds it took."""
+    seconds = models.warm_up()
+    start = time.perf_counter()
+    with torch.random.fork_rng():
+        stack = build_stack(ModelConfig("rnn", hidden_size=2), [0])
+    stack.engine().sgd_epoch(Epoch.of([(torch.zeros(1, 2, 1), torch.tensor([1]), torch.zeros(1, 1))]), lr=0.1)
+    return seconds + time.perf_counter() - start
 
 
 def as_reference(stack) -> nn.Module:
