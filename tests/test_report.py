@@ -13,7 +13,8 @@ from rnnlab.errors import RnnlabError
 
 PARAMS = {"seq_len": 20, "seeds": [0, 1, 2], "threads": 1, "sine": {"train": {"lr": 0.0005}},
           "ball": {"train": {"lr": 0.1}}}
-REFERENCES = {"clean_sine": {"rollout_mse": 0.0093}, "zero": {"rollout_mse": 0.52}, "linear_ar": {"rollout_mse": 0.05}}
+REFERENCES = {"clean_sine": {"rollout_mse": 0.0093}, "zero": {"rollout_mse": 0.52}, "linear_ar": {"rollout_mse": 0.05},
+              "exp_smoothing": {"rollout_mse": 0.0113}}
 
 
 def run_data(seq_len, gru=(0.02, 0.018, 0.019), rnn=(0.5, 0.9, 1.2), params=None):
@@ -69,6 +70,8 @@ def test_table_is_model_by_seq_len_with_median_and_range():
     assert frame.loc["GRU", "seq_len 20"] == "0.019 [0.018, 0.02]"
     assert frame.loc["RNN", "seq_len 10"] == "0.9 [0.5, 1.2]"
     assert frame.loc["linear AR (reference)", "seq_len 10"] == "0.05"
+    assert frame.loc["Holt-Winters (reference)", "seq_len 10"] == "0.0113"  # every reference the run has
+    assert "seasonal naive (reference)" not in frame.index
 
 
 def test_runs_missing_metrics_or_changing_other_params_are_listed_and_skipped():

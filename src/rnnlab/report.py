@@ -36,6 +36,13 @@ PROTOCOL_KEY = "sine.train.steps"
 # The top-level params the sine stages read (dvc.yaml's train_sine and evaluate_sine); a
 # difference anywhere else cannot change a sine metric.
 SINE_PARAMS = ("seq_len", "seeds", "threads", "series", "sine")
+REFERENCE_ROWS = {  # the classical forecasters, beside the networks in every table
+    "linear_ar": "linear AR (reference)",
+    "exp_smoothing": "Holt-Winters (reference)",
+    "seasonal_naive": "seasonal naive (reference)",
+    "arima": "ARIMA (reference)",
+    "naive": "naive (reference)",
+}
 MEASURES = {
     "rollout_mse": "final epoch (the texts' number)",
     "rollout_mse_last10": "mean of the last 10 epochs",
@@ -183,7 +190,9 @@ def table(runs: dict[int, Run], models: list[str], measure: str) -> pd.DataFrame
             if model in run.per_seed:
                 v = run.values(model, measure)
                 column[model.upper()] = f"{np.median(v):.3g} [{min(v):.3g}, {max(v):.3g}]"
-        column["linear AR (reference)"] = f"{run.references['linear_ar']['rollout_mse']:.3g}"
+        for name, label in REFERENCE_ROWS.items():  # those a run has (no seasonal one without a season)
+            if name in run.references:
+                column[label] = f"{run.references[name]['rollout_mse']:.3g}"
         cells[f"seq_len {seq_len}"] = column
     return pd.DataFrame(cells)
 
