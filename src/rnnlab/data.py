@@ -7,14 +7,16 @@ import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from torch import Tensor
 
 from rnnlab.errors import DataError, ParamsError
 from rnnlab.io import read_json, read_text
 from rnnlab.params import Params, SineData
+
+if TYPE_CHECKING:  # torch is imported where tensors are made: reading and checking csvs needs none
+    from torch import Tensor
 
 
 def sine_grid(cfg: SineData) -> np.ndarray:
@@ -193,6 +195,8 @@ def split_series(values: np.ndarray, train_fraction: float) -> Split:
             f"{len(values)} points split at {boundary}: both parts need at least 2 points "
             "(sine.data.points or sine.data.train_fraction too small)"
         )
+    import torch
+
     series = torch.from_numpy(values).to(torch.float32)
     return Split(train=series[:boundary], test=series[boundary:])
 
