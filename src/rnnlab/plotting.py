@@ -325,7 +325,7 @@ def ball_training(histories: dict[str, pd.DataFrame], *, caption: str | None = N
         scale = "; symlog below -1"
     if low < 0 < high:
         acc_ax.axhline(0, color="gray", lw=0.8, ls=":")
-    acc_ax.set(xscale="log", xlabel="epoch (log scale)", ylabel=f"accuracy (seed 004's formula{scale})",
+    acc_ax.set(xscale="log", xlabel="epoch (log scale)", ylabel=f"accuracy (text 004's formula{scale})",
                title="Accuracy: validation solid, training dashed")
     mae_ax.set(yscale="log", xlabel="epoch (log scale)", ylabel="mean |error| (ball positions)",
                title="Validation error in positions")
@@ -448,7 +448,7 @@ def window_predictions(values: np.ndarray, boundary: int, preds: pd.DataFrame, c
         ax.scatter(steps[boundary:], values[boundary:], s=7, color="black", zorder=3, label="test data")
         ax.set(ylabel="value", ylim=_padded(values[start:], 0.2, 0.45))  # the top strip holds the legend
         ax.legend(loc="upper left", fontsize="small", ncols=4)
-    axes[0].set_title("Sliding windows (seed 001): test predictions of the first seed; left of the line: training data")
+    axes[0].set_title("Sliding windows (text 001): test predictions of the first seed; left of the line: training data")
     axes[-1].set_xlabel("time step")
     return fig
 
@@ -472,7 +472,7 @@ def random_window_predictions(frame: pd.DataFrame, *, caption: str | None = None
                            Line2D([], [], color=color, lw=1, marker="o", ms=3,
                                   label=f"{kind.upper()} free run (dot: its first prediction), one per test window")],
                   loc="lower left", fontsize="small", ncols=2)
-    axes[0].set_title(f"Random windows (seed 002): {steps}-step free runs from each of {windows.ngroups} test windows' "
+    axes[0].set_title(f"Random windows (text 002): {steps}-step free runs from each of {windows.ngroups} test windows' "
                       "first value, first seed")
     axes[-1].set_xlabel("x")
     return fig
