@@ -38,7 +38,7 @@ def main() -> None:
         model = saved.stack()
         history = pd.read_csv(Path(args.histories) / f"{kind}.csv")
         preds = sine.evaluate(p, values, to_series, model, saved.state)
-        per_seed[kind] = sine.seed_metrics(p, series, to_series, history, preds, seeds)
+        per_seed[kind] = sine.seed_metrics(p, series, history, preds, seeds)
         parameters[kind] = parameter_count(model.cfg)
         for r, seed in enumerate(seeds):
             predictions[f"{kind}_seed{seed}"] = preds["rollout"][r].double().numpy()

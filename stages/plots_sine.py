@@ -9,16 +9,9 @@ from rnnlab import data, io, plotting
 from rnnlab.stage import load_params, run_stage
 
 
-def in_series_units(history: pd.DataFrame, unit: float) -> pd.DataFrame:
-    """An MSE history scaled by std^2 (its gradient norms left alone)."""
-    losses = [c for c in history.columns if c.startswith(("train_loss", "test_loss"))]
-    return history.assign(**{c: history[c] * unit for c in losses}) if unit != 1.0 else history
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", required=True, help="series csv")
-    parser.add_argument("--scaling", required=True, help="the scaling json prepare_series wrote")
     parser.add_argument("--histories", required=True, help="folder of <model>.csv training histories")
     parser.add_argument("--detail", required=True, help="evaluate_sine's detail json (for the reference lines)")
     parser.add_argument("--predictions", required=True, help="test-range predictions csv")
@@ -29,9 +22,7 @@ def main() -> None:
 
     values = data.read_series(args.data)
     boundary = data.split_series(values, p.sine.data.train_fraction).boundary
-    # Training logs losses in the units it trained in; the references are in the series' own.
-    unit = data.Scaler.read(args.scaling).std ** 2
-    histories = {kind: in_series_units(pd.read_csv(Path(args.histories) / f"{kind}.csv"), unit) for kind in p.sine.models}
+    histories = {kind: pd.read_csv(Path(args.histories) / f"{kind}.csv") for kind in p.sine.models}
     references = io.read_json(args.detail)["references"]
     out, caption = Path(args.out), plotting.sine_caption(p)
     name = "Noisy sine" if p.series.is_generated_sine else Path(p.series.csv_path).stem

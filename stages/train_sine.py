@@ -11,14 +11,16 @@ from rnnlab.stage import add_training_outputs, load_params, run_stage, write_tim
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", required=True, help="a key of the model registry")
-    parser.add_argument("--data", required=True, help="series csv")
+    parser.add_argument("--data", required=True, help="prepared series csv, in the models' units")
+    parser.add_argument("--scaling", required=True, help="the scaling json prepare_series wrote")
     add_training_outputs(parser)
     args = parser.parse_args()
     p = load_params(args.params)
 
     values = data.read_series(args.data)
+    unit = data.Scaler.read(args.scaling).std ** 2  # the history is written in the series' own units
     seeds = list(p.seeds)
-    history = LiveHistory(args.history, lambda result: sine.history_frame(result, seeds))
+    history = LiveHistory(args.history, lambda result: sine.history_frame(result, seeds, unit))
     model, result, seconds = sine.train(p, values, args.model, history.on_epoch)
     save_checkpoint(args.checkpoint, stack_checkpoint(model, seeds, result.state))
     history.finish(result)

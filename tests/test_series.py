@@ -109,3 +109,19 @@ def test_without_scaling_the_prepared_series_is_the_csv_itself(tmp_path):
 def test_a_constant_training_part_cannot_be_standardised():
     with pytest.raises(DataError, match=r"series.scaling standard: the training part is constant \(std 0\)"):
         data.Scaler.fit(np.r_[np.ones(80), np.arange(20.0)], 0.8, "standard")
+
+
+def test_the_training_history_is_written_in_the_series_own_units():
+    """Training on a standardised series logs MSEs in its units; the history multiplies them by
+    std^2, so metrics, figures and interactive plots all read the series' units."""
+    from rnnlab import params, sine
+
+    from conftest import tiny
+
+    p = params.parse(tiny(yaml.safe_load((ROOT / "params.yaml").read_text()), epochs=2))
+    _, result, _ = sine.train(p, data.noisy_sine(p.sine.data), "gru")
+    plain, scaled = sine.history_frame(result, list(p.seeds)), sine.history_frame(result, list(p.seeds), unit=4.0)
+    for column in ("train_loss", "test_loss", "test_loss_min", "test_loss_seed1", "train_loss_seed0"):
+        np.testing.assert_array_equal(scaled[column], plain[column] * 4.0)
+    np.testing.assert_array_equal(scaled["train_grad_norm"], plain["train_grad_norm"])  # not an MSE
+    np.testing.assert_array_equal(scaled["epoch"], plain["epoch"])

@@ -15,12 +15,13 @@ def stage(name: str, *args: str, cwd) -> "run":
 @pytest.fixture
 def workdir(tmp_path, default_params):
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(default_params))
+    (tmp_path / "scaling.json").write_text('{"mean": 0.0, "std": 1.0}')  # prepare_series' identity
     return tmp_path
 
 
 def train_args(csv="series.csv"):
-    return ["--model", "gru", "--data", csv, "--checkpoint", "out/gru.pt", "--history", "out/gru.csv",
-            "--timing", "out/gru.json"]
+    return ["--model", "gru", "--data", csv, "--scaling", "scaling.json", "--checkpoint", "out/gru.pt",
+            "--history", "out/gru.csv", "--timing", "out/gru.json"]
 
 
 def assert_failed_cleanly(proc, workdir, message):

@@ -48,9 +48,17 @@ def train(p: Params, values: np.ndarray, kind: str, on_epoch: OnEpoch | None = N
     return model, result, seconds
 
 
-def history_frame(result: FitResult, seeds: list[int]) -> pd.DataFrame:
-    """Per epoch: medians over seeds, the rollout's spread, every seed's train and test curves."""
-    return result.seed_frame(seeds, per_seed=("train_loss", "test_loss"), spread=("test_loss",))
+def history_frame(result: FitResult, seeds: list[int], unit: float = 1.0) -> pd.DataFrame:
+    """Per epoch: medians over seeds, the rollout's spread, every seed's train and test curves.
+
+    Training sees the series in ``series.scaling``'s units; an MSE there times ``unit`` (the
+    scaling's std squared) is the MSE in the series' own units, which the history is written in,
+    so every reader (metrics, figures, interactive plots) compares like with like."""
+    frame = result.seed_frame(seeds, per_seed=("train_loss", "test_loss"), spread=("test_loss",))
+    if unit != 1.0:
+        losses = [c for c in frame.columns if c.startswith(("train_loss", "test_loss"))]
+        frame[losses] = frame[losses] * unit
+    return frame
 
 
 def questions(p: Params, values: np.ndarray) -> references.Questions:
@@ -94,21 +102,20 @@ def mase_scale(p: Params, values: np.ndarray) -> float:
 LAST_EPOCHS = 10  # the final rollout value jumps from epoch to epoch; also report a mean
 
 
-def seed_metrics(p: Params, series: np.ndarray, to_series: data.Scaler, history: pd.DataFrame,
-                 preds: dict[str, torch.Tensor], replica_seeds: list[int]) -> dict[int, dict[str, float]]:
+def seed_metrics(p: Params, series: np.ndarray, history: pd.DataFrame, preds: dict[str, torch.Tensor],
+                 replica_seeds: list[int]) -> dict[int, dict[str, float]]:
     """Each seed's metrics: what the text prints, the rollout's best and recent values, and every
-    question's MSE/MAE/RMSE/MASE, against ``series`` in its own units. Training-time curves are in
-    the scaled units training saw; an MSE scales by std^2, so they are converted back."""
-    unit = to_series.std**2
+    question's MSE/MAE/RMSE/MASE, against ``series`` in its own units (``history`` is in them too:
+    ``history_frame``)."""
     measures = {
         question: evaluation.scores(pred, truth, mase_scale(p, series))
         for (question, pred), truth in zip(preds.items(), truths(p, series).values())
     }
     result = {}
     for r, seed in enumerate(replica_seeds):
-        curve = history[f"test_loss_seed{seed}"].to_numpy() * unit
+        curve = history[f"test_loss_seed{seed}"].to_numpy()
         row = {
-            "train_loss": float(history[f"train_loss_seed{seed}"].iloc[-1] * unit),
+            "train_loss": float(history[f"train_loss_seed{seed}"].iloc[-1]),
             "rollout_mse_best": float(curve.min()),                   # the best epoch's
             "rollout_mse_last10": float(curve[-LAST_EPOCHS:].mean()),  # mean of the last 10 epochs
         }
