@@ -4,8 +4,11 @@ import pytest
 import torch
 from torch import nn
 
+from rnnlab import kernels
+from rnnlab.engine import Batch
 from rnnlab.errors import ParamsError
-from rnnlab.models import MODELS, ModelConfig, build_reference, build_stack, detach_state, parameter_count
+from rnnlab.models import MODELS, ModelConfig, build_reference, build_stack, detach_state, parameter_count, warm_up
+from rnnlab.training import CompiledAdam
 
 
 @pytest.mark.parametrize("kind", list(MODELS))
@@ -59,3 +62,20 @@ def test_detach_state_cuts_tensor_and_lstm_pair_alike():
     pair = detach_state((h, h * 3))
     assert isinstance(pair, tuple) and not any(s.requires_grad for s in pair)
     assert detach_state(None) is None
+
+
+def test_warm_up_compiles_what_the_stages_use():
+    """After ``warm_up`` the stages' calls need no new kernel signature (a fresh clone's stages
+    would compile it): several replicas' rollouts (a writable input, where one replica's was a
+    read-only view), two-layer stacks (the windows), Adam."""
+    warm_up()
+    dispatchers = {name: f for name, f in vars(kernels).items() if hasattr(f, "signatures")}
+    before = {name: len(f.signatures) for name, f in dispatchers.items()}
+    for kind in MODELS:
+        stack = build_stack(ModelConfig(kind, hidden_size=3, num_layers=2 if kind != "mlp" else 1), [0, 1, 2])
+        x = torch.randn(1, 4, 5, 1)
+        stack.train_step(Batch(x, torch.zeros(4, 1), last_only=True), None)
+        stack.train_step(Batch(x, torch.zeros(4, 5, 1)), None)
+        CompiledAdam([stack.flat], lr=0.01).step()
+        build_stack(ModelConfig(kind, hidden_size=3), [0, 1, 2]).rollout(x[:, :, :1], None, 3)
+    assert {name: len(f.signatures) for name, f in dispatchers.items()} == before

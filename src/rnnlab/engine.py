@@ -217,7 +217,8 @@ class StackEngine:
         """Feed each output back as the next input: x (1|R, B, 1, I) -> (R, B, steps, O), in
         one kernel call; with ``gates`` also the last layer's gates {name: (R, B, steps, H)}."""
         R = self.stack.replicas
-        x0 = np.ascontiguousarray(np.broadcast_to(x.numpy()[:, :, 0], (R, x.shape[1], x.shape[3])))  # (R, B, I)
+        # (R, B, I), always a writable copy: a read-only view (one replica) would be another signature to compile
+        x0 = np.broadcast_to(x.numpy()[:, :, 0], (R, x.shape[1], x.shape[3])).copy()
         B, linears = x0.shape[1], self._linears()
         out_width = self.w[f"{linears[-1]}.weight"].shape[1]
         preds = np.empty((R, B, steps, out_width), x0.dtype)

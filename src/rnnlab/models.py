@@ -298,8 +298,11 @@ def detach_state(state):
 
 
 def warm_up() -> float:
-    """Compile every kernel the stacks train and roll out with (float32), or load them from
-    numba's cache: a tiny step of each architecture. Returns the seconds it took."""
+    """Compile every kernel signature the pipeline's stages train, roll out and evaluate with
+    (float32), or load them from numba's cache, so that no stage compiles: a tiny step of each
+    architecture, one of a two-layer stack (the windows' tuples of two layers are another
+    signature; the kernels take ``kind`` as a number, so one architecture compiles it for all),
+    and one Adam update. Returns the seconds it took."""
     start = time.perf_counter()
     with torch.random.fork_rng():
         for kind in MODELS:
@@ -310,4 +313,8 @@ def warm_up() -> float:
             stack.rollout(x[:, :, :1], None, 2)
             with torch.inference_mode():
                 stack(x)
+        stack = build_stack(ModelConfig("rnn", hidden_size=2, num_layers=2), [0])
+        stack.train_step(Batch(torch.zeros(1, 1, 2, 1), torch.zeros(1, 1), last_only=True), None)
+    param = np.zeros(2, np.float32)
+    kernels.adam_step(param, param.copy(), param.copy(), param.copy(), 0.001, 0.9, 0.999, 1e-8, 1)
     return time.perf_counter() - start
