@@ -240,3 +240,51 @@ def test_the_rnns_float32_tanh_is_libms_rounded():
     inside = np.abs(a) < 10
     error = np.abs(arithmetic[inside] - libm[inside]) / np.maximum(np.abs(libm[inside]), 1e-300)
     assert error.max() < kernels.TANH_SLACK / 100
+
+
+def test_shared_layout_sums_in_the_plain_loops_order():
+    """SHARED's blocked products (four per pass) and its weight gradients (every weight's four
+    running sums at once, on the transposed inputs) give the plain loops' numbers bit for bit:
+    out = b + w_0 v_0 + w_1 v_1 + ... left to right, out += W^T d over g in order, and each
+    gradient four running sums over a replica's lanes (lane i into sum i % 4 of its block of
+    four, the rest into the first), added as (s0 + s1) + (s2 + s3). Sizes leave remainders."""
+    rng = np.random.default_rng(3)
+    R, B, G, K = 3, 37, 10, 6
+    N = R * B
+    weight, bias = rng.standard_normal((R, G, K)), rng.standard_normal((R, G))
+    v, d = rng.standard_normal((K, N)), rng.standard_normal((G, N))
+    out = np.empty((G, N))
+    kernels._project(weight, bias, v, out, kernels.SHARED)
+    back = rng.standard_normal((K, N))
+    expected_back = back.copy()
+    kernels._project_back(weight, d, back, kernels.SHARED)
+    acc, acc_bias = rng.standard_normal((R, G, K)), rng.standard_normal((R, G))
+    expected_acc, expected_bias = acc.copy(), acc_bias.copy()
+    kernels._accumulate(acc, acc_bias, d, v, kernels.SHARED)
+
+    def dot(a, b, lanes):  # kernels._dot in plain Python floats (IEEE doubles, the same operations)
+        sums = [0.0, 0.0, 0.0, 0.0]
+        whole = len(lanes) // 4 * 4
+        for i, n in enumerate(lanes):
+            sums[i % 4 if i < whole else 0] += float(a[n]) * float(b[n])
+        return (sums[0] + sums[1]) + (sums[2] + sums[3])
+
+    for n in range(N):
+        r = n // B
+        for g in range(G):
+            total = float(bias[r, g])
+            for k in range(K):
+                total += float(weight[r, g, k]) * float(v[k, n])
+            assert out[g, n] == total
+        for k in range(K):
+            total = float(expected_back[k, n])
+            for g in range(G):
+                total += float(weight[r, g, k]) * float(d[g, n])
+            assert back[k, n] == total
+    ones = np.ones(N)
+    for r in range(R):
+        lanes = range(r * B, (r + 1) * B)
+        for g in range(G):
+            assert acc_bias[r, g] == float(expected_bias[r, g]) + dot(d[g], ones, lanes)
+            for k in range(K):
+                assert acc[r, g, k] == float(expected_acc[r, g, k]) + dot(d[g], v[k], lanes)

@@ -255,7 +255,11 @@ def _project(weight, bias, v, out, layout):
         for g in range(G):
             for n in range(r * B, (r + 1) * B):
                 out[g, n] = bias[r, g]
-            for k in range(K):
+            for k in range(0, K - K % 4, 4):  # four products per pass over out, added in the same order
+                w0, w1, w2, w3 = weight[r, g, k], weight[r, g, k + 1], weight[r, g, k + 2], weight[r, g, k + 3]
+                for n in range(r * B, (r + 1) * B):
+                    out[g, n] = (((out[g, n] + w0 * v[k, n]) + w1 * v[k + 1, n]) + w2 * v[k + 2, n]) + w3 * v[k + 3, n]
+            for k in range(K - K % 4, K):
                 w = weight[r, g, k]
                 for n in range(r * B, (r + 1) * B):
                     out[g, n] += w * v[k, n]
@@ -287,7 +291,12 @@ def _project_back(weight, d, out, layout):
                     out[k, n] += w[g, k] * d[g, n]
         return
     for r in range(R):
-        for g in range(G):
+        for g in range(0, G - G % 4, 4):  # four products per pass over out, added in the same order
+            for k in range(K):
+                w0, w1, w2, w3 = weight[r, g, k], weight[r, g + 1, k], weight[r, g + 2, k], weight[r, g + 3, k]
+                for n in range(r * B, (r + 1) * B):
+                    out[k, n] = (((out[k, n] + w0 * d[g, n]) + w1 * d[g + 1, n]) + w2 * d[g + 2, n]) + w3 * d[g + 3, n]
+        for g in range(G - G % 4, G):
             for k in range(K):
                 w = weight[r, g, k]
                 for n in range(r * B, (r + 1) * B):
@@ -345,12 +354,52 @@ def _accumulate(acc, acc_bias, d, v, layout):
                 for k in range(K):
                     acc[r, g, k] += d[g, n] * v[k, n]
         return
+    if K >= 4:
+        _accumulate_shared(acc, acc_bias, d, v)
+        return
     ones = np.ones(N)
     for r in range(R):
         for g in range(G):
             acc_bias[r, g] += _dot(d[g], ones, r * B, (r + 1) * B)
             for k in range(K):
                 acc[r, g, k] += _dot(d[g], v[k], r * B, (r + 1) * B)
+
+
+@helper
+def _accumulate_shared(acc, acc_bias, d, v):
+    """``_accumulate`` in SHARED with every weight's ``_dot`` at once: the same four running sums
+    per weight (lane i of a replica's lanes into sum i % 4 of its block of four, the rest into
+    the first), the same products in the same order, so the same numbers; with v transposed
+    the products of one lane for every k are contiguous, and that loop vectorises (a ``_dot`` is
+    four dependent chains of scalar adds). The bias's sums are ``_dot``'s with ones: d itself."""
+    G, N = d.shape
+    K, R = v.shape[0], acc.shape[0]
+    B = N // R
+    v_t = np.empty((N, K))
+    for k in range(K):
+        for n in range(N):
+            v_t[n, k] = v[k, n]
+    sums, bias_sums = np.empty((4, K)), np.empty(4)
+    for r in range(R):
+        start, stop = r * B, (r + 1) * B
+        blocks_end = start + (stop - start) // 4 * 4
+        for g in range(G):
+            sums[:] = 0.0
+            bias_sums[:] = 0.0
+            for i in range(start, blocks_end, 4):
+                for j in range(4):
+                    dg = d[g, i + j]
+                    bias_sums[j] += dg
+                    for k in range(K):
+                        sums[j, k] += dg * v_t[i + j, k]
+            for i in range(blocks_end, stop):
+                dg = d[g, i]
+                bias_sums[0] += dg
+                for k in range(K):
+                    sums[0, k] += dg * v_t[i, k]
+            acc_bias[r, g] += (bias_sums[0] + bias_sums[1]) + (bias_sums[2] + bias_sums[3])
+            for k in range(K):
+                acc[r, g, k] += (sums[0, k] + sums[1, k]) + (sums[2, k] + sums[3, k])
 
 
 @helper
