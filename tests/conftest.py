@@ -21,8 +21,10 @@ def run(cmd: list[str], cwd: Path, check: bool = True, **kwargs) -> subprocess.C
     env = {
         **os.environ,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-        # the copy's own sources, not the editable install's
-        "PYTHONPATH": str(cwd / "src") if (cwd / "src").is_dir() else str(ROOT / "src"),
+        # The sources under test, whichever venv runs them. A project copy holds the same files, but
+        # numba keys its kernel cache by the source's path: importing the copy's would compile every
+        # kernel again in each copy (about a minute each) instead of loading what `make setup` built.
+        "PYTHONPATH": str(ROOT / "src"),
     }
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, **kwargs)
     if check and proc.returncode != 0:
