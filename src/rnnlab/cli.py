@@ -116,9 +116,7 @@ def forecast(args) -> int:
     p = params.load(args.params)
     to_series = data.Scaler.read(Path(args.prepared) / "scaling.json")
     scaled = data.read_series(Path(args.prepared) / "scaled.csv")
-    history = data.read_user_series(args.history, args.column) if args.history else None
-    if history is not None and len(history) < 1:
-        raise DataError(f"{args.history}: no values")
+    history = data.read_user_series(args.history, args.column) if args.history else None  # never empty
     result = forecasting.continue_series(p, scaled, to_series, Path(args.models), args.model, args.steps, history)
     frame = result.frame()
     if args.out:

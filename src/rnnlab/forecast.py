@@ -58,7 +58,7 @@ def continue_series(p: Params, scaled: np.ndarray, to_series: data.Scaler, model
     saved = load_model(p, models, kind)
     model = saved.stack()
     if history is None:
-        known = torch.from_numpy(scaled[data.split_series(scaled, p.sine.data.train_fraction).boundary :]).float()
+        known = data.split_series(scaled, p.sine.data.train_fraction).test
         state, shown = saved.state, to_series.unscale_values(scaled)
     else:
         known = torch.from_numpy(to_series.scale(history)).float()

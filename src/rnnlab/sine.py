@@ -107,8 +107,9 @@ def seed_metrics(p: Params, series: np.ndarray, history: pd.DataFrame, preds: di
     """Each seed's metrics: what the text prints, the rollout's best and recent values, and every
     question's MSE/MAE/RMSE/MASE, against ``series`` in its own units (``history`` is in them too:
     ``history_frame``)."""
+    scale = mase_scale(p, series)
     measures = {
-        question: evaluation.scores(pred, truth, mase_scale(p, series))
+        question: evaluation.scores(pred, truth, scale)
         for (question, pred), truth in zip(preds.items(), truths(p, series).values())
     }
     result = {}
