@@ -17,13 +17,17 @@ REFERENCES = {"clean_sine": {"rollout_mse": 0.0093}, "zero": {"rollout_mse": 0.5
               "exp_smoothing": {"rollout_mse": 0.0113}}
 
 
-def run_data(seq_len, gru=(0.02, 0.018, 0.019), rnn=(0.5, 0.9, 1.2), params=None):
+def run_data(seq_len, gru=(0.02, 0.018, 0.019), rnn=(0.5, 0.9, 1.2), params=None, validation=None):
     """A run as `dvc exp show --json` lists it, plus (under "detail", which DVC does not have) the
-    metrics/sine_detail.json that `git show` finds in its commit."""
+    metrics/sine_detail.json that `git show` finds in its commit. ``validation``: model -> each
+    seed's validation_mse (a run that held out a validation slice)."""
     per_seed = {
         model: {str(s): {"rollout_mse": v, "rollout_mse_best": v / 2, "rollout_mse_last10": v * 1.1} for s, v in enumerate(vals)}
         for model, vals in (("gru", gru), ("rnn", rnn))
     }
+    for model, values in (validation or {}).items():
+        for seed, value in zip(per_seed[model].values(), values):
+            seed["validation_mse"] = value
     p = copy.deepcopy(params or PARAMS)
     p["seq_len"] = seq_len
     return {
@@ -77,18 +81,18 @@ def test_table_is_model_by_seq_len_with_median_and_range():
 def test_runs_missing_metrics_or_changing_other_params_are_listed_and_skipped():
     broken = run_data(30)
     del broken["detail"]
-    other_lr = run_data(50, params={**PARAMS, "sine": {"train": {"lr": 0.01}}})
-    study = collect(shown(exp("exp-broken", broken), exp("exp-lr", other_lr), exp("exp-failed", None),
+    other_optimizer = run_data(50, params={**PARAMS, "sine": {"train": {"lr": 0.0005, "optimizer": "sgd"}}})
+    study = collect(shown(exp("exp-broken", broken), exp("exp-sgd", other_optimizer), exp("exp-failed", None),
                                  exp("exp-ten", run_data(10))))
     assert sorted(r.seq_len for r in study.runs) == [10, 20]
     reasons = dict(study.skipped)
     assert reasons["exp-broken"] == "no metrics/sine_detail.json in its commit"
-    assert reasons["exp-lr"] == "changes more than seq_len: sine.train.lr"
+    assert reasons["exp-sgd"] == "changes more than seq_len: sine.train.optimizer"
     assert reasons["exp-failed"].startswith("no data")
 
 
 @pytest.mark.parametrize(("changed", "key"), [({"seeds": [0, 1]}, "seeds"), ({"threads": 2}, "threads"),
-                                             ({"sine": {"train": {"lr": 0.01}}}, "sine.train.lr")])
+                                             ({"sine": {"train": {"lr": 0.0005, "epochs": 9}}}, "sine.train.epochs")])
 def test_every_param_that_feeds_the_sine_stages_counts_as_a_change(changed, key):
     study = collect(shown(exp("exp-other", run_data(10, params={**PARAMS, **changed}))))
     assert dict(study.skipped)["exp-other"] == f"changes more than seq_len: {key}"
@@ -172,11 +176,11 @@ def test_report_command_lists_every_skipped_run_with_its_reason(monkeypatch, cap
 
 
 def test_report_command_lists_the_skipped_runs_when_too_few_are_left(monkeypatch, capsys, tmp_path):
-    other_lr = run_data(10, params={**PARAMS, "sine": {"train": {"lr": 0.01}}})
-    code, out = run_report(monkeypatch, capsys, tmp_path, shown(exp("exp-lr", other_lr)))
+    other_epochs = run_data(10, params={**PARAMS, "sine": {"train": {"lr": 0.0005, "epochs": 9}}})
+    code, out = run_report(monkeypatch, capsys, tmp_path, shown(exp("exp-epochs", other_epochs)))
     assert code == 1
     assert out.err.splitlines()[:2] == [
-        "skipped exp-lr: changes more than seq_len: sine.train.lr",
+        "skipped exp-epochs: changes more than seq_len: sine.train.epochs",
         "error: a study needs runs at two or more sequence lengths; found aaaaaaa (seq_len 20). Create them with:",
     ]
     assert out.out == ""
@@ -213,3 +217,78 @@ def test_a_protocol_with_one_length_is_listed_as_skipped():
     study = collect(shown(exp("exp-ten", run_data(10)), exp("fair-ten", fair(10))))
     assert list(report.protocols(study)) == [report.TEXTS]
     assert study.skipped == [("fair-ten", "the only seq_len with 5700 steps at every seq_len")]
+
+
+def recipe(seq_len, validation=None, fraction=0.1, **train):
+    """A run of the sweep: another recipe (``train``: sine.train / sine.model keys) and, with
+    ``fraction``, a validation slice held out."""
+    gru, rnn = train.pop("gru", (0.02, 0.018, 0.019)), train.pop("rnn", (0.5, 0.9, 1.2))
+    params = copy.deepcopy(PARAMS)
+    params["sine"].setdefault("model", {})
+    for key, value in train.items():
+        params["sine"]["model" if key == "hidden_size" else "train"][key] = value
+    if fraction:
+        params["sine"]["data"] = {"validation_fraction": fraction}
+    return run_data(seq_len, params=params, validation=validation, gru=gru, rnn=rnn)
+
+
+def test_a_recipe_change_is_its_own_protocol_named_by_what_it_changes():
+    study = collect(shown(exp("lr-ten", recipe(10, lr=0.002, hidden_size=32, fraction=None)),
+                          exp("lr-forty", recipe(40, lr=0.002, hidden_size=32, fraction=None))))
+    assert list(report.protocols(study)) == ["lr 0.002, hidden 32"]  # the texts' recipe has one length here
+    assert study.skipped == []
+
+
+SWEEP = {  # name -> (lr, validation MSE of gru's seeds, of rnn's)
+    "sweep-a": (0.0005, (0.05, 0.04, 0.06), (0.9, 0.8, 1.0)),
+    "sweep-b": (0.002, (0.01, 0.02, 0.03), (0.7, 0.9, 0.95)),
+    "sweep-c": (0.005, (0.2, 0.3, 0.1), (0.3, 0.2, 0.4)),
+}
+
+
+def sweep(*extra):
+    return shown(*[exp(name, recipe(20, {"gru": gru, "rnn": rnn}, lr=lr)) for name, (lr, gru, rnn) in SWEEP.items()],
+                 *extra)
+
+
+def test_the_grid_is_the_validated_runs_at_one_length_one_per_recipe():
+    study = collect(sweep(exp("tuned-ten", recipe(10, {"gru": (1, 1, 1), "rnn": (1, 1, 1)}, lr=0.002))))
+    recipes = report.grid(study)
+    assert list(recipes) == ["validation 0.1", "lr 0.002, validation 0.1", "lr 0.005, validation 0.1"]
+    assert {run.seq_len for run in recipes.values()} == {20}
+
+
+def test_each_model_is_tuned_by_its_validation_error_never_the_test_error():
+    rows = sweep()
+    rows[1]["experiments"][0]["revs"][0]["data"] = recipe(20, {"gru": (0.05, 0.04, 0.06), "rnn": (0.9, 0.8, 1.0)},
+                                                          lr=0.0005, gru=(1e-4, 1e-4, 1e-4))  # best test, not best validation
+    study = collect(rows)
+    assert report.tuned(report.grid(study), study.models) == {"gru": "lr 0.002, validation 0.1",
+                                                              "rnn": "lr 0.005, validation 0.1"}
+
+
+def test_the_grid_table_shows_median_and_range_with_each_models_choice_in_bold():
+    study = collect(sweep())
+    recipes = report.grid(study)
+    frame = report.grid_table(recipes, study.models, "validation_mse", report.tuned(recipes, study.models))
+    assert frame.loc["lr 0.002, validation 0.1", "GRU"] == "**0.02 [0.01, 0.03]**"
+    assert frame.loc["validation 0.1", "RNN"] == "0.9 [0.8, 1]"
+
+
+def test_the_tuned_recipe_runs_at_other_lengths_are_that_models_curve_only(tmp_path):
+    tuned = [exp(f"tuned-{n}", recipe(n, {"gru": (1, 1, 1), "rnn": (1, 1, 1)}, lr=0.002, gru=(0.5, 0.5, 0.5)))
+             for n in (10, 40)]
+    study = collect(sweep(*tuned, exp("exp-ten", run_data(10))))
+    assert study.skipped == []  # the grid's runs at one length are reported by the grid
+    report.write(study, tmp_path / "s.png", tmp_path / "s.md")
+    best = report.tuned(report.grid(study), study.models)
+    curves = {m: (best[m], runs) for m, runs in report.tuned_runs(study, best).items()}
+    assert list(curves) == ["gru"] and list(curves["gru"][1]) == [10, 20, 40]
+    fig = report.figure(report.protocols(study), study.models, curves)
+    gru, rnn = ({line.get_label() for line in ax.get_lines()} for ax in fig.axes)
+    assert "GRU median (tuned: lr 0.002, validation 0.1)" in gru
+    assert not any("tuned" in label or "validation" in label for label in rnn)
+    text = (tmp_path / "s.md").read_text()
+    assert "## The sweep: 3 recipes at seq_len 20, chosen on the validation slice" in text
+    assert "- GRU: lr 0.002, validation 0.1\n- RNN: lr 0.005, validation 0.1\n" in text
+    assert "| GRU (lr 0.002, validation 0.1) | 0.5 [0.5, 0.5] | 0.019 [0.018, 0.02] | 0.5 [0.5, 0.5] |" in text

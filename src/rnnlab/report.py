@@ -8,9 +8,15 @@ differs from the commit's own params in ``seq_len`` only among the params that f
 stages (``SINE_PARAMS``): a run that also changed, say, ``ball.train.lr`` trained the very same
 sine models. Anything else is listed as skipped with the reason, never silently mixed in.
 
-One other difference is allowed, because it is the study's second question: the training
-protocol. ``sine.train.steps`` (issue 13's fair protocol: the same optimizer-step budget at every
-length) puts a run in its own curve beside the texts' fixed-epoch one.
+Other differences are allowed when they are the training *recipe* (``RECIPE_KEYS``): the
+optimizer-step budget of the fair protocol (``sine.train.steps``: the same number of updates at
+every length), the learning rate, the hidden size, scheduled sampling and the validation slice.
+Each recipe is its own protocol: its runs form their own curve beside the texts' fixed epochs.
+
+Recipes are chosen, never on the test range, by the sweep's grid (``grid``): the runs that held
+out a validation slice (``sine.data.validation_fraction``) at one sequence length, recipe x model,
+judged by the median validation rollout MSE. A model's best recipe is its *tuned* recipe; the
+runs of that recipe at other lengths are the model's tuned curve in the study.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,8 +38,17 @@ from rnnlab.plotting import BAND_ALPHA, REFERENCE_STYLES, _color, new_figure, se
 
 DETAIL = "metrics/sine_detail.json"
 HOW_TO = "dvc exp run --queue -S seq_len=5,10,20,30,40,50 && dvc queue start -j 2"
-TEXTS = "the texts' epochs"  # the protocol of a run without sine.train.steps
-PROTOCOL_KEY = "sine.train.steps"
+TEXTS = "the texts' epochs"  # the protocol of a run with the commit's own recipe
+# What a sweep varies, and how a protocol's label names each: a run differing from its commit in
+# these (beside seq_len) trained the same models on another recipe, so it joins the study.
+RECIPE_KEYS = {
+    "sine.train.steps": "{} steps at every seq_len",
+    "sine.train.lr": "lr {}",
+    "sine.model.hidden_size": "hidden {}",
+    "sine.train.sampling": "sampling {}",
+    "sine.data.validation_fraction": "validation {}",
+}
+SELECTION = "validation_mse"  # what the grid chooses by: the rollout over the validation slice
 # The top-level params the sine stages read (dvc.yaml's train_sine and evaluate_sine); a
 # difference anywhere else cannot change a sine metric.
 SINE_PARAMS = ("seq_len", "seeds", "threads", "series", "sine")
@@ -57,12 +73,17 @@ class Run:
     per_seed: dict[str, dict[str, dict[str, float]]]  # model -> seed -> metric -> value
     references: dict[str, dict[str, float]]
     params: dict = field(default_factory=dict)  # the run's params.yaml (for the figure's caption)
+    recipe: dict[str, object] = field(default_factory=dict)  # RECIPE_KEYS it changes -> its values
 
     @property
     def protocol(self) -> str:
-        """The texts' fixed epochs, or a fair protocol's step budget."""
-        steps = ((self.params.get("sine") or {}).get("train") or {}).get("steps")
-        return TEXTS if steps is None else f"{steps} steps at every seq_len"
+        """The texts' recipe (the commit's), or the recipe keys this run changes."""
+        return ", ".join(RECIPE_KEYS[key].format(value) for key, value in self.recipe.items()) or TEXTS
+
+    @property
+    def validated(self) -> bool:
+        """Did it hold out a validation slice (so that the grid can judge it)?"""
+        return all(SELECTION in seed for seeds in self.per_seed.values() for seed in seeds.values())
 
     def values(self, model: str, measure: str) -> list[float]:
         return [m[measure] for m in self.per_seed[model].values()]
@@ -134,8 +155,20 @@ def collect(rows: list[dict], read_detail: Callable[[str], dict | None]) -> Stud
                 study.skipped.append((name, f"no {DETAIL} in its commit"))
             else:
                 per_seed = {kind: model["seeds"] for kind, model in detail["models"].items()}
-                study.runs.append(Run(name, int(params["seq_len"]), per_seed, detail["references"], params))
+                recipe = _recipe(params, base_params)
+                study.runs.append(Run(name, int(params["seq_len"]), per_seed, detail["references"], params, recipe))
     return study
+
+
+def _dotted(params: dict, key: str):
+    for part in key.split("."):
+        params = params.get(part) if isinstance(params, dict) else None
+    return params
+
+
+def _recipe(params: dict, base: dict) -> dict[str, object]:
+    """The recipe keys whose values differ from the commit's, in ``RECIPE_KEYS``' order."""
+    return {key: _dotted(params, key) for key in RECIPE_KEYS if _dotted(params, key) != _dotted(base, key)}
 
 
 def _sine_params(params: dict) -> dict:
@@ -148,11 +181,11 @@ def _differences(params: dict, base: dict, prefix: str = "") -> list[str]:
     found = []
     for key in keys:
         dotted = f"{prefix}{key}"
-        if dotted in ("seq_len", PROTOCOL_KEY):
+        if dotted == "seq_len" or dotted in RECIPE_KEYS:
             continue
         a, b = params.get(key), base.get(key)
-        if isinstance(a, dict) and isinstance(b, dict):
-            found += _differences(a, b, f"{dotted}.")
+        if isinstance(a, dict) or isinstance(b, dict):  # a section one side lacks: compare its keys
+            found += _differences(a if isinstance(a, dict) else {}, b if isinstance(b, dict) else {}, f"{dotted}.")
         elif a != b:
             found.append(dotted)
     return found
@@ -170,15 +203,94 @@ def by_seq_len(study: Study, protocol: str = TEXTS) -> dict[int, Run]:
 
 
 def protocols(study: Study) -> dict[str, dict[int, Run]]:
-    """Each protocol's runs by sequence length, the texts' first; a protocol needs two lengths."""
+    """Each protocol's runs by sequence length, the texts' first; a protocol needs two lengths
+    (a run of the sweep's grid needs none: the grid reports it)."""
     names = sorted({run.protocol for run in study.runs}, key=lambda name: (name != TEXTS, name))
     groups = {name: by_seq_len(study, name) for name in names}
+    in_grid = {run.name for run in grid(study).values()}
     for name, runs in list(groups.items()):
         if len(runs) < 2:
             if name != TEXTS:  # the commit's own run is always there alone before any experiment
-                study.skipped += [(run.name, f"the only seq_len with {name}") for run in runs.values()]
+                study.skipped += [(run.name, f"the only seq_len with {name}") for run in runs.values()
+                                  if run.name not in in_grid]
             del groups[name]
     return groups
+
+
+def grid(study: Study) -> dict[str, Run]:
+    """The sweep: the runs that held out a validation slice, at the sequence length that has the
+    most of them (the shorter on a tie), one per recipe (the first listed), by protocol."""
+    validated = [run for run in study.runs if run.validated]
+    if not validated:
+        return {}
+    counts = Counter(run.seq_len for run in validated)
+    seq_len = min(counts, key=lambda length: (-counts[length], length))
+    chosen: dict[str, Run] = {}
+    for run in validated:
+        if run.seq_len == seq_len:
+            chosen.setdefault(run.protocol, run)
+    return chosen
+
+
+def tuned(recipes: dict[str, Run], models: list[str]) -> dict[str, str]:
+    """Each model's best recipe on the grid: the lowest median validation MSE (never the test's)."""
+    best = {}
+    for model in models:
+        scores = [(float(np.median(run.values(model, SELECTION))), protocol)
+                  for protocol, run in recipes.items() if model in run.per_seed]
+        if scores:
+            best[model] = min(scores)[1]
+    return best
+
+
+def grid_table(recipes: dict[str, Run], models: list[str], measure: str, best: dict[str, str]) -> pd.DataFrame:
+    """recipe x model: ``median [min, max]`` over seeds of ``measure``, each model's tuned recipe in bold."""
+    cells = {}
+    for model in models:
+        column = {}
+        for protocol, run in recipes.items():
+            if model in run.per_seed:
+                v = run.values(model, measure)
+                cell = _median_range(v)
+                column[protocol] = f"**{cell}**" if best.get(model) == protocol else cell
+        cells[model.upper()] = column
+    return pd.DataFrame(cells)
+
+
+def tuned_runs(study: Study, best: dict[str, str]) -> dict[str, dict[int, Run]]:
+    """model -> its tuned recipe's runs by sequence length (where that recipe ran at two or more)."""
+    result = {}
+    for model, protocol in best.items():
+        runs = {length: run for length, run in by_seq_len(Study(study.runs), protocol).items() if model in run.per_seed}
+        if len(runs) >= 2:
+            result[model] = runs
+    return result
+
+
+def sweep_markdown(study: Study) -> str:
+    """The grid, each model's tuned recipe, and the tuned study; empty without a sweep."""
+    recipes = grid(study)
+    if not recipes:
+        return ""
+    best = tuned(recipes, study.models)
+    seq_len = next(iter(recipes.values())).seq_len
+    parts = [f"\n## The sweep: {len(recipes)} recipes at seq_len {seq_len}, chosen on the validation slice\n",
+             "\nEach model's recipe is chosen by its median validation rollout MSE (bold); the test range "
+             "is never looked at to choose.\n",
+             f"\n### Validation rollout MSE (chooses)\n\n{_markdown_table(grid_table(recipes, study.models, SELECTION, best))}\n",
+             f"\n### Test rollout MSE (read only)\n\n{_markdown_table(grid_table(recipes, study.models, 'rollout_mse', best))}\n",
+             "\n### Tuned recipes\n\n" + "".join(f"- {m.upper()}: {protocol}\n" for m, protocol in best.items())]
+    if curves := tuned_runs(study, best):
+        rows = {}
+        for model, runs in curves.items():
+            rows[f"{model.upper()} ({best[model]})"] = {
+                f"seq_len {length}": _median_range(run.values(model, "rollout_mse")) for length, run in runs.items()}
+        parts.append(f"\n### Tuned study: test rollout MSE\n\n{_markdown_table(pd.DataFrame(rows).T)}\n")
+    return "".join(parts)
+
+
+def _median_range(values: list[float]) -> str:
+    return f"{np.median(values):.3g} [{min(values):.3g}, {max(values):.3g}]"
 
 
 def table(runs: dict[int, Run], models: list[str], measure: str) -> pd.DataFrame:
@@ -188,8 +300,7 @@ def table(runs: dict[int, Run], models: list[str], measure: str) -> pd.DataFrame
         column = {}
         for model in models:
             if model in run.per_seed:
-                v = run.values(model, measure)
-                column[model.upper()] = f"{np.median(v):.3g} [{min(v):.3g}, {max(v):.3g}]"
+                column[model.upper()] = _median_range(run.values(model, measure))
         for name, label in REFERENCE_ROWS.items():  # those a run has (no seasonal one without a season)
             if name in run.references:
                 column[label] = f"{run.references[name]['rollout_mse']:.3g}"
@@ -214,6 +325,7 @@ def markdown(groups: dict[str, dict[int, Run]], study: Study) -> str:
         parts.append(f"\n## Protocol: {protocol}\n")
         for measure, label in MEASURES.items():
             parts.append(f"\n### {label}\n\n{_markdown_table(table(runs, study.models, measure))}\n")
+    parts.append(sweep_markdown(study))
     if study.skipped:
         parts.append("\nSkipped: " + "; ".join(f"{name} ({why})" for name, why in study.skipped) + "\n")
     return "".join(parts).rstrip("\n") + "\n"
@@ -244,15 +356,26 @@ def caption(groups: dict[str, dict[int, Run]]) -> str:
 PROTOCOL_STYLES = [("o-", ".", 1.0), ("s--", "x", 0.75), ("^:", "+", 0.75)]
 
 
-def figure(groups: dict[str, dict[int, Run]], models: list[str]) -> Figure:
+TUNED_STYLE = ("D-.", "d", 0.9)
+
+
+def figure(groups: dict[str, dict[int, Run]], models: list[str],
+           tuned_curves: dict[str, tuple[str, dict[int, Run]]] | None = None) -> Figure:
     """Rollout MSE against seq_len, one panel per model on one shared scale (four bands on one
     axis hide each other): every seed as a dot, the median as a line per protocol, the band from
-    the best to the worst seed, and the references in every panel."""
-    everything = {s: run for runs in groups.values() for s, run in runs.items()}
+    the best to the worst seed, and the references in every panel. A recipe with a validation
+    slice is drawn only as the tuned curve of the models it is tuned for (``tuned_curves``:
+    model -> (recipe, runs by seq_len)), not in every panel."""
+    tuned_curves = tuned_curves or {}
+    groups = {name: runs for name, runs in groups.items()
+              if not any("sine.data.validation_fraction" in run.recipe for run in runs.values())}
+    everything = {s: run for runs in [*groups.values(), *(r for _, r in tuned_curves.values())] for s, run in runs.items()}
     lengths = sorted(everything)
     cols = 1 if len(models) == 1 else 2
     rows = -(-len(models) // cols)
-    fig = new_figure((12, 3.2 * rows + 1.0), caption(groups))
+    captioned = {**groups, **{f"tuned {m}": runs for m, (_, runs) in tuned_curves.items()}}
+    tuned_text = "".join(f" · {m.upper()} tuned: {protocol}" for m, (protocol, _) in tuned_curves.items())
+    fig = new_figure((12, 3.2 * rows + 1.0), caption(captioned) + tuned_text)
     grid = fig.subplots(rows, cols, sharex=True, sharey=True, squeeze=False).ravel()
     for spare in grid[len(models):]:
         spare.remove()
@@ -260,6 +383,9 @@ def figure(groups: dict[str, dict[int, Run]], models: list[str]) -> Figure:
     for k, (ax, model) in enumerate(zip(axes, models)):
         for (protocol, runs), styles in zip(groups.items(), PROTOCOL_STYLES):
             _protocol_curve(ax, model, runs, protocol, styles, first=protocol == next(iter(groups)))
+        if model in tuned_curves:
+            protocol, runs = tuned_curves[model]
+            _protocol_curve(ax, model, runs, f"tuned: {protocol}", TUNED_STYLE, first=not groups)
         label, style = REFERENCE_STYLES["linear_ar"]
         ax.plot(lengths, [everything[s].references["linear_ar"]["rollout_mse"] for s in lengths], color="gray", ls=style,
                 label=f"{label} over seq_len lags")
@@ -305,6 +431,8 @@ def write(study: Study, figure_path: Path, table_path: Path) -> dict[int, Run]:
     if not groups:
         have = ", ".join(f"{r.name} (seq_len {r.seq_len})" for r in study.runs) or "none"
         raise RnnlabError(f"a study needs runs at two or more sequence lengths; found {have}. Create them with:\n  {HOW_TO}")
-    save_figure(figure_path, figure(groups, study.models))
+    best = tuned(grid(study), study.models)
+    curves = {model: (best[model], runs) for model, runs in tuned_runs(study, best).items()}
+    save_figure(figure_path, figure(groups, study.models, curves))
     write_text(table_path, markdown(groups, study))
     return dict(sorted({s: run for runs in reversed(groups.values()) for s, run in runs.items()}.items()))
