@@ -292,3 +292,10 @@ def test_the_tuned_recipe_runs_at_other_lengths_are_that_models_curve_only(tmp_p
     assert "## The sweep: 3 recipes at seq_len 20, chosen on the validation slice" in text
     assert "- GRU: lr 0.002, validation 0.1\n- RNN: lr 0.005, validation 0.1\n" in text
     assert "| GRU (lr 0.002, validation 0.1) | 0.5 [0.5, 0.5] | 0.019 [0.018, 0.02] | 0.5 [0.5, 0.5] |" in text
+
+
+def test_report_command_names_each_models_tuned_recipe(monkeypatch, capsys, tmp_path):
+    code, out = run_report(monkeypatch, capsys, tmp_path, sweep(exp("exp-ten", run_data(10))))
+    assert code == 0
+    assert out.out.splitlines()[1:] == ["tuned gru (by validation MSE): lr 0.002, validation 0.1",
+                                        "tuned rnn (by validation MSE): lr 0.005, validation 0.1"]

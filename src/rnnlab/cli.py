@@ -106,6 +106,8 @@ def report(args) -> int:
         for name, why in study.skipped:
             print(f"skipped {name}: {why}", file=sys.stderr)
     print(f"{len(runs)} sequence lengths ({', '.join(map(str, runs))}) -> {args.figure}, {args.table}")
+    for model, recipe in study_report.tuned(study_report.grid(study), study.models).items():
+        print(f"tuned {model} (by validation MSE): {recipe}")
     return 0
 
 
