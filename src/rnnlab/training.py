@@ -23,7 +23,7 @@ from torch import Tensor
 from rnnlab import kernels
 from rnnlab.data import Windows
 from rnnlab.engine import Batch
-from rnnlab.evaluation import mse, rollout
+from rnnlab.evaluation import mse, rollout, warm
 from rnnlab.models import detach_state
 
 
@@ -166,11 +166,25 @@ class StatefulWindows:
         epoch e : window 0 -> window 1 -> ... -> window N-1 -> rollout over the test range
         state   : h after window k (detached) is h0 of window k+1, also across epochs
         test    : from test[0] and the state left by window N-1, 199 predictions fed back
+
+    With a ``validation`` slice (the training part's last points, never trained on), each epoch
+    also rolls out over it, from its first point and the state left by window N-1 (``val_loss``),
+    and the test rollout starts from that state warmed teacher-forced through the slice
+    (``test_state``), so the test range still follows the data the model has read::
+
+        series : windows 0 .. N-1 | validation v0 .. vK | test t0 .. t199
+        val    : free run from v0, state of window N-1
+        test   : free run from t0, state of window N-1 after reading v0 .. vK
     """
 
     windows: Windows
     test: Tensor  # (N_test,)
     carries_state: bool = True
+    validation: Tensor | None = None  # (N_val,); None or empty: no validation slice (the texts')
+
+    @property
+    def validates(self) -> bool:
+        return self.validation is not None and len(self.validation) > 0
 
     def steps_per_epoch(self) -> int:
         return len(self.windows.inputs)
@@ -185,9 +199,18 @@ class StatefulWindows:
         loss, _, state = model.train_step(Batch(inputs, targets), state)
         return {"loss": loss}, state
 
+    def test_state(self, model, state):
+        """The state the test range starts from: ``state`` (left by the last window) after
+        reading the validation slice teacher-forced; ``state`` itself without a slice."""
+        return warm(model, self.validation, state) if self.validates else state
+
     def evaluate(self, model, state):
-        preds = rollout(model, self.test[0], state, len(self.test) - 1)
-        return {"test_loss": mse(preds, self.test[1:])}
+        preds = rollout(model, self.test[0], self.test_state(model, state), len(self.test) - 1)
+        row = {"test_loss": mse(preds, self.test[1:])}
+        if self.validates:
+            preds = rollout(model, self.validation[0], state, len(self.validation) - 1)
+            row["val_loss"] = mse(preds, self.validation[1:])
+        return row
 
 
 @dataclass
