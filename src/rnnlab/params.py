@@ -79,11 +79,16 @@ class Training:
 @dataclass(frozen=True)
 class SineTraining(Training):
     steps: int | None         # the fair protocol: an optimizer-step budget instead of `epochs`
+    # Scheduled sampling: the chance, reached at the last epoch, that a training input is the model's
+    # own previous prediction (0: teacher forcing, the texts'). Defaulted as SineData.validation_fraction.
+    sampling: float = 0.0
 
     def check(self, at: str) -> None:
         super().check(at)
         if self.steps is not None:
             _positive(self.steps, f"{at}.steps")
+        if not 0 <= self.sampling <= 1:
+            raise ParamsError(f"{at}.sampling must be in [0, 1], got {self.sampling}")
 
     def epochs_for(self, steps_per_epoch: int) -> int:
         """The texts' fixed epochs, or as many epochs as spend ``steps`` optimizer steps (rounded

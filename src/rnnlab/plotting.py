@@ -163,8 +163,9 @@ def sine_caption(p) -> str:
             else f"data: {series.csv_path}{', ' + series.column if series.column else ''}")
     scaling = getattr(getattr(p, "series", None), "scaling", "none")
     data += "" if scaling == "none" else f", scaling {scaling}"
+    sampling = f" · scheduled sampling {short_number(s.train.sampling)}" if s.train.sampling else ""
     return (f"seq_len={p.seq_len} · {seeds_text(p.seeds)} · {_architecture(s.model, s.models)} · {_training(s.train)}"
-            f" · {data}, {_fractions(s.data)}")
+            f"{sampling} · {data}, {_fractions(s.data)}")
 
 
 def ball_caption(p) -> str:

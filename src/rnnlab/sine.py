@@ -49,7 +49,8 @@ def train(p: Params, values: np.ndarray, kind: str, on_epoch: OnEpoch | None = N
     )
     recipe = dataclasses.replace(p.sine.train, epochs=p.sine.train.epochs_for(len(windows.inputs)))
     progress = Progress(recipe.epochs, f"sine {kind}")
-    regime = StatefulWindows(windows, split.test, validation=part.validation)
+    regime = StatefulWindows(windows, split.test, validation=part.validation, sampling=recipe.sampling,
+                             epochs=recipe.epochs, seeds=tuple(p.seeds))
     result = fit(model, regime, recipe, chain(progress.fit_callback("test_loss"), on_epoch))
     seconds = progress.close()
     if regime.validates:
