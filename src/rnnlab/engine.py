@@ -221,8 +221,11 @@ class StackEngine:
         x_ = np.ascontiguousarray(x.numpy())
         R, B, T, I = self.stack.replicas, x_.shape[1], x_.shape[2], x_.shape[3]
         linears = self._linears()
+        outputs = self.w[f"{linears[-1]}.weight"].shape[1]
+        if outputs != I:
+            raise ValueError(f"feeding predictions back needs as many outputs as inputs, got {outputs} and {I}")
         inputs = np.empty((R, B, T, I), x_.dtype)
-        preds = np.empty((R, B, T, self.w[f"{linears[-1]}.weight"].shape[1]), x_.dtype)
+        preds = np.empty((R, B, T, outputs), x_.dtype)
         feed = np.ascontiguousarray(feed, dtype=np.bool_)
         if self.cfg.kind == "mlp":
             kernels.mlp_sampled_inputs(x_, feed, tuple(self.w[f"{n}.weight"] for n in linears),

@@ -1,5 +1,5 @@
-"""Compiled kernels: recurrent and dense layers forward and backward, the MSE, rollouts, Adam,
-SGD, and a whole SGD epoch of many-to-one minibatches.
+"""Compiled kernels: recurrent and dense layers forward and backward, the MSE, rollouts, the
+inputs of scheduled sampling, Adam, SGD, and a whole SGD epoch of many-to-one minibatches.
 
 At the lab's sizes (hidden 8-20, a handful of replicas, batch 1 to 100) a training step is a
 few hundred thousand multiply-adds, which a compiled loop does in tens of microseconds; the
