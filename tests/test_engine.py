@@ -373,3 +373,9 @@ def test_two_sampled_passes_are_bitwise_identical():
     first = stack.engine().sampled_inputs(x, feed, None)
     second = stack.engine().sampled_inputs(x, feed, None)
     assert all(torch.equal(a, b) for a, b in zip(first, second))
+
+
+def test_sampled_inputs_need_outputs_that_can_be_inputs():
+    stack = build_stack(ModelConfig("gru", hidden_size=3, input_size=2, output_size=1), [0])
+    with pytest.raises(ValueError, match="as many outputs as inputs, got 1 and 2"):
+        stack.engine().sampled_inputs(torch.zeros(1, 1, 4, 2), np.zeros((1, 1, 4), bool), None)

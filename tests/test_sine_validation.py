@@ -80,7 +80,7 @@ def test_check_length_accepts_the_default_and_a_tenth():
     values = np.arange(1000.0)
     data.check_length(values, default_params(), "s.csv")
     data.check_length(values, default_params(validation_fraction=0.1), "s.csv")
-    with pytest.raises(DataError, match="s.csv: sine.data.validation_fraction 0.001 holds out 1 point"):
+    with pytest.raises(DataError, match=r"s\.csv: sine\.data\.validation_fraction 0\.001 holds out 1 point"):
         data.check_length(values, default_params(validation_fraction=0.001), "s.csv")
 
 
@@ -127,7 +127,8 @@ def test_each_epoch_rolls_out_over_the_slice_and_reads_it_before_the_test_range(
 
 
 def test_without_a_slice_the_history_has_no_validation_column():
-    result = fit(build_stack(ModelConfig("gru", hidden_size=4), [0]), sine_regime(0.0), Training("adam", 1e-2, "constant", 1, None))
+    model = build_stack(ModelConfig("gru", hidden_size=4), [0])
+    result = fit(model, sine_regime(0.0), Training("adam", 1e-2, "constant", 1, None))
     assert list(result.history) == ["train_loss", "train_grad_norm", "test_loss"]
 
 
