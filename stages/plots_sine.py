@@ -26,7 +26,8 @@ def main() -> None:
     references = io.read_json(args.detail)["references"]
     out, caption = Path(args.out), plotting.sine_caption(p)
     name = "Noisy sine" if p.series.is_generated_sine else Path(p.series.csv_path).stem
-    figure = plotting.dataset(values, boundary, name=name, caption=plotting.sine_data_caption(p))
+    validation = data.validation_points(len(values), p.sine.data.validation_fraction)
+    figure = plotting.dataset(values, boundary, name=name, caption=plotting.sine_data_caption(p), validation=validation)
     io.save_figure(out / "sine_data.png", figure)
     io.save_figure(out / "sine_loss.png", plotting.losses(histories, references, caption=caption))
     preds = pd.read_csv(args.predictions)

@@ -288,3 +288,94 @@ def test_shared_layout_sums_in_the_plain_loops_order():
             assert acc_bias[r, g] == float(expected_bias[r, g]) + dot(d[g], ones, lanes)
             for k in range(K):
                 assert acc[r, g, k] == float(expected_acc[r, g, k]) + dot(d[g], v[k], lanes)
+
+
+# --- scheduled sampling: the inputs a window is trained on (kernels.sampled_inputs) -----------------
+
+DEPTHS = [(kind, 1) for kind in MODELS] + [(kind, 2) for kind in RECURRENT]  # the MLP's depth is mlp_widths
+
+
+def carried_state(stack, batch: int, seed: int = 7):
+    """A non-zero state, as training carries one from window to window (None for the MLP)."""
+    state = stack.initial_state(batch)
+    if state is None:
+        return None
+    g = torch.Generator().manual_seed(seed)
+    noise = lambda s: (torch.rand(s.shape, generator=g, dtype=s.dtype) - 0.5)  # noqa: E731
+    return tuple(noise(s) for s in state) if isinstance(state, tuple) else noise(state)
+
+
+@pytest.mark.parametrize(("kind", "num_layers"), DEPTHS)
+@pytest.mark.parametrize("batch", [1, 4])
+def test_sampled_inputs_with_nothing_fed_back_are_teacher_forcing(kind, num_layers, batch):
+    stack = build_stack(ModelConfig(kind, hidden_size=4, num_layers=num_layers), [0, 1, 2])
+    x = torch.randn(1, batch, 6, 1, generator=torch.Generator().manual_seed(1))
+    state = carried_state(stack, batch)
+    inputs, preds = stack.engine().sampled_inputs(x, np.zeros((3, batch, 6), bool), state)
+    _, teacher_forced, _ = stack.train_step(Batch(x, torch.zeros(batch, 6, 1)), state)  # (R, B*T, O)
+    assert torch.equal(inputs, x.expand(3, -1, -1, -1))
+    assert torch.equal(preds.reshape(teacher_forced.shape), teacher_forced)
+
+
+@pytest.mark.parametrize(("kind", "num_layers"), DEPTHS)
+def test_sampled_inputs_with_everything_fed_back_are_the_rollout(kind, num_layers):
+    stack = build_stack(ModelConfig(kind, hidden_size=4, num_layers=num_layers), [0, 1])
+    x = torch.randn(1, 1, 8, 1, generator=torch.Generator().manual_seed(2))
+    state = carried_state(stack, 1)
+    before = None if state is None else tuple(s.clone() for s in (state if isinstance(state, tuple) else (state,)))
+    inputs, preds = stack.engine().sampled_inputs(x, np.ones((2, 1, 8), bool), state)
+    rollout = stack.rollout(x[:, :, :1], state, 8)                              # (R, B, steps, O)
+    assert torch.equal(preds, rollout)
+    assert torch.equal(inputs[:, :, 0], x.expand(2, -1, -1, -1)[:, :, 0])       # step 0 reads the truth
+    assert torch.equal(inputs[:, :, 1:], rollout[:, :, :-1])                    # then its own predictions
+    after = None if state is None else tuple(state if isinstance(state, tuple) else (state,))
+    assert before is None or all(torch.equal(a, b) for a, b in zip(before, after))  # the caller's state as it was
+
+
+@pytest.mark.parametrize("kind", list(MODELS))
+def test_a_replicas_sampled_inputs_do_not_depend_on_the_others(kind):
+    cfg = ModelConfig(kind, hidden_size=5)
+    together, alone = build_stack(cfg, [0, 1, 2]), build_stack(cfg, [1])
+    x = torch.randn(1, 1, 12, 1, generator=torch.Generator().manual_seed(3))
+    feed = np.random.default_rng(0).random((3, 1, 12)) < 0.5
+    state = carried_state(together, 1)
+    alone_state = None if state is None else (tuple(s[1:2] for s in state) if isinstance(state, tuple) else state[1:2])
+    inputs, _ = together.engine().sampled_inputs(x, feed, state)
+    single, _ = alone.engine().sampled_inputs(x, feed[1:2], alone_state)
+    assert torch.equal(inputs[1], single[0])
+    other_feed = feed.copy()
+    other_feed[[0, 2]] = ~other_feed[[0, 2]]                                    # the others toss other coins
+    assert torch.equal(together.engine().sampled_inputs(x, other_feed, state)[0][1], inputs[1])
+
+
+@pytest.mark.parametrize(("kind", "num_layers"), DEPTHS)
+def test_gradient_on_sampled_inputs_equals_autograd(kind, num_layers):
+    """The fed-back predictions are constant inputs: the step's gradient is autograd's on them."""
+    stack = build_stack(ModelConfig(kind, hidden_size=5, num_layers=num_layers), [0, 1, 2]).double()
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(1, 1, 9, 1, generator=g, dtype=torch.float64)
+    target = torch.randn(1, 9, 1, generator=g, dtype=torch.float64)
+    state = carried_state(stack, 1)
+    feed = np.random.default_rng(1).random((3, 1, 9)) < 0.5
+    inputs, _ = stack.engine().sampled_inputs(x, feed, state)
+    assert not torch.equal(inputs, x.expand(3, -1, -1, -1))
+    batch = Batch(inputs, target)                                               # x per replica: (R, B, T, I)
+    expected_loss, expected_grad = autograd_loss_and_grad(stack, batch, state)
+    loss, _, _ = stack.train_step(batch, state)
+    torch.testing.assert_close(loss, expected_loss, atol=1e-14, rtol=1e-12)
+    torch.testing.assert_close(stack.flat.grad, expected_grad, atol=1e-13, rtol=1e-10)
+
+
+def test_two_sampled_passes_are_bitwise_identical():
+    stack = build_stack(ModelConfig("gru", hidden_size=6), [0, 1])
+    x = torch.randn(1, 1, 10, 1, generator=torch.Generator().manual_seed(5))
+    feed = np.random.default_rng(2).random((2, 1, 10)) < 0.5
+    first = stack.engine().sampled_inputs(x, feed, None)
+    second = stack.engine().sampled_inputs(x, feed, None)
+    assert all(torch.equal(a, b) for a, b in zip(first, second))
+
+
+def test_sampled_inputs_need_outputs_that_can_be_inputs():
+    stack = build_stack(ModelConfig("gru", hidden_size=3, input_size=2, output_size=1), [0])
+    with pytest.raises(ValueError, match="as many outputs as inputs, got 1 and 2"):
+        stack.engine().sampled_inputs(torch.zeros(1, 1, 4, 2), np.zeros((1, 1, 4), bool), None)

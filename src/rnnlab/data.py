@@ -123,6 +123,9 @@ def check_length(values: np.ndarray, p: Params, source: str) -> None:
             f"{source}: {len(values)} points are too short for seq_len {seq_len}: the training part "
             f"(train_fraction {train_fraction}) has {train}, a window needs seq_len + 1 = {seq_len + 1}"
         )
+    if p.sine.data.validation_fraction > 0:
+        _check_validation(train, validation_points(len(values), p.sine.data.validation_fraction), seq_len,
+                          p.sine.data.validation_fraction, DataError, f"{source}: ")
     if test < horizon + 1:
         raise DataError(
             f"{source}: {len(values)} points leave a test part of {test}, too short for "
@@ -199,6 +202,47 @@ def split_series(values: np.ndarray, train_fraction: float) -> Split:
 
     series = torch.from_numpy(values).to(torch.float32)
     return Split(train=series[:boundary], test=series[boundary:])
+
+
+def validation_points(points: int, validation_fraction: float) -> int:
+    """How many of the training part's last points ``sine.data.validation_fraction`` holds out:
+    ``int(validation_fraction * points)``, counted on the whole series as the split is."""
+    return int(validation_fraction * points)
+
+
+def _check_validation(train: int, held_out: int, seq_len: int, fraction: float, error: type, prefix: str = "") -> None:
+    """A validation slice of 2 points or more (a rollout needs a start and a target) that leaves
+    a training window."""
+    key = f"sine.data.validation_fraction {fraction}"
+    if held_out < 2:
+        raise error(f"{prefix}{key} holds out {held_out} point(s) of the training part's {train}: "
+                    "a validation rollout needs at least 2 (raise it, or 0 for none)")
+    if train - held_out < seq_len + 1:
+        raise error(f"{prefix}{key} holds out {held_out} of the training part's {train} points and leaves "
+                    f"{train - held_out}, too few for one training window of seq_len + 1 = {seq_len + 1}")
+
+
+@dataclass(frozen=True)
+class Holdout:
+    """The training part cut in two: the points the windows are cut from, then the validation
+    slice (empty at ``validation_fraction`` 0, the texts')::
+
+        series : x0 ............ x699 | x700 ...... x799 | x800 ...... x999
+        part   : fit (windows)        | validation       | test                (0.8, 0.1, 1000 points)
+    """
+
+    fit: Tensor         # (N_fit,)
+    validation: Tensor  # (N_val,), possibly empty
+
+
+def hold_out(train: Tensor, points: int, validation_fraction: float, seq_len: int) -> Holdout:
+    """Hold out the training part's last ``validation_points(points, validation_fraction)``;
+    too small a slice, or one that leaves no training window, is an error naming the key."""
+    held_out = validation_points(points, validation_fraction)
+    if validation_fraction > 0:
+        _check_validation(len(train), held_out, seq_len, validation_fraction, ParamsError)
+    end = len(train) - held_out
+    return Holdout(fit=train[:end], validation=train[end:])
 
 
 @dataclass(frozen=True)

@@ -213,6 +213,29 @@ class StackEngine:
             inputs = out
         return inputs[:, np.arange(B), lengths - 1]
 
+    def sampled_inputs(self, x: Tensor, feed: np.ndarray, state) -> tuple[Tensor, Tensor]:
+        """Scheduled sampling: the inputs a window is trained on when step t > 0 reads the model's
+        own prediction from step t - 1 wherever ``feed`` (R, B, T) is true, in one kernel call for
+        every replica -> (inputs (R, B, T, I), predictions (R, B, T, O)), from x (1|R, B, T, I)
+        and ``state``, which is left as it was."""
+        x_ = np.ascontiguousarray(x.numpy())
+        R, B, T, I = self.stack.replicas, x_.shape[1], x_.shape[2], x_.shape[3]
+        linears = self._linears()
+        outputs = self.w[f"{linears[-1]}.weight"].shape[1]
+        if outputs != I:
+            raise ValueError(f"feeding predictions back needs as many outputs as inputs, got {outputs} and {I}")
+        inputs = np.empty((R, B, T, I), x_.dtype)
+        preds = np.empty((R, B, T, outputs), x_.dtype)
+        feed = np.ascontiguousarray(feed, dtype=np.bool_)
+        if self.cfg.kind == "mlp":
+            kernels.mlp_sampled_inputs(x_, feed, tuple(self.w[f"{n}.weight"] for n in linears),
+                                       tuple(self.w[f"{n}.bias"] for n in linears), inputs, preds)
+        else:
+            h0, c0 = self._state_by_layer(state, B)  # only read by the kernel
+            kernels.sampled_inputs(CELLS[self.cfg.kind].code, x_, feed, h0, c0, *self.w_layers,
+                                   self.w["head.weight"], self.w["head.bias"], inputs, preds)
+        return torch.from_numpy(inputs), torch.from_numpy(preds)
+
     def rollout(self, x: Tensor, state, steps: int, gates: bool = False):
         """Feed each output back as the next input: x (1|R, B, 1, I) -> (R, B, steps, O), in
         one kernel call; with ``gates`` also the last layer's gates {name: (R, B, steps, H)}."""

@@ -41,6 +41,16 @@ def one_step(model, inputs: Tensor, state) -> Tensor:
 
 
 @torch.inference_mode()
+def warm(model, inputs: Tensor, state):
+    """The state after reading ``inputs`` (N,) teacher-forced from ``state``; ``state`` itself when
+    there is nothing to read (the MLP's is None either way)."""
+    if len(inputs) == 0:
+        return state
+    model.eval()
+    return model(inputs.view(1, 1, -1, 1), state)[1]
+
+
+@torch.inference_mode()
 def backtest(model, test: Tensor, state, offsets: tuple[int, ...], horizon: int) -> Tensor:
     """Rollouts of ``horizon`` steps from several points of the test range -> (R, origins, horizon).
 

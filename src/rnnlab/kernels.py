@@ -1,5 +1,5 @@
-"""Compiled kernels: recurrent and dense layers forward and backward, the MSE, rollouts, Adam,
-SGD, and a whole SGD epoch of many-to-one minibatches.
+"""Compiled kernels: recurrent and dense layers forward and backward, the MSE, rollouts, the
+inputs of scheduled sampling, Adam, SGD, and a whole SGD epoch of many-to-one minibatches.
 
 At the lab's sizes (hidden 8-20, a handful of replicas, batch 1 to 100) a training step is a
 few hundred thousand multiply-adds, which a compiled loop does in tens of microseconds; the
@@ -541,6 +541,60 @@ def rollout(kind, x0, h, c, weight_ih, weight_hh, bias_ih, bias_hh, head_weight,
             _from_lanes(cs[layer], c[layer])
 
 
+@compiled
+def sampled_inputs(kind, x, feed, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, head_weight, head_bias, inputs,
+                   preds):
+    """Scheduled sampling's inputs (Bengio et al. 2015): one forward pass over a window in which
+    step t > 0 reads the model's own prediction from step t - 1 wherever ``feed`` says so, the
+    true input elsewhere. The fed-back prediction is a value, not a path for the gradient: a
+    training step then runs on ``inputs`` as on any other.
+
+    x (R|1, B, T, I) the true inputs; feed (R, B, T) bool (step 0 always reads x); h0, c0
+    (L, R, B, H) the state to start from, only read; the layers' weights are tuples as in
+    ``rollout``; writes inputs (R, B, T, I), what each step read, and preds (R, B, T, O), I = O.
+    Same arithmetic as ``rollout`` (all fed back) and ``sequence_forward`` (none fed back).
+    """
+    R, B, T, O = preds.shape
+    L, H, N = h0.shape[0], h0.shape[3], R * B
+    G, I = weight_hh[0].shape[1], x.shape[3]
+    K = (0 if kind == RNN else 4 if kind == GRU else 6) * H  # the tape's width
+    layout = _layout(G, max(I, H), N)
+    w_ih = [_weights(weight_ih[layer], B, layout) for layer in range(L)]
+    w_hh = [_weights(weight_hh[layer], B, layout) for layer in range(L)]
+    b_ih = [_bias(bias_ih[layer], B, layout) for layer in range(L)]
+    b_hh = [_bias(bias_hh[layer], B, layout) for layer in range(L)]
+    w_head, b_head = _weights(head_weight, B, layout), _bias(head_bias, B, layout)
+    hs, cs = np.empty((L, H, N)), np.zeros((L, H, N))
+    for layer in range(L):
+        _to_lanes(h0[layer], hs[layer])
+        if kind == LSTM:
+            _to_lanes(c0[layer], cs[layer])
+    xt, y = np.empty((I, N)), np.empty((O, N))
+    gi, gh = np.empty((G, N)), np.empty((G, N))
+    active = np.ones(N, np.bool_)
+    out_t, tape_t = np.empty((N, H), preds.dtype), np.empty((N, K), preds.dtype)
+    pred_lanes, input_lanes = preds.reshape(N, T, O), inputs.reshape(N, T, I)
+    for t in range(T):
+        _inputs_at(x, t, R, xt)
+        if t > 0:
+            for r in range(R):
+                for b in range(B):
+                    if feed[r, b, t]:
+                        for i in range(I):
+                            xt[i, r * B + b] = pred_lanes[r * B + b, t - 1, i]  # the prediction, as stored
+        for i in range(I):
+            for n in range(N):
+                input_lanes[n, t, i] = xt[i, n]
+        for layer in range(L):
+            _project(w_ih[layer], b_ih[layer], xt if layer == 0 else hs[layer - 1], gi, layout)
+            _project(w_hh[layer], b_hh[layer], hs[layer], gh, layout)
+            _cell(kind, gi, gh, hs[layer], cs[layer], active, out_t, tape_t)
+        _project(w_head, b_head, hs[L - 1], y, layout)
+        for o in range(O):
+            for n in range(N):
+                pred_lanes[n, t, o] = y[o, n]
+
+
 # ---------------------------------------------------------------------------------------
 # Backward through time: gradients of inputs, initial state and weights
 # ---------------------------------------------------------------------------------------
@@ -738,6 +792,37 @@ def mlp_rollout(x0, weights, biases, preds):
                         v[o] = y[o]
                 for o in range(preds.shape[3]):
                     preds[r, b, t, o] = v[o]  # the prediction is the next input
+
+
+@compiled
+def mlp_sampled_inputs(x, feed, weights, biases, inputs, preds):
+    """``sampled_inputs`` for the MLP: x (R|1, B, T, I), feed (R, B, T) bool; writes inputs
+    (R, B, T, I) and preds (R, B, T, O), I = O. Same arithmetic as ``dense_forward``."""
+    R, B, T, _ = preds.shape
+    I = x.shape[3]
+    width = I
+    for w in weights:
+        width = max(width, w.shape[1])
+    v, y = np.empty(width), np.empty(width, preds.dtype)  # y rounds each layer's output, as dense_forward stores it
+    last = len(weights) - 1
+    for r in range(R):
+        rx = 0 if x.shape[0] == 1 else r
+        for b in range(B):
+            for t in range(T):
+                for i in range(I):
+                    inputs[r, b, t, i] = preds[r, b, t - 1, i] if t > 0 and feed[r, b, t] else x[rx, b, t, i]
+                    v[i] = inputs[r, b, t, i]
+                for k in range(len(weights)):
+                    w, bias = weights[k][r], biases[k][r]
+                    for o in range(w.shape[0]):
+                        s = np.float64(bias[o])
+                        for i in range(w.shape[1]):
+                            s += np.float64(w[o, i]) * v[i]
+                        y[o] = s if k == last or s > 0 else 0.0
+                    for o in range(w.shape[0]):
+                        v[o] = y[o]
+                for o in range(preds.shape[3]):
+                    preds[r, b, t, o] = v[o]
 
 
 @compiled

@@ -27,10 +27,17 @@ class SineData:
     noise: float            # standard deviation of the Gaussian noise
     seed: int               # numpy seed of the noise (seed 003 uses 42)
     train_fraction: float
+    # The training part's last validation_fraction * points are held out: rolled out every epoch,
+    # never trained on (0: none, the texts'). A default only for code that builds this directly:
+    # params.yaml must still name the key.
+    validation_fraction: float = 0.0
 
     def check(self, at: str) -> None:
         _positive(self.span_pi, f"{at}.span_pi")
         _check_noisy_series(self, at)
+        if not 0 <= self.validation_fraction < self.train_fraction:
+            raise ParamsError(f"{at}.validation_fraction must be >= 0 and below {at}.train_fraction "
+                              f"({self.train_fraction}), got {self.validation_fraction}")
 
 
 @dataclass(frozen=True)
@@ -72,11 +79,16 @@ class Training:
 @dataclass(frozen=True)
 class SineTraining(Training):
     steps: int | None         # the fair protocol: an optimizer-step budget instead of `epochs`
+    # Scheduled sampling: the chance, reached at the last epoch, that a training input is the model's
+    # own previous prediction (0: teacher forcing, the texts'). Defaulted as SineData.validation_fraction.
+    sampling: float = 0.0
 
     def check(self, at: str) -> None:
         super().check(at)
         if self.steps is not None:
             _positive(self.steps, f"{at}.steps")
+        if not 0 <= self.sampling <= 1:
+            raise ParamsError(f"{at}.sampling must be in [0, 1], got {self.sampling}")
 
     def epochs_for(self, steps_per_epoch: int) -> int:
         """The texts' fixed epochs, or as many epochs as spend ``steps`` optimizer steps (rounded

@@ -142,13 +142,19 @@ def _own_series(p):
     return series if series is not None and not series.is_generated_sine else None
 
 
+def _fractions(d) -> str:
+    """The training fraction, and the validation fraction when a slice is held out."""
+    text = f"train fraction {short_number(d.train_fraction)}"
+    return text + (f", validation fraction {short_number(d.validation_fraction)}" if d.validation_fraction else "")
+
+
 def sine_data_caption(p) -> str:
     d, series = p.sine.data, _own_series(p)
     if series is not None:
         column = f", column {series.column}" if series.column else ""
-        return f"series: {series.csv_path}{column} · scaling {series.scaling} · train fraction {short_number(d.train_fraction)}"
+        return f"series: {series.csv_path}{column} · scaling {series.scaling} · {_fractions(d)}"
     return (f"sine.data: {d.points} points over {short_number(d.span_pi)}π · noise {short_number(d.noise)} (seed {d.seed})"
-            f" · train fraction {short_number(d.train_fraction)}")
+            f" · {_fractions(d)}")
 
 
 def sine_caption(p) -> str:
@@ -157,8 +163,9 @@ def sine_caption(p) -> str:
             else f"data: {series.csv_path}{', ' + series.column if series.column else ''}")
     scaling = getattr(getattr(p, "series", None), "scaling", "none")
     data += "" if scaling == "none" else f", scaling {scaling}"
+    sampling = f" · scheduled sampling {short_number(s.train.sampling)}" if s.train.sampling else ""
     return (f"seq_len={p.seq_len} · {seeds_text(p.seeds)} · {_architecture(s.model, s.models)} · {_training(s.train)}"
-            f" · {data}, train fraction {short_number(s.data.train_fraction)}")
+            f"{sampling} · {data}, {_fractions(s.data)}")
 
 
 def ball_caption(p) -> str:
@@ -197,14 +204,21 @@ def random_caption(p) -> str:
 # --- sine (experiment S) -------------------------------------------------------------------------
 
 
-def dataset(values: np.ndarray, boundary: int, *, name: str = "Noisy sine", caption: str | None = None) -> Figure:
-    """The series, training part blue and test part orange (seed 003's first figure)."""
+def dataset(values: np.ndarray, boundary: int, *, name: str = "Noisy sine", caption: str | None = None,
+            validation: int = 0) -> Figure:
+    """The series, training part blue and test part orange (seed 003's first figure); the last
+    ``validation`` points of the training part, held out, green."""
     fig = new_figure((9, 3.5), caption)
     ax = fig.subplots()
     steps = np.arange(len(values))
-    ax.scatter(steps[:boundary], values[:boundary], s=6, color="tab:blue", label="training set")
+    fit = boundary - validation
+    ax.scatter(steps[:fit], values[:fit], s=6, color="tab:blue", label="training set")
+    if validation:
+        ax.scatter(steps[fit:boundary], values[fit:boundary], s=6, color="tab:green", label="validation set")
     ax.scatter(steps[boundary:], values[boundary:], s=6, color="tab:orange", label="test set")
-    ax.set(xlabel="time step", ylabel="value", title=f"{name}: {boundary} training, {len(values) - boundary} test points")
+    held_out = f"{validation} validation, " if validation else ""
+    ax.set(xlabel="time step", ylabel="value",
+           title=f"{name}: {fit} training, {held_out}{len(values) - boundary} test points")
     ax.legend(loc="lower left")
     return fig
 

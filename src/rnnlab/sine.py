@@ -2,7 +2,9 @@
 
 The stages call these functions; they hold the experiment's recipe, in the seed's order:
 read the csv, split 80/20, cut non-overlapping windows, *then* seed and build the models,
-train statefully, judge each epoch by a free-running rollout over the test range.
+train statefully, judge each epoch by a free-running rollout over the test range. Opt-in: a
+validation slice held out of the training part (``sine.data.validation_fraction``), rolled out
+every epoch too, on which recipes are chosen instead of on the test range.
 """
 
 from __future__ import annotations
@@ -29,34 +31,51 @@ def model_config(p: Params, kind: str) -> ModelConfig:
 
 def train(p: Params, values: np.ndarray, kind: str, on_epoch: OnEpoch | None = None):
     """Train one architecture, one replica per seed -> (model, FitResult, seconds);
-    ``on_epoch`` (e.g. a ``LiveHistory``'s) sees every epoch after the progress bar."""
+    ``on_epoch`` (e.g. a ``LiveHistory``'s) sees every epoch after the progress bar.
+
+    The result's ``state`` is the one the test range starts from: the state left by the last
+    training window, read on through the validation slice when there is one (``sine.data.
+    validation_fraction``; without one, the last window's, as the texts). Checkpoints store it, so
+    every reader of a checkpoint starts ``test[0]`` from the state that precedes it."""
     split = data.split_series(values, p.sine.data.train_fraction)
-    windows = data.stateful_windows(split.train, p.seq_len)
+    part = data.hold_out(split.train, len(values), p.sine.data.validation_fraction, p.seq_len)
+    windows = data.stateful_windows(part.fit, p.seq_len)
     cfg = model_config(p, kind)
     model = build_stack(cfg, list(p.seeds))  # seeded per replica, after the data are cut (seed 003)
+    held_out = f", {len(part.validation)} validation points" if len(part.validation) else ""
     log.info(
-        "%s: %d training windows of %d steps, %d test points, %d parameters, seeds %s",
-        kind, len(windows.inputs), p.seq_len, len(split.test), parameter_count(cfg), list(p.seeds),
+        "%s: %d training windows of %d steps%s, %d test points, %d parameters, seeds %s",
+        kind, len(windows.inputs), p.seq_len, held_out, len(split.test), parameter_count(cfg), list(p.seeds),
     )
     recipe = dataclasses.replace(p.sine.train, epochs=p.sine.train.epochs_for(len(windows.inputs)))
     progress = Progress(recipe.epochs, f"sine {kind}")
-    result = fit(model, StatefulWindows(windows, split.test), recipe, chain(progress.fit_callback("test_loss"), on_epoch))
+    regime = StatefulWindows(windows, split.test, validation=part.validation, sampling=recipe.sampling,
+                             epochs=recipe.epochs, seeds=tuple(p.seeds))
+    result = fit(model, regime, recipe, chain(progress.fit_callback("test_loss"), on_epoch))
     seconds = progress.close()
+    if regime.validates:
+        result = dataclasses.replace(result, state=regime.test_state(model, result.state))
     last = {k: float(np.median(v[-1].numpy())) for k, v in result.history.items()}
-    log.info("%s: final train loss %.4f, rollout test MSE %.4f (medians over %d seeds), %.1fs",
-             kind, last["train_loss"], last["test_loss"], len(list(p.seeds)), seconds)
+    validation = f", validation MSE {last['val_loss']:.4f}" if regime.validates else ""
+    log.info("%s: final train loss %.4f, rollout test MSE %.4f%s (medians over %d seeds), %.1fs",
+             kind, last["train_loss"], last["test_loss"], validation, len(list(p.seeds)), seconds)
     return model, result, seconds
 
 
+LOSSES = ("train_loss", "test_loss", "val_loss")  # the history's MSE columns (val_loss: with a validation slice)
+
+
 def history_frame(result: FitResult, seeds: list[int], unit: float = 1.0) -> pd.DataFrame:
-    """Per epoch: medians over seeds, the rollout's spread, every seed's train and test curves.
+    """Per epoch: medians over seeds, the rollout's spread, every seed's train and test curves
+    (and validation curves, with a validation slice).
 
     Training sees the series in ``series.scaling``'s units; an MSE there times ``unit`` (the
     scaling's std squared) is the MSE in the series' own units, which the history is written in,
     so every reader (metrics, figures, interactive plots) compares like with like."""
-    frame = result.seed_frame(seeds, per_seed=("train_loss", "test_loss"), spread=("test_loss",))
+    per_seed = tuple(c for c in LOSSES if c in result.history)
+    frame = result.seed_frame(seeds, per_seed=per_seed, spread=("test_loss",))
     if unit != 1.0:
-        losses = [c for c in frame.columns if c.startswith(("train_loss", "test_loss"))]
+        losses = [c for c in frame.columns if c.startswith(LOSSES)]
         frame[losses] = frame[losses] * unit
     return frame
 
@@ -68,7 +87,9 @@ def questions(p: Params, values: np.ndarray) -> references.Questions:
 
 def evaluate(p: Params, values: np.ndarray, to_series: data.Scaler, model, state) -> dict[str, torch.Tensor]:
     """Every question of the test range, answered in the series' own units (float32, R first);
-    ``values`` are the prepared series, in the units the model was trained in:
+    ``values`` are the prepared series, in the units the model was trained in, and ``state`` the
+    one ``test[0]`` is read with (``train``'s, stored in the checkpoint: after the validation slice
+    when there is one):
 
     - rollout (R, N_test - 1): free run from test[0] to the end, the texts' headline metric;
     - one_step (R, N_test - 1): each test point from the true one before it;
@@ -122,6 +143,8 @@ def seed_metrics(p: Params, series: np.ndarray, history: pd.DataFrame, preds: di
         }
         for question, by_measure in measures.items():
             row.update({f"{question}_{measure}": float(v[r]) for measure, v in by_measure.items()})
+        if f"val_loss_seed{seed}" in history:  # with a validation slice: its rollout after the last epoch
+            row["validation_mse"] = float(history[f"val_loss_seed{seed}"].iloc[-1])
         result[seed] = row
     return result
 
@@ -148,7 +171,8 @@ def metrics_files(per_seed: dict[str, dict[int, dict[str, float]]], parameters: 
     file beside them, which ``rnnlab report`` reads per experiment.
     """
     summaries = {kind: summary(seeds) for kind, seeds in per_seed.items()}
-    headline = {name: {m: values[m] for m in HEADLINE} for name, values in {**summaries, **references}.items()}
+    headline = {name: {m: values[m] for m in (*HEADLINE, "validation_mse") if m in values}  # validation: with a slice
+                for name, values in {**summaries, **references}.items()}
     detail = {
         "models": {
             kind: {

@@ -23,7 +23,7 @@ from torch import Tensor
 from rnnlab import kernels
 from rnnlab.data import Windows
 from rnnlab.engine import Batch
-from rnnlab.evaluation import mse, rollout
+from rnnlab.evaluation import mse, rollout, warm
 from rnnlab.models import detach_state
 
 
@@ -166,11 +166,48 @@ class StatefulWindows:
         epoch e : window 0 -> window 1 -> ... -> window N-1 -> rollout over the test range
         state   : h after window k (detached) is h0 of window k+1, also across epochs
         test    : from test[0] and the state left by window N-1, 199 predictions fed back
+
+    With a ``validation`` slice (the training part's last points, never trained on), each epoch
+    also rolls out over it, from its first point and the state left by window N-1 (``val_loss``),
+    and the test rollout starts from that state warmed teacher-forced through the slice
+    (``test_state``), so the test range still follows the data the model has read::
+
+        series : windows 0 .. N-1 | validation v0 .. vK | test t0 .. t199
+        val    : free run from v0, state of window N-1
+        test   : free run from t0, state of window N-1 after reading v0 .. vK
+
+    With ``sampling`` > 0 (scheduled sampling, Bengio et al. 2015), step t > 0 of a window reads
+    the model's own prediction from step t - 1 instead of the true value with chance p_e, which
+    rises linearly from 0 at the first epoch to ``sampling`` at the last (``epochs``; one epoch:
+    ``sampling``). The window's inputs are realized by one forward pass from the window's initial
+    state (``engine.sampled_inputs``), then trained on as fixed values (no gradient through the
+    fed-back predictions), from that same state::
+
+        true    : x0  x1  x2  x3  ...          coins (t > 0): .  H  T  H   (H: feed back, chance p_e)
+        realized: x0  y1  x2  y3  ...          y_t: the prediction after step t - 1 of this pass
+
+    Coins: replica r draws from ``np.random.default_rng(seeds[r])``, T - 1 uniforms per window in
+    training order (step t fed back when its uniform < p_e), every epoch, so a replica's coins
+    depend on its seed alone; none are drawn at ``sampling`` 0. ``train_fed_back`` logs the
+    fraction of inputs that were predictions.
     """
 
     windows: Windows
     test: Tensor  # (N_test,)
     carries_state: bool = True
+    validation: Tensor | None = None  # (N_val,); None or empty: no validation slice (the texts')
+    sampling: float = 0.0             # the chance of feeding back at the last epoch; 0: teacher forcing (the texts')
+    epochs: int = 1                   # the sampling ramp's length
+    seeds: tuple[int, ...] = ()       # one coin stream per replica, with sampling
+    _coins: dict = field(default_factory=dict, init=False, repr=False, compare=False)  # epoch and generators
+
+    def __post_init__(self):
+        if self.sampling > 0 and not self.seeds:
+            raise ValueError("scheduled sampling needs the replicas' seeds (one coin stream each)")
+
+    @property
+    def validates(self) -> bool:
+        return self.validation is not None and len(self.validation) > 0
 
     def steps_per_epoch(self) -> int:
         return len(self.windows.inputs)
@@ -178,16 +215,48 @@ class StatefulWindows:
     def batches(self):
         inputs = self.windows.inputs.unsqueeze(1).unsqueeze(0)    # (1, N, B=1, T, 1)
         targets = self.windows.targets.unsqueeze(1).unsqueeze(0)  # (1, N, B=1, T, 1)
+        if self.sampling > 0:  # one call per epoch: the ramp moves on
+            if not self._coins:
+                self._coins.update(epoch=0, generators=[np.random.default_rng(seed) for seed in self.seeds])
+            self._coins["epoch"] += 1
         return zip(inputs.unbind(1), targets.unbind(1))
+
+    def chance(self, epoch: int) -> float:
+        """Scheduled sampling's p_e at ``epoch`` (1-based): 0 at the first, ``sampling`` at the last."""
+        return self.sampling * (epoch - 1) / (self.epochs - 1) if self.epochs > 1 else self.sampling
+
+    def feed(self, steps: int) -> np.ndarray:
+        """One window's coins, (R, B=1, T): step t > 0 is fed back where true."""
+        p = self.chance(self._coins["epoch"])
+        coins = np.zeros((len(self.seeds), 1, steps), np.bool_)
+        for r, generator in enumerate(self._coins["generators"]):
+            coins[r, 0, 1:] = generator.random(steps - 1) < p
+        return coins
 
     def step(self, model, batch, state):
         inputs, targets = batch                                   # (1, B=1, T, 1) each
+        if self.sampling <= 0:
+            loss, _, state = model.train_step(Batch(inputs, targets), state)
+            return {"loss": loss}, state
+        feed = self.feed(inputs.shape[2])                          # (R, B=1, T)
+        if feed.any():
+            inputs, _ = model.engine().sampled_inputs(inputs, feed, state)  # (R, B=1, T, 1)
         loss, _, state = model.train_step(Batch(inputs, targets), state)
-        return {"loss": loss}, state
+        fed_back = torch.from_numpy(feed.mean((1, 2))).to(loss.dtype)      # (R,)
+        return {"loss": loss, "fed_back": fed_back}, state
+
+    def test_state(self, model, state):
+        """The state the test range starts from: ``state`` (left by the last window) after
+        reading the validation slice teacher-forced; ``state`` itself without a slice."""
+        return warm(model, self.validation, state) if self.validates else state
 
     def evaluate(self, model, state):
-        preds = rollout(model, self.test[0], state, len(self.test) - 1)
-        return {"test_loss": mse(preds, self.test[1:])}
+        preds = rollout(model, self.test[0], self.test_state(model, state), len(self.test) - 1)
+        row = {"test_loss": mse(preds, self.test[1:])}
+        if self.validates:
+            preds = rollout(model, self.validation[0], state, len(self.validation) - 1)
+            row["val_loss"] = mse(preds, self.validation[1:])
+        return row
 
 
 @dataclass
