@@ -6,6 +6,8 @@
    remote configured in the committed .dvc/config (a local folder here). Two machines run
    their part of a sweep and `dvc exp push origin`; a third `dvc exp pull origin`s and runs
    `rnnlab report`. (Without the DVC remote in the baseline commit, `dvc exp push` uploads no data.)
+3. A sweep of recipes with a validation slice, queued and run; `rnnlab report` shows its grid
+   and names each model's tuned recipe. Then a real series: the sunspots.
 """
 
 import json
@@ -74,6 +76,17 @@ def test_repro_experiments_and_a_sweep_shared_across_machines(project, tmp_path)
     assert all(f"seq_len {n}" in table for n in (5, 10, 20))
     third.run("dvc", "exp", "apply", "len-10")  # its data came along: models check out of the cache
     assert (third.path / "models/sine/gru.pt").exists()
+
+    # -- a sweep of recipes, chosen on a validation slice: the README's commands, tiny ----------
+    project.run("git", "checkout", "params.yaml")  # a queued run takes the workspace's params: len-5's here
+    project.run("dvc", "exp", "run", "--queue", "-S", "sine.data.validation_fraction=0.1",
+                "-S", "sine.train.lr=0.0005,0.005")
+    project.run("dvc", "exp", "run", "--run-all", "-j", "2")
+    proc = project.run("rnnlab", "report")
+    assert "tuned gru (by validation MSE): " in proc.stdout, proc.stdout + proc.stderr
+    table = (project.path / "plots/seq_len_study.md").read_text()
+    assert "## The sweep: 2 recipes at seq_len 20, chosen on the validation slice" in table
+    assert "| validation 0.1 |" in table and "| lr 0.005, validation 0.1 |" in table
 
     # -- a real series no one here made: the README's sunspots experiment ---------------------
     proc = project.run("dvc", "exp", "run", "-n", "sunspots", *SUNSPOTS)
