@@ -79,8 +79,15 @@ def predict_next(model: nn.Module, x: Tensor, lengths: Tensor) -> Tensor:
 def predict_replicas(stack: StackedRecurrent, x: Tensor, lengths: Tensor) -> Tensor:
     """Every replica's prediction after each row's last input, (R, B, 1), in one kernel call."""
     last = stack.engine().last_outputs(x.unsqueeze(0), lengths)               # (R, B, H)
-    # the stack's own head on the last steps alone: the same numbers as on every step
-    return StackedRecurrent._head(stack.weights(), last.unsqueeze(2))[:, :, 0]  # (R, B, 1)
+    # the stack's own head on the last steps alone: the same numbers as on every step. One replica
+    # at a time, each copied out: a batched matmul of R replicas rounds a replica's numbers unlike
+    # one of that replica alone, and a seed must judge its epochs as training it alone does.
+    weights = stack.weights()
+    heads = []
+    for r in range(stack.replicas):
+        head = {k: weights[k][r : r + 1].clone() for k in ("head.weight", "head.bias")}
+        heads.append(StackedRecurrent._head(head, last[r : r + 1].clone().unsqueeze(2))[0, :, 0])  # (B, 1)
+    return torch.stack(heads)                                                 # (R, B, 1)
 
 
 def with_prefixes(shard: Shard, min_history: int) -> Shard:

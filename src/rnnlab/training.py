@@ -223,16 +223,17 @@ class EarlyStopping:
     @property
     def best(self) -> float:
         """The record of the only replica (``bests`` for a stack of several)."""
-        return self._only(self.bests, self._start())
+        return self._only("bests", self._start())
 
     @property
     def best_epoch(self) -> int:
         """The best epoch of the only replica (``best_epochs`` for a stack of several)."""
-        return self._only(self.best_epochs, 0)
+        return self._only("best_epochs", 0)
 
-    def _only(self, values: list, before):
+    def _only(self, name: str, before):
+        values = getattr(self, name)
         if len(values) > 1:
-            raise ValueError(f"{len(values)} replicas have one value each; read the per-replica list")
+            raise ValueError(f"{len(values)} replicas have one value each; read {name}")
         return values[0] if values else before
 
     def running_best_epoch(self) -> int:
