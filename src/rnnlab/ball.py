@@ -190,8 +190,8 @@ class Minibatches:
         return {"loss": loss, "accuracy": torch.tensor(accuracies, dtype=torch.float64)}, None
 
     def sgd_epoch(self, model, lr: float):
-        """The whole epoch in one kernel call (plain SGD at ``lr``): ``step``'s metrics per minibatch,
-        {name: (S, 1)}, and the largest gradient norm (1,)."""
+        """The whole epoch in one kernel call (plain SGD at ``lr``): ``step``'s metrics per minibatch
+        and replica, {name: (S, R)}, and each replica's largest gradient norm (R,)."""
         epoch = self.fixed_epoch if self.shuffle is None else Epoch.of(list(self.batches()))
         losses, predicted, grad_norm = model.engine().sgd_epoch(epoch, lr)   # predicted (R, rows, 1)
         target = torch.from_numpy(epoch.target)

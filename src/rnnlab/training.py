@@ -243,7 +243,7 @@ class EarlyStopping:
         return max(running, default=max(self.best_epochs, default=0))
 
     def should_stop(self, epoch: int, row: dict[str, Tensor], model) -> bool:
-        values = row[self.monitor].tolist()  # (R,) Python floats, compared exactly
+        values = row[self.monitor].reshape(-1).tolist()  # (R,) Python floats, compared exactly
         if not self.bests:
             self.bests, self.best_epochs = [self._start()] * len(values), [0] * len(values)
             self.stop_epochs = [None] * len(values)
