@@ -1,4 +1,4 @@
-"""Stage evaluate_ball: test metrics of every ball model, by the seed's formula and in positions."""
+"""Stage evaluate_ball: test metrics of every ball model and seed, by the seed's formula and in positions."""
 
 import argparse
 from pathlib import Path
@@ -14,28 +14,35 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--shards", required=True, help="folder of prepared shards")
     parser.add_argument("--models", required=True, help="folder of trained <model>.pt")
-    parser.add_argument("--metrics", required=True, help="metrics json to write")
+    parser.add_argument("--metrics", required=True, help="metrics json to write: per model, the median over seeds")
+    parser.add_argument("--detail", help="json to write: every seed's metrics, their median and range (dvc.yaml "
+                                         "always names it; omitted, it is not written)")
     parser.add_argument("--predictions", required=True, help="test-set predictions csv to write")
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args()
     p = load_params(args.params)
 
     testing = ball_data.load_split(args.shards, "testing")
-    metrics, predictions = {}, None
+    seeds = list(p.ball.train.seeds)
+    per_seed, predictions = {}, None
     for kind in p.ball.models:
-        saved = load_checkpoint(Path(args.models) / f"{kind}.pt", ball.model_config(p, kind))
-        model, scale = saved.reference(), saved.extra["scale"]
-        actual, predicted = ball.predict_positions(model, testing, scale)
-        metrics[kind] = {
-            "test_accuracy": ball.score(model, testing)["accuracy"].item(),
-            **ball.position_metrics(actual, predicted),
-            "epochs": saved.extra["epochs"],
-            "best_epoch": saved.extra["best_epoch"],
-        }
-        if predictions is None:
-            predictions = pd.DataFrame({"actual": actual})
-        predictions[kind] = predicted
-    io.write_json(args.metrics, metrics)
+        saved = load_checkpoint(Path(args.models) / f"{kind}.pt", ball.model_config(p, kind), seeds)
+        scale = saved.extra["scale"]
+        epochs, best = (ball.per_replica(saved.extra[k], len(seeds)) for k in ("epochs", "best_epoch"))
+        per_seed[kind] = {}
+        for r, seed in enumerate(seeds):
+            metrics, actual, predicted = ball.test_metrics(saved.reference(r), testing, scale)
+            per_seed[kind][seed] = {**metrics, "epochs": epochs[r], "best_epoch": best[r]}
+            if predictions is None:
+                predictions = pd.DataFrame({"actual": actual})
+            if r == 0:
+                predictions[kind] = predicted  # the first seed's: the text's run
+            if len(seeds) > 1:
+                predictions[f"{kind}_seed{seed}"] = predicted
+    headline, detail = ball.metrics_files(per_seed)
+    if args.detail is not None:
+        io.write_json(args.detail, detail)
+    io.write_json(args.metrics, headline)
     io.write_text(args.predictions, predictions.to_csv(index=False))
 
 

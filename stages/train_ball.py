@@ -1,9 +1,9 @@
-"""Stage train_ball: train one architecture on the ball shards, keep its best epoch."""
+"""Stage train_ball: train one architecture on the ball shards, one replica per seed, each kept at its best epoch."""
 
 import argparse
 
 from rnnlab import ball
-from rnnlab.checkpoints import reference_checkpoint, save_checkpoint
+from rnnlab.checkpoints import save_checkpoint
 from rnnlab.progress import LiveHistory
 from rnnlab.stage import add_training_outputs, load_params, run_stage, write_timing
 
@@ -16,13 +16,10 @@ def main() -> None:
     args = parser.parse_args()
     p = load_params(args.params)
 
-    scale = p.ball.prepare.scale
-    history = LiveHistory(args.history, lambda result: ball.history_frame(result, scale))
-    model, result, seconds = ball.train(p, args.shards, args.model, history.on_epoch)
-    epochs = len(result.history["train_loss"])
-    checkpoint = reference_checkpoint(ball.model_config(p, args.model), model, p.ball.train.seed,
-                                      scale=scale, epochs=epochs, best_epoch=result.best_epoch)
-    save_checkpoint(args.checkpoint, checkpoint)
+    scale, seeds = p.ball.prepare.scale, list(p.ball.train.seeds)
+    history = LiveHistory(args.history, lambda result: ball.history_frame(result, scale, seeds))
+    replicas, result, seconds = ball.train(p, args.shards, args.model, history.on_epoch)
+    save_checkpoint(args.checkpoint, ball.checkpoint(ball.model_config(p, args.model), replicas, seeds, result, scale))
     history.finish(result)
     write_timing(args.timing, seconds)
 

@@ -109,7 +109,7 @@ def test_the_compiled_engine_trains_the_torch_engines_model_to_float32_rounding(
     runs = {}
     for engine in ("torch", "compiled"):
         recipe = dataclasses.replace(p.ball.train, epochs=5, engine=engine)
-        model, result, _ = ball.train(dataclasses.replace(p, ball=dataclasses.replace(p.ball, train=recipe)), tmp_path, kind)
+        (model,), result, _ = ball.train(dataclasses.replace(p, ball=dataclasses.replace(p.ball, train=recipe)), tmp_path, kind)
         assert isinstance(model, torch.nn.Module) and not hasattr(model, "flat")  # checkpoints read a plain module
         runs[engine] = result.history["val_mae"][:, 0]
     torch.testing.assert_close(runs["compiled"], runs["torch"], atol=1e-5, rtol=1e-4)
@@ -126,7 +126,7 @@ def test_training_twice_gives_bitwise_identical_checkpoints(tmp_path, root):
     import dataclasses
 
     from rnnlab import ball_data, params
-    from rnnlab.checkpoints import reference_checkpoint, save_checkpoint
+    from rnnlab.checkpoints import save_checkpoint
 
     p = params.load(root / "params.yaml")
     p = dataclasses.replace(p, ball=dataclasses.replace(p.ball, train=dataclasses.replace(p.ball.train, epochs=2)))
@@ -135,8 +135,8 @@ def test_training_twice_gives_bitwise_identical_checkpoints(tmp_path, root):
         for split, part in parts.items():
             (tmp_path / ball_data.shard_name(split, chunk)).write_bytes(ball_data.shard_bytes(part))
     for run in ("a", "b"):
-        model, result, _ = ball.train(p, tmp_path, "lstm")
-        checkpoint = reference_checkpoint(ball.model_config(p, "lstm"), model, 0, best_epoch=result.best_epoch)
+        replicas, result, _ = ball.train(p, tmp_path, "lstm")
+        checkpoint = ball.checkpoint(ball.model_config(p, "lstm"), replicas, [0], result, scale=50.0)
         save_checkpoint(tmp_path / f"{run}.ckpt", checkpoint)
     assert (tmp_path / "a.ckpt").read_bytes() == (tmp_path / "b.ckpt").read_bytes()
 

@@ -68,5 +68,5 @@ def test_the_only_git_tracked_out_is_the_detail_the_report_reads_from_git():
         for out in stage.get("outs", []):
             if isinstance(out, dict):
                 uncached |= {path for path, options in out.items() if options.get("cache") is False}
-    assert uncached == {"metrics/sine_detail.json"}
+    assert uncached == {"metrics/sine_detail.json", "metrics/ball_detail.json"}
     assert report.DETAIL == "metrics/sine_detail.json"

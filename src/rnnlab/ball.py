@@ -20,6 +20,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from rnnlab import models
 from rnnlab.ball_data import Shard, load_split
+from rnnlab.checkpoints import Checkpoint
 from rnnlab.engine import Batch, Epoch
 from rnnlab.models import ModelConfig, StackedRecurrent, build_reference, build_stack, config_for, parameter_count
 from rnnlab.params import MONITORS, Params
@@ -66,12 +67,27 @@ def predict_packed(model: nn.Module, packed, lengths: Tensor) -> Tensor:
 
 
 def predict_next(model: nn.Module, x: Tensor, lengths: Tensor) -> Tensor:
-    """The prediction after each row's last input, (B, 1): x (B, T, 1) padded, lengths (B,)."""
+    """The prediction after each row's last input, (B, 1): x (B, T, 1) padded, lengths (B,);
+    ``model`` is a plain module or a one-replica stack (``predict_replicas`` reads them all)."""
     if isinstance(model, StackedRecurrent):  # the compiled engine's one-replica stack
-        last = model.engine().last_outputs(x.unsqueeze(0), lengths)          # (1, B, H)
-        # the stack's own head on the last steps alone: the same numbers as on every step
-        return StackedRecurrent._head(model.weights(), last.unsqueeze(2))[0, :, 0]  # (B, 1)
+        if model.replicas != 1:
+            raise ValueError(f"a stack of {model.replicas} replicas predicts with predict_replicas")
+        return predict_replicas(model, x, lengths)[0]
     return predict_packed(model, pack(x, lengths), lengths)
+
+
+def predict_replicas(stack: StackedRecurrent, x: Tensor, lengths: Tensor) -> Tensor:
+    """Every replica's prediction after each row's last input, (R, B, 1), in one kernel call."""
+    last = stack.engine().last_outputs(x.unsqueeze(0), lengths)               # (R, B, H)
+    # the stack's own head on the last steps alone: the same numbers as on every step. One replica
+    # at a time, each copied out: a batched matmul of R replicas rounds a replica's numbers unlike
+    # one of that replica alone, and a seed must judge its epochs as training it alone does.
+    weights = stack.weights()
+    heads = []
+    for r in range(stack.replicas):
+        head = {k: weights[k][r : r + 1].clone() for k in ("head.weight", "head.bias")}
+        heads.append(StackedRecurrent._head(head, last[r : r + 1].clone().unsqueeze(2))[0, :, 0])  # (B, 1)
+    return torch.stack(heads)                                                 # (R, B, 1)
 
 
 def with_prefixes(shard: Shard, min_history: int) -> Shard:
@@ -167,18 +183,20 @@ class Minibatches:
             predicted = predict_packed(model, inputs, lengths)
             loss = nn.functional.mse_loss(predicted, y).view(1)
         else:
-            loss, predicted, _ = model.train_step(Batch(inputs.unsqueeze(0), y, lengths, last_only=True))
-            predicted = predicted[0]                                         # (B, 1)
+            loss, predicted, _ = model.train_step(Batch(inputs.unsqueeze(0), y, lengths, last_only=True))  # (R, B, 1)
+        predicted = predicted.detach().reshape(-1, *y.shape)                 # (R, B, 1); R = 1 for a module
         # a Python float like the seed's, kept in float64: early stopping compares these exactly
-        return {"loss": loss, "accuracy": torch.tensor([accuracy(y, predicted.detach())], dtype=torch.float64)}, None
+        accuracies = [accuracy(y, replica) for replica in predicted]
+        return {"loss": loss, "accuracy": torch.tensor(accuracies, dtype=torch.float64)}, None
 
     def sgd_epoch(self, model, lr: float):
-        """The whole epoch in one kernel call (plain SGD at ``lr``): ``step``'s metrics per minibatch,
-        {name: (S, 1)}, and the largest gradient norm (1,)."""
+        """The whole epoch in one kernel call (plain SGD at ``lr``): ``step``'s metrics per minibatch
+        and replica, {name: (S, R)}, and each replica's largest gradient norm (R,)."""
         epoch = self.fixed_epoch if self.shuffle is None else Epoch.of(list(self.batches()))
-        losses, predicted, grad_norm = model.engine().sgd_epoch(epoch, lr)
-        accuracies = minibatch_accuracies(torch.from_numpy(epoch.target), predicted[0], epoch.starts)
-        return {"loss": losses, "accuracy": accuracies.unsqueeze(1)}, grad_norm
+        losses, predicted, grad_norm = model.engine().sgd_epoch(epoch, lr)   # predicted (R, rows, 1)
+        target = torch.from_numpy(epoch.target)
+        accuracies = torch.stack([minibatch_accuracies(target, replica, epoch.starts) for replica in predicted], dim=1)
+        return {"loss": losses, "accuracy": accuracies}, grad_norm              # (S, R) each
 
     def evaluate(self, model, state):
         if self.packed:
@@ -205,14 +223,16 @@ def score(model: nn.Module, shards: list[Shard]) -> dict[str, Tensor]:
 
 @torch.inference_mode()
 def score_rows(stack: StackedRecurrent, shards: Epoch) -> dict[str, Tensor]:
-    """``score`` of a one-replica stack on shards laid end to end (``Epoch.of`` their
-    ``split_inputs``), the same numbers in one kernel call and a few tensor operations."""
+    """``score`` of every replica of a stack, (R,) each, on shards laid end to end (``Epoch.of``
+    their ``split_inputs``): each replica's numbers in one kernel call and a few tensor operations."""
     stack.eval()
     x, lengths, y = (torch.from_numpy(a) for a in (shards.x, shards.lengths, shards.target))
-    predicted = predict_next(stack, x, lengths)
-    accuracies = minibatch_accuracies(y, predicted, shards.starts).tolist()
-    mean_accuracy = torch.tensor([sum(accuracies) / len(accuracies)], dtype=torch.float64)
-    return {"accuracy": mean_accuracy, "mae": (predicted - y).abs().flatten().mean().view(1)}
+    accuracies, maes = [], []
+    for predicted in predict_replicas(stack, x, lengths):                    # (B, 1) per replica
+        per_shard = minibatch_accuracies(y, predicted, shards.starts).tolist()
+        accuracies.append(sum(per_shard) / len(per_shard))
+        maes.append((predicted - y).abs().flatten().mean())
+    return {"accuracy": torch.tensor(accuracies, dtype=torch.float64), "mae": torch.stack(maes)}
 
 
 @torch.inference_mode()
@@ -256,40 +276,67 @@ def model_config(p: Params, kind: str) -> ModelConfig:
 
 
 def train(p: Params, shards: str | Path, kind: str, on_epoch: OnEpoch | None = None):
-    """Seed 004's ``train`` (or the params' improved recipe) -> (model, FitResult, seconds);
-    ``on_epoch`` (e.g. a ``LiveHistory``'s) sees every epoch after the progress bar."""
+    """Seed 004's ``train`` (or the params' improved recipe), one replica per seed of
+    ``ball.train.seeds`` -> (one plain PyTorch module per seed, FitResult, seconds);
+    ``on_epoch`` (e.g. a ``LiveHistory``'s) sees every epoch after the progress bar.
+
+    The replicas train together (one batched pass) and each stops by its own patience
+    (``EarlyStopping``): replica k is the run ``seeds: [k]`` would make, except that every
+    replica sees the minibatch order of the first seed when ``shuffle`` is on."""
     cfg, recipe = model_config(p, kind), p.ball.train
+    seeds = list(recipe.seeds)
     training = load_split(shards, "training")
     if recipe.min_history is not None:
         training = [with_prefixes(shard, recipe.min_history) for shard in training]
-    shuffle = torch.Generator().manual_seed(recipe.seed) if recipe.shuffle else None
+    shuffle = torch.Generator().manual_seed(seeds[0]) if recipe.shuffle else None
     compiled = recipe.engine == "compiled"
     regime = Minibatches(training, load_split(shards, "validating"), recipe.batch_size, shuffle, packed=not compiled)
-    # seed 004: manual_seed(0), then RNN, then Linear; a stack of one draws the same numbers
-    model = build_stack(cfg, [recipe.seed]) if compiled else build_reference(cfg, seed=recipe.seed)
-    log.info("%s: %d training rows in %d minibatches, %d parameters, at most %d epochs",
-             kind, sum(len(s[1]) for s in training), regime.steps_per_epoch(), parameter_count(cfg), recipe.epochs)
+    # seed 004: manual_seed(0), then RNN, then Linear; each replica of a stack draws the same numbers
+    model = build_stack(cfg, seeds) if compiled else build_reference(cfg, seed=seeds[0])  # params: torch = one seed
+    log.info("%s: %d training rows in %d minibatches, %d parameters, at most %d epochs, %s",
+             kind, sum(len(s[1]) for s in training), regime.steps_per_epoch(), parameter_count(cfg), recipe.epochs,
+             f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {seeds}")
     stopping = EarlyStopping(recipe.monitor, recipe.patience, MONITORS[recipe.monitor])
     progress = Progress(recipe.epochs, f"ball {kind}", patience=recipe.patience)
 
     def show(epoch: int, row: dict) -> None:
-        # fit() shows an epoch before the stopping rule judges it: best is the best before this one
-        progress.update(epoch, best=stopping.best_epoch, train_acc=row["train_accuracy"].item(),
-                        val_acc=row["val_accuracy"].item(), val_mae=row["val_mae"].item() * p.ball.prepare.scale)
+        # fit() shows an epoch before the stopping rule judges it: best is the best before this one;
+        # with several seeds, the values are medians and the horizon is the last replica's
+        medians = {k: float(row[k].median()) for k in ("train_accuracy", "val_accuracy", "val_mae")}
+        progress.update(epoch, best=stopping.running_best_epoch(), train_acc=medians["train_accuracy"],
+                        val_acc=medians["val_accuracy"], val_mae=medians["val_mae"] * p.ball.prepare.scale)
 
     result = fit(model, regime, recipe, chain(show, on_epoch), stopping)
     seconds = progress.close()
-    if result.best_epoch == 0:
-        # Seed 004 starts its record at accuracy 0 and never saves a model that does not beat
-        # it; its script would then fail to reload model.pt. We keep the last epoch's weights.
-        log.warning("%s: %s never beat its starting record in %d epochs; keeping the last epoch's weights",
-                    kind, recipe.monitor, len(result.history["train_loss"]))
-    log.info("%s: stopped after %d epochs, best %s %.4f at epoch %d, %.0fs (%s engine)",
-             kind, len(result.history["train_loss"]), recipe.monitor, stopping.best, result.best_epoch, seconds,
-             recipe.engine)
-    if compiled:  # checkpoints, evaluation and predict-ball read the plain PyTorch module
-        model = as_reference(model)
-    return model, result, seconds
+    for r, seed in enumerate(seeds):
+        which = kind if len(seeds) == 1 else f"{kind} seed {seed}"
+        if result.best_epochs[r] == 0:
+            # Seed 004 starts its record at accuracy 0 and never saves a model that does not beat
+            # it; its script would then fail to reload model.pt. We keep its last epoch's weights.
+            log.warning("%s: %s never beat its starting record in %d epochs; keeping the last epoch's weights",
+                        which, recipe.monitor, result.stop_epochs[r])
+        log.info("%s: stopped after %d epochs, best %s %.4f at epoch %d, %.0fs (%s engine)",
+                 which, result.stop_epochs[r], recipe.monitor, stopping.bests[r], result.best_epochs[r], seconds,
+                 recipe.engine)
+    # checkpoints, evaluation and predict-ball read plain PyTorch modules
+    replicas = as_references(model) if compiled else [model]
+    return replicas, result, seconds
+
+
+def checkpoint(cfg: ModelConfig, replicas: list[nn.Module], seeds: list[int], result: FitResult,
+               scale: float) -> Checkpoint:
+    """Every replica's weights, stacked in seed order, and each one's stop and best epoch
+    (plain numbers for one seed, as before seeds were a list; one per seed otherwise)."""
+    weights = {name: torch.stack([r.state_dict()[name].detach() for r in replicas]) for name in replicas[0].state_dict()}
+    epochs, best = result.stop_epochs, result.best_epochs
+    if len(seeds) == 1:
+        epochs, best = epochs[0], best[0]
+    return Checkpoint(cfg, list(seeds), weights, None, {"scale": scale, "epochs": epochs, "best_epoch": best})
+
+
+def per_replica(value, replicas: int) -> list:
+    """A checkpoint's ``epochs`` or ``best_epoch``: one per replica, whether stored as a list or a number."""
+    return list(value) if isinstance(value, list) else [value] * replicas
 
 
 def warm_up() -> float:
@@ -304,22 +351,94 @@ def warm_up() -> float:
     return seconds + time.perf_counter() - start
 
 
-def as_reference(stack) -> nn.Module:
-    """A one-replica stack's weights in its plain PyTorch module."""
-    with torch.random.fork_rng():  # building draws an initialisation we overwrite at once
-        model = build_reference(stack.cfg)
-    model.load_state_dict(stack.reference_state_dicts()[0])
-    return model
+def as_references(stack) -> list[nn.Module]:
+    """Each replica of a stack in its plain PyTorch module, in seed order."""
+    models = []
+    for state in stack.reference_state_dicts():
+        with torch.random.fork_rng():  # building draws an initialisation we overwrite at once
+            model = build_reference(stack.cfg)
+        model.load_state_dict(state)
+        models.append(model)
+    return models
 
 
-def history_frame(result: FitResult, scale: float) -> pd.DataFrame:
-    """One row per epoch: accuracies by the seed's formula and the validation MAE in positions."""
-    h = {k: v[:, 0].numpy() for k, v in result.history.items()}
-    return pd.DataFrame({
-        "epoch": np.arange(1, len(h["train_loss"]) + 1),
-        "train_accuracy": h["train_accuracy"],
-        "val_accuracy": h["val_accuracy"],
-        "train_loss": h["train_loss"],
-        "val_mae": h["val_mae"] * scale,
-        "grad_norm": h["train_grad_norm"],
+HISTORY_PER_SEED = ("train_accuracy", "val_accuracy", "val_mae")  # the curves the seed band is drawn from
+
+
+def history_frame(result: FitResult, scale: float, seeds: list[int] | None = None) -> pd.DataFrame:
+    """One row per epoch: accuracies by the seed's formula and the validation MAE in positions.
+
+    One seed: that run's numbers. Several: the median over the seeds still training in every
+    column, and each seed's own ``val_mae_seed3`` (...) curves, empty (NaN) after that seed's
+    stop epoch: the epochs it trained on only because other seeds had not stopped are no part
+    of its run (``seeds: [3]`` alone would have ended there), so they are not in its curve, nor
+    in the median. During training (no stop epochs yet) every seed's curve runs to the last epoch."""
+    values = {k: v.numpy().copy() for k, v in result.history.items()}           # (epochs, R) each
+    replicas = values["train_loss"].shape[1]
+    seeds = seeds if seeds is not None else list(range(replicas))
+    if result.stop_epochs is not None:
+        for r, stop in enumerate(result.stop_epochs):
+            for column in values.values():
+                column[stop:, r] = np.nan                                       # epochs after its own stop
+    middle = (lambda v: v[:, 0]) if replicas == 1 else (lambda v: np.nanmedian(v, axis=1))
+    frame = pd.DataFrame({
+        "epoch": np.arange(1, len(values["train_loss"]) + 1),
+        "train_accuracy": middle(values["train_accuracy"]),
+        "val_accuracy": middle(values["val_accuracy"]),
+        "train_loss": middle(values["train_loss"]),
+        "val_mae": middle(values["val_mae"]) * scale,
+        "grad_norm": middle(values["train_grad_norm"]),
     })
+    if replicas > 1:
+        for column in HISTORY_PER_SEED:
+            unit = scale if column == "val_mae" else 1.0
+            for r, seed in enumerate(seeds):
+                frame[f"{column}_seed{seed}"] = values[column][:, r] * unit
+    return frame
+
+
+# ---------------------------------------------------------------------------------------
+# Test metrics: every seed's, and their median and range
+# ---------------------------------------------------------------------------------------
+
+HEADLINE = ("test_accuracy", "mae")  # the numbers whose range over seeds metrics/ball.json gives
+
+
+def test_metrics(model: nn.Module, testing: list[Shard], scale: float) -> tuple[dict[str, float], np.ndarray, np.ndarray]:
+    """One replica's test numbers (accuracy by the seed's formula, errors in positions) and its
+    (actual, predicted) positions."""
+    actual, predicted = predict_positions(model, testing, scale)
+    return {"test_accuracy": score(model, testing)["accuracy"].item(), **position_metrics(actual, predicted)}, actual, predicted
+
+
+def _median(values: list):
+    m = np.median(values)
+    return int(m) if all(isinstance(v, int) for v in values) and float(m).is_integer() else float(m)
+
+
+def metrics_files(per_seed: dict[str, dict[int, dict]]) -> tuple[dict, dict]:
+    """(metrics/ball.json, metrics/ball_detail.json) from every model's per-seed metrics.
+
+    One seed: ball.json holds that run's numbers, as it did before seeds were a list. Several:
+    the same keys hold the median over seeds, and ``test_accuracy_min`` / ``_max``, ``mae_min``
+    / ``_max`` their range (so ``dvc exp show`` stays narrow). The detail holds every seed's
+    numbers and their median, min and max."""
+    headline, detail = {}, {}
+    for kind, seeds in per_seed.items():
+        rows = list(seeds.values())
+        names = list(rows[0])
+        summary = {
+            "median": {n: _median([r[n] for r in rows]) for n in names},
+            "min": {n: min(r[n] for r in rows) for n in names},
+            "max": {n: max(r[n] for r in rows) for n in names},
+        }
+        detail[kind] = {**summary, "seeds": {str(seed): row for seed, row in seeds.items()}}
+        if len(rows) == 1:
+            headline[kind] = dict(rows[0])
+            continue
+        headline[kind] = {}
+        for n in names:
+            headline[kind][n] = summary["median"][n]
+            if n in HEADLINE:
+                headline[kind][f"{n}_min"], headline[kind][f"{n}_max"] = summary["min"][n], summary["max"][n]
+    return headline, detail

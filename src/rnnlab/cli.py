@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import statistics
 import sys
 from importlib import metadata
 from pathlib import Path
@@ -18,7 +19,8 @@ NEGATIVE_HISTORY = re.compile(r"-\d")
 
 
 def _load_ball_model(models: Path, metrics: Path, kind: str | None):
-    """The requested ball model, or the one with the lowest test MAE in the metrics."""
+    """The requested ball model, or the one with the lowest (median) test MAE in the metrics:
+    (kind, one plain module per seed, scale)."""
     from rnnlab import io
     from rnnlab.checkpoints import load_checkpoint
 
@@ -36,7 +38,7 @@ def _load_ball_model(models: Path, metrics: Path, kind: str | None):
     saved = load_checkpoint(path)
     if saved.cfg.kind != kind:  # a file renamed by hand would otherwise answer as the wrong model
         raise DataError(f"{path}: holds a {saved.cfg.kind} model, not a {kind}; run `dvc repro train_ball@{kind}`")
-    return kind, saved.reference(), saved.extra["scale"]
+    return kind, [saved.reference(r) for r in range(len(saved.seeds))], saved.extra["scale"]
 
 
 def training_range(shards: Path, scale: float) -> tuple[int, int]:
@@ -66,7 +68,7 @@ def range_warning(history: list[int], known: tuple[int, int]) -> str | None:
 def predict_ball(args) -> int:
     from rnnlab import ball, ball_data
 
-    kind, model, scale = _load_ball_model(Path(args.models), Path(args.metrics), args.model)
+    kind, replicas, scale = _load_ball_model(Path(args.models), Path(args.metrics), args.model)
     try:
         known = training_range(Path(args.shards), scale)
     except DataError as exc:  # the models alone still answer; only the warning needs the data
@@ -77,12 +79,17 @@ def predict_ball(args) -> int:
         history = ball_data.parse_history(line)
         if known is not None and (warning := range_warning(history, known)):
             print(warning, file=sys.stderr, flush=True)
-        return f"Next ball location: {ball.predict_history(model, history, scale):.4f}"
+        answers = [ball.predict_history(model, history, scale) for model in replicas]
+        if len(answers) == 1:
+            return f"Next ball location: {answers[0]:.4f}"
+        return (f"Next ball location: {statistics.median(answers):.4f} "
+                f"(median of {len(answers)} seeds; range {min(answers):.4f} to {max(answers):.4f})")
 
     if args.history is not None:
         print(answer(args.history))
         return 0
-    print(f"rnnlab: {kind.upper()} ball model; type positions like 1,3,5,7 (Ctrl-D to quit)", file=sys.stderr)
+    seeds = "" if len(replicas) == 1 else f" ({len(replicas)} seeds)"
+    print(f"rnnlab: {kind.upper()} ball model{seeds}; type positions like 1,3,5,7 (Ctrl-D to quit)", file=sys.stderr)
     while True:
         try:
             line = input(PROMPT)
@@ -139,7 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
 
     p = commands.add_parser("predict-ball", help="predict a ball's next position from its history (seed 004)",
-                            description="Predict a ball's next position. Without HISTORY, asks for one per line.")
+                            description="Predict a ball's next position. Without HISTORY, asks for one per line. "
+                                        "A model trained with several seeds answers their median and range.")
     p.add_argument("history", nargs="?", help=HISTORY_HELP)
     p.add_argument("--model", choices=["rnn", "lstm", "gru"], help="default: the lowest test MAE in --metrics")
     p.add_argument("--models", default="models/ball", help="folder of trained ball models (default %(default)s)")

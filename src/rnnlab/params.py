@@ -205,7 +205,7 @@ class BallTraining(Training):
     min_history: int | None   # null: whole rows only; k: also every prefix with at least k inputs
     patience: int             # stop when the best epoch is more than this many epochs old
     monitor: str              # what "best" means: val_accuracy (seed 004) or val_mae
-    seed: int                 # torch.random.manual_seed before the model is built (and the shuffle)
+    seeds: tuple[int, ...]    # one replica per torch seed (manual_seed before each is built); the first seeds the shuffle
     engine: str               # torch: nn.RNN/LSTM/GRU on packed batches, bitwise seed 004's; compiled: kernels.py
 
     def check(self, at: str) -> None:
@@ -218,6 +218,11 @@ class BallTraining(Training):
             _positive(self.min_history, f"{at}.min_history")
         if self.monitor not in MONITORS:
             raise ParamsError(f"{at}.monitor: unknown monitor {self.monitor!r}; choose from {list(MONITORS)}")
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+            raise ParamsError(f"{at}.seeds must be a non-empty list without repeats, got {list(self.seeds)}")
+        if self.engine == "torch" and len(self.seeds) > 1:
+            raise ParamsError(f"{at}.seeds: the torch engine trains one seed (text 004's loop), got "
+                              f"{list(self.seeds)}; use engine compiled for several")
 
 
 @dataclass(frozen=True)

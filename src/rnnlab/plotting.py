@@ -172,7 +172,7 @@ def ball_caption(p) -> str:
     b, t = p.ball, p.ball.train
     rows = "each row's whole history" if t.min_history is None else f"every prefix of ≥{t.min_history} inputs"
     stop = f"up to {t.epochs} epochs, patience {t.patience} on {t.monitor}"
-    return (f"seq_len: {rows} ({b.csv_path}) · seed {t.seed} · {_architecture(b.model, b.models)} · "
+    return (f"seq_len: {rows} ({b.csv_path}) · {seeds_text(t.seeds)} · {_architecture(b.model, b.models)} · "
             f"{t.optimizer} lr {short_number(t.lr)}{'' if t.lr_schedule == 'constant' else ' ' + t.lr_schedule}"
             f" · batch {t.batch_size}{', shuffled' if t.shuffle else ''} · {stop} · engine {t.engine}"
             f" · positions / {short_number(b.prepare.scale)}")
@@ -313,17 +313,29 @@ def predictions(values: np.ndarray, boundary: int, preds: pd.DataFrame, context:
 def ball_training(histories: dict[str, pd.DataFrame], *, caption: str | None = None) -> Figure:
     """Seed 004's accuracy curves (train dashed, validation solid) and the validation MAE, on a
     log epoch axis so a run that stopped early is as visible as one that ran long. The accuracy
-    axis spans the data: linear when every value lies in [-1, 1], else symlog (linear in [-1, 1])."""
+    axis spans the data: linear when every value lies in [-1, 1], else symlog (linear in [-1, 1]).
+
+    With several seeds (``val_accuracy_seed3``, ... columns) the lines are medians over the seeds
+    still training and a band spans the best to the worst seed of the validation curves."""
     fig = new_figure((12, 4.6), caption)
     acc_ax, mae_ax = fig.subplots(1, 2, sharex=True)
+    seeds = 0
     for kind, history in histories.items():
         color = _color(kind)
-        last = int(history.epoch.iloc[-1])
-        note = f"stopped at epoch {last}" + ("; never above 0" if history.val_accuracy.max() <= 0 else "")
+        stops = [int(history.epoch[history[c].notna()].iloc[-1]) for c in seed_columns(history, "val_accuracy")]
+        seeds = max(seeds, _seed_band(acc_ax, history.epoch, history, "val_accuracy", color))
+        _seed_band(mae_ax, history.epoch, history, "val_mae", color)
+        if len(stops) > 1:
+            note = f"stopped at epochs {min(stops)}-{max(stops)}" if min(stops) < max(stops) else f"stopped at epoch {stops[0]}"
+            never = max(history[c].max() for c in seed_columns(history, "val_accuracy")) <= 0
+        else:
+            note, never = f"stopped at epoch {int(history.epoch.iloc[-1])}", history.val_accuracy.max() <= 0
+        note += "; never above 0" if never else ""
         acc_ax.plot(history.epoch, history.train_accuracy, color=color, ls="--", lw=0.8, alpha=0.7)
         acc_ax.plot(history.epoch, history.val_accuracy, color=color, lw=1.2, label=f"{kind.upper()} ({note})")
         mae_ax.plot(history.epoch, history.val_mae, color=color, lw=1.2, label=kind.upper())
-    accuracies = np.concatenate([h[c].to_numpy() for h in histories.values() for c in ("train_accuracy", "val_accuracy")])
+    accuracies = np.concatenate([h[c].to_numpy() for h in histories.values()
+                                 for c in ("train_accuracy", "val_accuracy", *seed_columns(h, "val_accuracy"))])
     low, high = float(np.nanmin(accuracies)), float(np.nanmax(accuracies))
     if low >= -1:
         pad = 0.05 * max(high - low, 0.02)
@@ -339,10 +351,11 @@ def ball_training(histories: dict[str, pd.DataFrame], *, caption: str | None = N
         scale = "; symlog below -1"
     if low < 0 < high:
         acc_ax.axhline(0, color="gray", lw=0.8, ls=":")
+    spread = "" if seeds <= 1 else f"\n{_spread_text(seeds)}"
     acc_ax.set(xscale="log", xlabel="epoch (log scale)", ylabel=f"accuracy (text 004's formula{scale})",
-               title="Accuracy: validation solid, training dashed")
+               title=f"Accuracy: validation solid, training dashed{spread}")
     mae_ax.set(yscale="log", xlabel="epoch (log scale)", ylabel="mean |error| (ball positions)",
-               title="Validation error in positions")
+               title=f"Validation error in positions{spread}")
     acc_ax.legend(loc="upper left", fontsize="small")
     mae_ax.legend()
     tidy_log_axis(mae_ax)
@@ -352,7 +365,7 @@ def ball_training(histories: dict[str, pd.DataFrame], *, caption: str | None = N
 def ball_predictions(frame: pd.DataFrame, *, caption: str | None = None) -> Figure:
     """Predicted vs actual next position on the test set, and the error, per model; every row
     on one y scale, so the panels compare at a glance."""
-    kinds = [c for c in frame.columns if c != "actual"]
+    kinds = [c for c in frame.columns if c != "actual" and "_seed" not in c]  # the first seed's (several: also per seed)
     fig = new_figure((4.2 * len(kinds), 7.8), caption)
     axes = fig.subplots(2, len(kinds), sharex=True, sharey="row", squeeze=False)
     lim = np.abs(frame.actual).max() + 2

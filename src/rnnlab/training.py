@@ -265,37 +265,101 @@ class EarlyStopping:
 
     Seed 004's rule: a strictly better ``monitor`` value saves the model; otherwise, once
     ``epoch - best_epoch > patience``, training stops. The best weights are restored at the end.
+
+    Per replica: each replica of a stack keeps its own record, best epoch and stop epoch, as if
+    it trained alone (replicas share no parameter). ``should_stop`` says stop once every replica
+    has stopped; a replica that stopped earlier trains on with the others, but its record is
+    frozen and ``restore`` gives it back its own best weights (or, if it never beat its starting
+    record, the weights of its own stop epoch: what training it alone would have left).
+    ::
+
+        replica 0 : best 40 ... stop 141 | trains on, ignored | restored to epoch 40
+        replica 1 : best 90 .............................. stop 191 -> fit ends, restored to 90
     """
 
     monitor: str
     patience: int
     mode: str = "max"
-    best: float = field(init=False)
-    best_epoch: int = field(init=False, default=0)
-    best_state: dict = field(init=False, default_factory=dict)
+    bests: list[float] = field(init=False, default_factory=list)          # (R,) each replica's record
+    best_epochs: list[int] = field(init=False, default_factory=list)      # (R,) 0: never beaten
+    stop_epochs: list[int | None] = field(init=False, default_factory=list)  # (R,) None: still training
+    kept: dict[int, object] = field(init=False, default_factory=dict)     # replica -> its weights to restore
 
-    def __post_init__(self):
+    def _start(self) -> float:
         # seed 004 starts its record at 0 accuracy; an error to minimise starts at infinity
-        self.best = 0.0 if self.mode == "max" else math.inf
+        return 0.0 if self.mode == "max" else math.inf
+
+    @property
+    def best(self) -> float:
+        """The record of the only replica (``bests`` for a stack of several)."""
+        return self._only("bests", self._start())
+
+    @property
+    def best_epoch(self) -> int:
+        """The best epoch of the only replica (``best_epochs`` for a stack of several)."""
+        return self._only("best_epochs", 0)
+
+    def _only(self, name: str, before):
+        values = getattr(self, name)
+        if len(values) > 1:
+            raise ValueError(f"{len(values)} replicas have one value each; read {name}")
+        return values[0] if values else before
+
+    def running_best_epoch(self) -> int:
+        """The latest best epoch of the replicas still training: training lasts at most
+        ``patience + 1`` epochs more (a progress bar's horizon)."""
+        running = [b for b, s in zip(self.best_epochs, self.stop_epochs) if s is None]
+        return max(running, default=max(self.best_epochs, default=0))
 
     def should_stop(self, epoch: int, row: dict[str, Tensor], model) -> bool:
-        value = row[self.monitor].item()
-        if value > self.best if self.mode == "max" else value < self.best:
-            self.best, self.best_epoch = value, epoch
-            self.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            return False
-        return epoch - self.best_epoch > self.patience
+        values = row[self.monitor].reshape(-1).tolist()  # (R,) Python floats, compared exactly
+        if not self.bests:
+            self.bests, self.best_epochs = [self._start()] * len(values), [0] * len(values)
+            self.stop_epochs = [None] * len(values)
+        for r, value in enumerate(values):
+            if self.stop_epochs[r] is not None:
+                continue
+            if value > self.bests[r] if self.mode == "max" else value < self.bests[r]:
+                self.bests[r], self.best_epochs[r] = value, epoch
+                self._keep(model, r)
+            elif epoch - self.best_epochs[r] > self.patience:
+                self.stop_epochs[r] = epoch
+                if self.best_epochs[r] == 0:  # nothing saved: keep where it stopped, not where the others stop
+                    self._keep(model, r)
+        return all(s is not None for s in self.stop_epochs)
+
+    def _keep(self, model, replica: int) -> None:
+        if hasattr(model, "flat"):  # a stack: the replica's elements of the flat parameter
+            mask = model._replica_index() == replica
+            self.kept[replica] = (mask, model.flat.detach()[mask].clone())
+        else:                       # a plain module is one replica
+            self.kept[replica] = {k: v.detach().clone() for k, v in model.state_dict().items()}
 
     def restore(self, model) -> None:
-        if self.best_state:
-            model.load_state_dict(self.best_state)
+        for kept in self.kept.values():
+            if isinstance(kept, tuple):
+                mask, values = kept
+                with torch.no_grad():
+                    model.flat[mask] = values
+            else:
+                model.load_state_dict(kept)
 
 
 @dataclass
 class FitResult:
     history: dict[str, Tensor]  # column -> (epochs, R): "train_<metric>" and the regime's metrics
     state: object               # the state left by the last batch (None without carried state)
-    best_epoch: int | None = None
+    best_epochs: list[int] | None = None  # with early stopping, per replica (0: never beat its start)
+    stop_epochs: list[int] | None = None  # with early stopping, each replica's last epoch of its own run
+
+    @property
+    def best_epoch(self) -> int | None:
+        """The best epoch of a one-replica run (``best_epochs`` for several)."""
+        if self.best_epochs is None:
+            return None
+        if len(self.best_epochs) > 1:
+            raise ValueError(f"{len(self.best_epochs)} replicas have one best epoch each; read best_epochs")
+        return self.best_epochs[0]
 
     def seed_frame(self, seeds: list[int], per_seed: tuple[str, ...], spread: tuple[str, ...] = (),
                    index: str = "epoch", every: int = 1) -> pd.DataFrame:
@@ -348,10 +412,13 @@ def fit(model, regime: Regime, cfg, on_epoch: Callable[[int, dict], None] | None
             on_epoch(epoch, row)
         if stopping is not None and stopping.should_stop(epoch, row, model):
             break
-    if stopping is not None:
-        stopping.restore(model)
     history = {key: torch.stack(values) for key, values in columns.items()}
-    return FitResult(history, detach_state(state), stopping.best_epoch if stopping else None)
+    if stopping is None:
+        return FitResult(history, detach_state(state))
+    stopping.restore(model)
+    last = len(history["train_loss"])  # a replica still training ran to the last epoch
+    stops = [last if s is None else s for s in stopping.stop_epochs]
+    return FitResult(history, detach_state(state), list(stopping.best_epochs), stops)
 
 
 def runs_whole_epochs(model, regime, cfg) -> bool:
