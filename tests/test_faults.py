@@ -217,6 +217,7 @@ OUT_OF_RANGE = [
     ("ball.models", ["mlp"], "ball.models: 'mlp' has no recurrent state; choose rnn, lstm or gru"),
     ("ball.train.engine", "gpu", "ball.train.engine: unknown engine 'gpu'; choose from ['torch', 'compiled']"),
     ("ball.train.batch_size", 0, "ball.train.batch_size must be > 0, got 0"),
+    ("ball.train.seeds", [2, 2], "ball.train.seeds must be a non-empty list without repeats, got [2, 2]"),
     ("ball.train.patience", 0, "ball.train.patience must be > 0, got 0"),
     ("ball.train.min_history", 0, "ball.train.min_history must be > 0, got 0"),
     ("ball.train.monitor", "loss", "ball.train.monitor: unknown monitor 'loss'; choose from ['val_accuracy', 'val_mae']"),

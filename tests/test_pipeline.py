@@ -59,10 +59,11 @@ def test_seq_len_is_a_top_level_param_used_by_training():
     assert "seq_len" in spec["train_sine"]["params"]
 
 
-def test_the_only_git_tracked_out_is_the_detail_the_report_reads_from_git():
-    # cache: false leaves a file to git. Metrics and plots aside, that is only the detail that
-    # `rnnlab report` reads from each experiment's commit with `git show`; DVC 3 still run-caches
-    # such a stage (dvc/stage/cache.py commits uncached outs into the run cache).
+def test_the_only_git_tracked_outs_are_the_per_seed_details_of_s_and_b():
+    # cache: false leaves a file to git. Metrics and plots aside, that is only the per-seed detail
+    # of S and B: `rnnlab report` reads S's from each experiment's commit with `git show`, and B's
+    # sits beside it for the same reason; DVC 3 still run-caches such a stage
+    # (dvc/stage/cache.py commits uncached outs into the run cache).
     uncached = set()
     for stage in yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"].values():
         for out in stage.get("outs", []):
