@@ -36,8 +36,12 @@ def run_data(seq_len, gru=(0.02, 0.018, 0.019), rnn=(0.5, 0.9, 1.2), params=None
     }
 
 
-def exp(name, data):
-    return {"name": name, "revs": [{"rev": hashlib.sha1(name.encode()).hexdigest(), "name": name, "data": data}]}
+def exp(name, data, state=None):
+    """An experiment as `dvc exp show --json` lists it; ``state``: its queue executor's."""
+    listed = {"name": name, "revs": [{"rev": hashlib.sha1(name.encode()).hexdigest(), "name": name, "data": data}]}
+    if state:
+        listed["executor"] = {"state": state, "name": "dvc-task"}
+    return listed
 
 
 def shown(*experiments, base=20):
@@ -198,8 +202,8 @@ def test_a_step_budget_is_a_second_protocol_beside_the_texts_epochs():
     fair_runs = exp("fair-ten", fair(10)), exp("fair-forty", fair(40, gru=(0.1, 0.1, 0.1)))
     study = collect(shown(exp("exp-ten", run_data(10)), *fair_runs))
     groups = report.protocols(study)
-    assert list(groups) == [report.TEXTS, "5700 steps at every seq_len"]
-    assert list(groups[report.TEXTS]) == [10, 20] and list(groups["5700 steps at every seq_len"]) == [10, 40]
+    assert list(groups) == [report.TEXTS, "5700 steps"]
+    assert list(groups[report.TEXTS]) == [10, 20] and list(groups["5700 steps"]) == [10, 40]
     assert study.skipped == []
 
 
@@ -207,16 +211,16 @@ def test_the_study_figure_and_tables_show_each_protocol(tmp_path):
     study = collect(shown(exp("exp-ten", run_data(10)), exp("fair-ten", fair(10)), exp("fair-forty", fair(40))))
     fig = report.figure(report.protocols(study), study.models)
     labels = {line.get_label() for line in fig.axes[0].get_lines()}
-    assert {"GRU median", "GRU median (5700 steps at every seq_len)"} <= labels
+    assert {"GRU median", "GRU median (5700 steps)"} <= labels
     report.write(study, tmp_path / "s.png", tmp_path / "s.md")
     text = (tmp_path / "s.md").read_text()
-    assert "## Protocol: the texts' epochs" in text and "## Protocol: 5700 steps at every seq_len" in text
+    assert "## Protocol: the texts' epochs" in text and "## Protocol: 5700 steps" in text
 
 
 def test_a_protocol_with_one_length_is_listed_as_skipped():
     study = collect(shown(exp("exp-ten", run_data(10)), exp("fair-ten", fair(10))))
     assert list(report.protocols(study)) == [report.TEXTS]
-    assert study.skipped == [("fair-ten", "the only seq_len with 5700 steps at every seq_len")]
+    assert study.skipped == [("fair-ten", "the only seq_len with 5700 steps")]
 
 
 def recipe(seq_len, validation=None, fraction=0.1, **train):
@@ -299,3 +303,15 @@ def test_report_command_names_each_models_tuned_recipe(monkeypatch, capsys, tmp_
     assert code == 0
     assert out.out.splitlines()[1:] == ["tuned gru (by validation MSE): lr 0.002, validation 0.1",
                                         "tuned rnn (by validation MSE): lr 0.005, validation 0.1"]
+
+
+def test_queued_and_running_experiments_wait_for_their_metrics():
+    """DVC lists a queued or running experiment with its params, and its rev's tree still holds
+    the baseline's metrics: counted, it would put the baseline's numbers under its recipe."""
+    rows = shown(exp("exp-queued", recipe(20, {"gru": (1, 1, 1), "rnn": (1, 1, 1)}, lr=0.002), state="queued"),
+                 exp("exp-running", run_data(10), state="running"), exp("exp-failed", run_data(30), state="failed"),
+                 exp("exp-done", run_data(40), state="success"))
+    study = collect(rows)
+    assert [run.name for run in study.runs] == ["aaaaaaa", "exp-done"]
+    assert study.skipped == [("exp-queued", "queued, no metrics yet"), ("exp-running", "running, no metrics yet"),
+                             ("exp-failed", "failed")]

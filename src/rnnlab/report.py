@@ -42,7 +42,7 @@ TEXTS = "the texts' epochs"  # the protocol of a run with the commit's own recip
 # What a sweep varies, and how a protocol's label names each: a run differing from its commit in
 # these (beside seq_len) trained the same models on another recipe, so it joins the study.
 RECIPE_KEYS = {
-    "sine.train.steps": "{} steps at every seq_len",
+    "sine.train.steps": "{} steps",  # the fair protocol: this budget at every seq_len
     "sine.train.lr": "lr {}",
     "sine.model.hidden_size": "hidden {}",
     "sine.train.sampling": "sampling {}",
@@ -124,11 +124,13 @@ def git_reader(repo: Path) -> Callable[[str], dict | None]:
 
 
 def _runs_of(commit: dict):
-    """(name, rev, data) of a commit's own run and of each of its experiments."""
-    yield commit["rev"][:7], commit["rev"], commit.get("data")
+    """(name, rev, data, state) of a commit's own run and of each of its experiments; state is
+    the queue's ("queued", "running", "failed", "success"), or None for a run no queue ran."""
+    yield commit["rev"][:7], commit["rev"], commit.get("data"), None
     for experiment in commit.get("experiments") or []:
+        state = (experiment.get("executor") or {}).get("state")
         for rev in experiment.get("revs") or []:
-            yield rev.get("name") or experiment.get("name") or rev["rev"][:7], rev["rev"], rev.get("data")
+            yield rev.get("name") or experiment.get("name") or rev["rev"][:7], rev["rev"], rev.get("data"), state
 
 
 def _file_data(data: dict, kind: str, path: str):
@@ -142,7 +144,10 @@ def collect(rows: list[dict], read_detail: Callable[[str], dict | None]) -> Stud
         if commit.get("rev") == "workspace":
             continue
         base_params = _file_data(commit.get("data") or {}, "params", "params.yaml") or {}
-        for name, rev, data in _runs_of(commit):
+        for name, rev, data, state in _runs_of(commit):
+            if state not in (None, "success"):  # a queued or running one lists its params, not yet its metrics
+                study.skipped.append((name, f"{state}, no metrics yet" if state in ("queued", "running") else state))
+                continue
             if not data:
                 study.skipped.append((name, "no data (a failed or still queued experiment)"))
                 continue
