@@ -315,3 +315,9 @@ def test_queued_and_running_experiments_wait_for_their_metrics():
     assert [run.name for run in study.runs] == ["aaaaaaa", "exp-done"]
     assert study.skipped == [("exp-queued", "queued, no metrics yet"), ("exp-running", "running, no metrics yet"),
                              ("exp-failed", "failed")]
+
+
+def test_on_a_tie_the_recipe_that_changes_less_is_the_tuned_one():
+    same = {"gru": (0.05, 0.04, 0.06), "rnn": (0.9, 0.8, 1.0)}
+    study = collect(shown(exp("plain", recipe(20, same)), exp("wider", recipe(20, same, hidden_size=32))))
+    assert report.tuned(report.grid(study), study.models) == {"gru": "validation 0.1", "rnn": "validation 0.1"}

@@ -238,13 +238,15 @@ def grid(study: Study) -> dict[str, Run]:
 
 
 def tuned(recipes: dict[str, Run], models: list[str]) -> dict[str, str]:
-    """Each model's best recipe on the grid: the lowest median validation MSE (never the test's)."""
+    """Each model's best recipe on the grid: the lowest median validation MSE (never the test's);
+    on a tie the recipe that changes fewer keys (the MLP ignores ``hidden_size``: its recipes with
+    and without it are the same training)."""
     best = {}
     for model in models:
-        scores = [(float(np.median(run.values(model, SELECTION))), protocol)
+        scores = [(float(np.median(run.values(model, SELECTION))), len(run.recipe), protocol)
                   for protocol, run in recipes.items() if model in run.per_seed]
         if scores:
-            best[model] = min(scores)[1]
+            best[model] = min(scores)[2]
     return best
 
 
