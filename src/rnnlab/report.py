@@ -48,6 +48,7 @@ RECIPE_KEYS = {
     "sine.train.sampling": "sampling {}",
     "sine.data.validation_fraction": "validation {}",
 }
+CAPTION_RUNS = 8  # more runs than this are counted in the figure's caption, not named
 SELECTION = "validation_mse"  # what the grid chooses by: the rollout over the validation slice
 # The top-level params the sine stages read (dvc.yaml's train_sine and evaluate_sine); a
 # difference anywhere else cannot change a sine metric.
@@ -355,7 +356,8 @@ def caption(groups: dict[str, dict[int, Run]]) -> str:
         parts.append(f"{train.get('optimizer', '')} lr {short_number(float(train['lr']))}".lstrip())
     if "epochs" in train:
         parts.append(f"{train['epochs']} epochs" + (" or a step budget" if len(groups) > 1 or TEXTS not in groups else ""))
-    parts.append("runs: " + ", ".join(runs))
+    # a sweep has dozens of runs: name them only while the caption stays one readable line
+    parts.append("runs: " + ", ".join(runs) if len(runs) <= CAPTION_RUNS else f"{len(runs)} runs")
     return " · ".join(parts)
 
 
@@ -363,7 +365,7 @@ def caption(groups: dict[str, dict[int, Run]]) -> str:
 PROTOCOL_STYLES = [("o-", ".", 1.0), ("s--", "x", 0.75), ("^:", "+", 0.75)]
 
 
-TUNED_STYLE = ("D-.", "d", 0.9)
+TUNED_STYLE = ("D:", "d", 0.9)  # colored dots and diamonds: the gray dash-dot is the AR
 
 
 def figure(groups: dict[str, dict[int, Run]], models: list[str],
@@ -381,8 +383,7 @@ def figure(groups: dict[str, dict[int, Run]], models: list[str],
     cols = 1 if len(models) == 1 else 2
     rows = -(-len(models) // cols)
     captioned = {**groups, **{f"tuned {m}": runs for m, (_, runs) in tuned_curves.items()}}
-    tuned_text = "".join(f" · {m.upper()} tuned: {protocol}" for m, (protocol, _) in tuned_curves.items())
-    fig = new_figure((12, 3.2 * rows + 1.0), caption(captioned) + tuned_text)
+    fig = new_figure((12, 3.2 * rows + 1.0), caption(captioned))  # the tuned recipes: in the legends
     grid = fig.subplots(rows, cols, sharex=True, sharey=True, squeeze=False).ravel()
     for spare in grid[len(models):]:
         spare.remove()
@@ -401,7 +402,8 @@ def figure(groups: dict[str, dict[int, Run]], models: list[str],
                 label, style = REFERENCE_STYLES[name]
                 ax.axhline(everything[lengths[0]].references[name]["rollout_mse"], color="gray", ls=style, lw=1, label=label)
         ax.set(yscale="log", xticks=lengths)
-        ax.set_title(model.upper(), fontsize="medium")
+        tuned_note = f" · diamonds, dotted: its tuned recipe ({tuned_curves[model][0]})" if model in tuned_curves else ""
+        ax.set_title(model.upper() + tuned_note, fontsize="medium" if not tuned_note else "small")
         if k + cols >= len(models):  # no panel below it
             ax.set_xlabel("seq_len (input steps per training window)")
             ax.xaxis.set_tick_params(labelbottom=True)
