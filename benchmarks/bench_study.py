@@ -37,8 +37,9 @@ def dvc(repo: Path, *args: str) -> str:
 
 def experiments(repo: Path) -> int:
     """How many experiments the repository has recorded (cheap: a git ref each, no DVC start-up)."""
-    refs = subprocess.run(["git", "for-each-ref", "refs/exps"], cwd=repo, capture_output=True, text=True, check=True)
-    return len(refs.stdout.splitlines())
+    refs = subprocess.run(["git", "for-each-ref", "--format=%(refname)", "refs/exps"], cwd=repo, capture_output=True,
+                          text=True, check=True)
+    return sum("/celery/" not in ref for ref in refs.stdout.splitlines())  # the queue's own stash is no experiment
 
 
 def queue_and_time(repo: Path, overrides: list[str], jobs: int) -> float:
