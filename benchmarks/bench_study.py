@@ -1,7 +1,7 @@
 """Time the sequence-length study through DVC's queue beside DVC's own floor, in one run.
 
 The study is the README's command: one queued experiment per length (``-S seq_len=L``), run by
-``dvc queue start -j 2``. The floor is as many queued experiments that change a key no stage reads
+two queue workers (``dvc exp run --run-all -j 2``, which returns when the queue is empty). The floor is as many queued experiments that change a key no stage reads
 (``-S +bench.floor=k``): DVC builds the same workspace per experiment, checks every stage, runs
 none and records the experiment. What the study takes beyond the floor is our work: the stages
 that rerun (trainings, evaluation, analyses, plots), their processes' start-up included.
@@ -35,43 +35,18 @@ def dvc(repo: Path, *args: str) -> str:
     return proc.stdout
 
 
-def experiments(repo: Path) -> int:
-    """How many experiments the repository has recorded (cheap: a git ref each, no DVC start-up)."""
-    refs = subprocess.run(["git", "for-each-ref", "--format=%(refname)", "refs/exps"], cwd=repo, capture_output=True,
-                          text=True, check=True)
-    return sum("/celery/" not in ref for ref in refs.stdout.splitlines())  # the queue's own stash is no experiment
-
-
 def queue_and_time(repo: Path, overrides: list[str], jobs: int) -> float:
-    """Queue one experiment per ``-S`` override, run the queue with ``jobs`` workers, and return
-    the seconds from ``dvc queue start`` until every experiment is recorded."""
-    expected = experiments(repo) + len(overrides)
+    """Queue one experiment per ``-S`` override and return the seconds ``dvc exp run --run-all``
+    takes to run them with ``jobs`` workers (it returns once the queue is empty)."""
     for override in overrides:
         dvc(repo, "exp", "run", "--queue", "-S", override)
     start = time.perf_counter()
-    dvc(repo, "queue", "start", "-j", str(jobs))
-    next_check = start + 10
-    while experiments(repo) < expected:
-        if time.perf_counter() > next_check:  # a failed experiment records no ref: do not wait forever
-            fail_if_any_failed(repo)
-            next_check += 10
-        time.sleep(0.2)
+    dvc(repo, "exp", "run", "--run-all", "-j", str(jobs))
     seconds = time.perf_counter() - start
-    stop_workers(repo)  # not timed: the shutdown is not the study
-    return seconds
-
-
-def stop_workers(repo: Path) -> None:
-    """Stop the queue's workers and wait until none is left (``dvc queue status`` lists them)."""
-    dvc(repo, "queue", "stop")
-    while "Worker status: 0 active" not in dvc(repo, "queue", "status"):
-        time.sleep(0.5)
-
-
-def fail_if_any_failed(repo: Path) -> None:
     failed = [line for line in dvc(repo, "queue", "status").splitlines() if "Failed" in line]
     if failed:
         raise SystemExit("an experiment failed (see `dvc queue logs <name>`):\n" + "\n".join(failed))
+    return seconds
 
 
 def clone_with_cache(dest: Path) -> Path:
