@@ -1,4 +1,4 @@
-"""The ``rnnlab`` console command: what a person does by hand with the trained models."""
+"""The rnnlab console command: what a person does by hand with the trained models."""
 
 from __future__ import annotations
 
@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--version", action="version", version=f"%(prog)s {metadata.version('rnnlab')}")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    p = commands.add_parser("predict-ball", help="predict a ball's next position from its history (seed 004)",
+    p = commands.add_parser("predict-ball", help="predict a ball's next position from its history (text 004)",
                             description="Predict a ball's next position. Without HISTORY, asks for one per line. "
                                         "A model trained with several seeds answers their median and range.")
     p.add_argument("history", nargs="?", help=HISTORY_HELP)
@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--params", default="params.yaml", help="default %(default)s")
     f.set_defaults(run=forecast)
 
-    r = commands.add_parser("report", help="the sequence-length study from the DVC experiments (seed 000's exercise)",
+    r = commands.add_parser("report", help="the sequence-length study from the DVC experiments (text 000's exercise)",
                             description="Read the experiments through `dvc exp show --json` and write a figure and "
                                         "a markdown table of rollout MSE against seq_len.")
     r.add_argument("--all-commits", action="store_true", help="experiments of every commit, not only HEAD's")

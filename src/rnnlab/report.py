@@ -1,4 +1,4 @@
-"""The sequence-length study (seed 000's exercise), read back from DVC experiments.
+"""The sequence-length study (text 000's exercise), read back from DVC experiments.
 
 ``dvc exp show --json`` lists each commit with its experiments and every run's params; the
 per-seed metrics are not declared metrics (they would make ``dvc exp show`` hundreds of columns
@@ -182,7 +182,7 @@ def _sine_params(params: dict) -> dict:
 
 
 def _differences(params: dict, base: dict, prefix: str = "") -> list[str]:
-    """Dotted keys whose values differ, apart from seq_len and the protocol."""
+    """Dotted keys whose values differ, apart from seq_len and the recipe (``RECIPE_KEYS``)."""
     keys = sorted(set(params) | set(base))
     found = []
     for key in keys:
