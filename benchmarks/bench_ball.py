@@ -120,7 +120,8 @@ def main() -> None:
         shards = prepared_shards(p, args.rows, Path(tmp))
         print(f"seed 004's recipe, {args.model.upper()}, {args.epochs} epochs, shards in {shards}")
         start = time.perf_counter()
-        theirs = seed_style(shards, args.model, p.ball.model.hidden_size, recipe.lr, recipe.batch_size, args.epochs, recipe.seeds[0])
+        theirs = seed_style(shards, args.model, p.ball.model.hidden_size, recipe.lr, recipe.batch_size, args.epochs,
+                            recipe.seeds[0])
         t_seed = time.perf_counter() - start
         print(f"  (kernels loaded or compiled in {ball.warm_up():.2f} s first, once per process: not counted below)")
         runs = {engine: timed_train(p, shards, args.model, engine) for engine in ("torch", "compiled")}

@@ -1,10 +1,11 @@
 """Time the sequence-length study through DVC's queue beside DVC's own floor, in one run.
 
 The study is the README's command: one queued experiment per length (``-S seq_len=L``), run by
-two queue workers (``dvc exp run --run-all -j 2``, which returns when the queue is empty). The floor is as many queued experiments that change a key no stage reads
-(``-S +bench.floor=k``): DVC builds the same workspace per experiment, checks every stage, runs
-none and records the experiment. What the study takes beyond the floor is our work: the stages
-that rerun (trainings, evaluation, analyses, plots), their processes' start-up included.
+two queue workers (``dvc exp run --run-all -j 2``, which returns when the queue is empty). The
+floor is as many queued experiments that change a key no stage reads (``-S +bench.floor=k``): DVC
+builds the same workspace per experiment, checks every stage, runs none and records the experiment.
+What the study takes beyond the floor is our work: the stages that rerun (trainings, evaluation,
+analyses, plots), their processes' start-up included.
 
 Both run in a temporary clone of HEAD that uses this repository's DVC cache (``dvc checkout``
 puts the committed outputs in place, so only what a length changes reruns), one after the

@@ -866,7 +866,8 @@ def test_ctrl_c_during_dvc_repro_prints_our_line_and_dvcs_no_traceback_and_leave
     after = output.splitlines()[[line.startswith("ball gru: ") for line in output.splitlines()].index(True) + 1:]
     after = [line for line in after if not line.startswith("ball gru: ") and line.strip()]
     assert after[0] == INTERRUPTED
-    assert after[1:] == [f"ERROR: failed to reproduce 'train_ball@gru': failed to run: {stage_command(project)}, exited with {SHELLS[shell]}"]
+    failed = f"ERROR: failed to reproduce 'train_ball@gru': failed to run: {stage_command(project)}"
+    assert after[1:] == [f"{failed}, exited with {SHELLS[shell]}"]
     assert not (project.path / "models/ball/gru.pt").exists()
     assert leftovers(project.path / "models/ball") == []
 

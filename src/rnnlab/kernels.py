@@ -496,6 +496,41 @@ def sequence_forward(kind, x, lengths, h0, c0, weight_ih, weight_hh, bias_ih, bi
         _from_lanes(c, c_n)
 
 
+@helper
+def _stack_in_layout(weight_ih, weight_hh, bias_ih, bias_hh, head_weight, head_bias, B, layout):
+    """Every layer's weights and biases (lists over the layers) and the head's, in ``layout``."""
+    L = len(weight_hh)
+    w_ih = [_weights(weight_ih[layer], B, layout) for layer in range(L)]
+    w_hh = [_weights(weight_hh[layer], B, layout) for layer in range(L)]
+    b_ih = [_bias(bias_ih[layer], B, layout) for layer in range(L)]
+    b_hh = [_bias(bias_hh[layer], B, layout) for layer in range(L)]
+    return w_ih, w_hh, b_ih, b_hh, _weights(head_weight, B, layout), _bias(head_bias, B, layout)
+
+
+@helper
+def _state_in_lanes(kind, h, c, N):
+    """(L, R, B, H) h and c -> (L, H, N) lanes; c stays zero without a cell state."""
+    L, H = h.shape[0], h.shape[3]
+    hs, cs = np.empty((L, H, N)), np.zeros((L, H, N))
+    for layer in range(L):
+        _to_lanes(h[layer], hs[layer])
+        if kind == LSTM:
+            _to_lanes(c[layer], cs[layer])
+    return hs, cs
+
+
+@helper
+def _stack_step(kind, xt, w_ih, w_hh, b_ih, b_hh, w_head, b_head, hs, cs, gi, gh, active, out_t, tape_t, y, layout):
+    """One step of the stack from input lanes xt: every layer moves its state in hs/cs (the last
+    layer's tape in tape_t), then the head writes the prediction into y (O, N)."""
+    L = hs.shape[0]
+    for layer in range(L):
+        _project(w_ih[layer], b_ih[layer], xt if layer == 0 else hs[layer - 1], gi, layout)
+        _project(w_hh[layer], b_hh[layer], hs[layer], gh, layout)
+        _cell(kind, gi, gh, hs[layer], cs[layer], active, out_t, tape_t)
+    _project(w_head, b_head, hs[L - 1], y, layout)
+
+
 @compiled
 def rollout(kind, x0, h, c, weight_ih, weight_hh, bias_ih, bias_hh, head_weight, head_bias, preds, tape):
     """Feed each prediction back as the next input, through every layer and the Linear head.
@@ -508,16 +543,9 @@ def rollout(kind, x0, h, c, weight_ih, weight_hh, bias_ih, bias_hh, head_weight,
     L, H, N = h.shape[0], h.shape[3], R * B
     G = weight_hh[0].shape[1]
     layout = _layout(G, max(x0.shape[2], H), N)
-    w_ih = [_weights(weight_ih[layer], B, layout) for layer in range(L)]
-    w_hh = [_weights(weight_hh[layer], B, layout) for layer in range(L)]
-    b_ih = [_bias(bias_ih[layer], B, layout) for layer in range(L)]
-    b_hh = [_bias(bias_hh[layer], B, layout) for layer in range(L)]
-    w_head, b_head = _weights(head_weight, B, layout), _bias(head_bias, B, layout)
-    hs, cs = np.empty((L, H, N)), np.zeros((L, H, N))
-    for layer in range(L):
-        _to_lanes(h[layer], hs[layer])
-        if kind == LSTM:
-            _to_lanes(c[layer], cs[layer])
+    w_ih, w_hh, b_ih, b_hh, w_head, b_head = _stack_in_layout(weight_ih, weight_hh, bias_ih, bias_hh, head_weight,
+                                                              head_bias, B, layout)
+    hs, cs = _state_in_lanes(kind, h, c, N)
     xt, y = np.empty((x0.shape[2], N)), np.empty((O, N))
     _to_lanes(x0, xt)
     gi, gh = np.empty((G, N)), np.empty((G, N))
@@ -525,12 +553,8 @@ def rollout(kind, x0, h, c, weight_ih, weight_hh, bias_ih, bias_hh, head_weight,
     out_t, tape_t = np.empty((N, H), preds.dtype), np.empty((N, tape.shape[3]), tape.dtype)
     pred_lanes, tape_lanes = preds.reshape(N, steps, O), tape.reshape(N, steps, tape.shape[3])
     for t in range(steps):
-        for layer in range(L):
-            _project(w_ih[layer], b_ih[layer], xt if layer == 0 else hs[layer - 1], gi, layout)
-            _project(w_hh[layer], b_hh[layer], hs[layer], gh, layout)
-            _cell(kind, gi, gh, hs[layer], cs[layer], active, out_t, tape_t)
+        _stack_step(kind, xt, w_ih, w_hh, b_ih, b_hh, w_head, b_head, hs, cs, gi, gh, active, out_t, tape_t, y, layout)
         tape_lanes[:, t] = tape_t
-        _project(w_head, b_head, hs[L - 1], y, layout)
         for o in range(O):
             for n in range(N):
                 pred_lanes[n, t, o] = y[o, n]
@@ -555,20 +579,13 @@ def sampled_inputs(kind, x, feed, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh
     Same arithmetic as ``rollout`` (all fed back) and ``sequence_forward`` (none fed back).
     """
     R, B, T, O = preds.shape
-    L, H, N = h0.shape[0], h0.shape[3], R * B
+    H, N = h0.shape[3], R * B
     G, I = weight_hh[0].shape[1], x.shape[3]
     K = (0 if kind == RNN else 4 if kind == GRU else 6) * H  # the tape's width
     layout = _layout(G, max(I, H), N)
-    w_ih = [_weights(weight_ih[layer], B, layout) for layer in range(L)]
-    w_hh = [_weights(weight_hh[layer], B, layout) for layer in range(L)]
-    b_ih = [_bias(bias_ih[layer], B, layout) for layer in range(L)]
-    b_hh = [_bias(bias_hh[layer], B, layout) for layer in range(L)]
-    w_head, b_head = _weights(head_weight, B, layout), _bias(head_bias, B, layout)
-    hs, cs = np.empty((L, H, N)), np.zeros((L, H, N))
-    for layer in range(L):
-        _to_lanes(h0[layer], hs[layer])
-        if kind == LSTM:
-            _to_lanes(c0[layer], cs[layer])
+    w_ih, w_hh, b_ih, b_hh, w_head, b_head = _stack_in_layout(weight_ih, weight_hh, bias_ih, bias_hh, head_weight,
+                                                              head_bias, B, layout)
+    hs, cs = _state_in_lanes(kind, h0, c0, N)
     xt, y = np.empty((I, N)), np.empty((O, N))
     gi, gh = np.empty((G, N)), np.empty((G, N))
     active = np.ones(N, np.bool_)
@@ -585,11 +602,7 @@ def sampled_inputs(kind, x, feed, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh
         for i in range(I):
             for n in range(N):
                 input_lanes[n, t, i] = xt[i, n]
-        for layer in range(L):
-            _project(w_ih[layer], b_ih[layer], xt if layer == 0 else hs[layer - 1], gi, layout)
-            _project(w_hh[layer], b_hh[layer], hs[layer], gh, layout)
-            _cell(kind, gi, gh, hs[layer], cs[layer], active, out_t, tape_t)
-        _project(w_head, b_head, hs[L - 1], y, layout)
+        _stack_step(kind, xt, w_ih, w_hh, b_ih, b_hh, w_head, b_head, hs, cs, gi, gh, active, out_t, tape_t, y, layout)
         for o in range(O):
             for n in range(N):
                 pred_lanes[n, t, o] = y[o, n]
