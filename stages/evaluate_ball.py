@@ -15,8 +15,7 @@ def main() -> None:
     parser.add_argument("--shards", required=True, help="folder of prepared shards")
     parser.add_argument("--models", required=True, help="folder of trained <model>.pt")
     parser.add_argument("--metrics", required=True, help="metrics json to write: per model, the median over seeds")
-    parser.add_argument("--detail", help="json to write: every seed's metrics, their median and range (dvc.yaml "
-                                         "always names it; omitted, it is not written)")
+    parser.add_argument("--detail", required=True, help="json to write: every seed's metrics, their median and range")
     parser.add_argument("--predictions", required=True, help="test-set predictions csv to write")
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args()
@@ -40,8 +39,7 @@ def main() -> None:
             if len(seeds) > 1:
                 predictions[f"{kind}_seed{seed}"] = predicted
     headline, detail = ball.metrics_files(per_seed)
-    if args.detail is not None:
-        io.write_json(args.detail, detail)
+    io.write_json(args.detail, detail)
     io.write_json(args.metrics, headline)
     io.write_text(args.predictions, predictions.to_csv(index=False))
 

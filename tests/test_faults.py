@@ -589,7 +589,8 @@ def evaluated(tmp_path, monkeypatch, capsys):
 
 def evaluate(folder: Path, monkeypatch) -> int:
     return run_stage_script("evaluate_ball.py", "--shards", folder / "shards", "--models", folder / "models",
-                            "--metrics", folder / "metrics.json", "--predictions", folder / "predictions.csv",
+                            "--metrics", folder / "metrics.json", "--detail", folder / "detail.json",
+                            "--predictions", folder / "predictions.csv",
                             "--params", folder / "params.yaml", monkeypatch=monkeypatch)
 
 
