@@ -19,7 +19,7 @@ from conftest import clone, run, tiny
 pytestmark = pytest.mark.slow
 
 MODELS = ["mlp", "rnn", "lstm", "gru"]
-REFERENCES = {"clean_sine", "zero", "naive", "seasonal_naive", "linear_ar", "exp_smoothing", "arima"}
+REFERENCES = {"clean_sine", "zero", "naive", "seasonal_naive", "linear_ar", "autoreg", "exp_smoothing", "arima"}
 SUNSPOTS = ["-S", "series.csv_path=data/sunspots/sunspots.csv", "-S", "series.column=SUNACTIVITY",
             "-S", "series.scaling=standard", "-S", "series.season=11"]  # the README's command
 

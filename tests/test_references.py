@@ -51,7 +51,7 @@ def test_autoreg_is_the_texts_least_squares_linear_ar_on_the_sine(default_params
         buffer.append(float(np.dot(buffer[-lags:], coef)))
     one_step = np.lib.stride_tricks.sliding_window_view(values[boundary + 1 - lags : -1], lags) @ coef
 
-    got = references.autoreg(values, references.questions(len(values), boundary, p.series), lags)
+    got = references.autoreg(values, references.questions(len(values), boundary, p.series), lags, trend="n")
     np.testing.assert_allclose(got["rollout"], buffer[lags:], atol=1e-6, rtol=0)
     np.testing.assert_allclose(got["one_step"], one_step, atol=1e-6, rtol=0)
 
@@ -67,7 +67,7 @@ def test_naive_repeats_the_last_known_value_and_seasonal_naive_the_last_season()
     assert seasonal["rollout"].tolist() == list(np.arange(61.0, 81.0)[:19])        # the last season again
 
 
-@pytest.mark.parametrize("name", ["linear_ar", "exp_smoothing", "arima"])
+@pytest.mark.parametrize("name", ["autoreg", "exp_smoothing", "arima"])
 def test_a_forecast_from_an_origin_uses_no_value_after_it(name):
     """Changing every value after the first origin changes nothing of that origin's forecast:
     the fit sees the training part only, the conditioning the values up to the origin."""
@@ -82,19 +82,65 @@ def test_a_forecast_from_an_origin_uses_no_value_after_it(name):
     assert not np.allclose(cut["backtest"][1], whole["backtest"][1])  # later origins do see them
 
 
-@pytest.mark.parametrize("name", ["naive", "linear_ar", "exp_smoothing", "arima"])
+@pytest.mark.parametrize("name", ["naive", "autoreg", "exp_smoothing", "arima"])
 def test_every_reference_answers_every_question_in_the_networks_shapes(name):
     series = damped_oscillation() + np.sin(np.arange(200))
     q = references.questions(200, 160, SERIES)
     got = references.all_references(series, q, SERIES, lags=4, clean=None)[name]
     assert got["rollout"].shape == got["one_step"].shape == (39,)
     assert got["backtest"].shape == (3, 5)
-    assert all(np.isfinite(v).all() for v in got.values())
+    assert all(np.isfinite(got[question]).all() for question in ("rollout", "one_step", "backtest"))
 
 
-def test_the_clean_signal_is_a_reference_only_when_known():
+def test_the_clean_signal_and_the_texts_ar_without_a_constant_are_references_only_on_the_sine():
     series = np.sin(np.arange(100.0))
     q = references.questions(100, 80, SERIES)
-    assert "clean_sine" not in references.all_references(series, q, SERIES, 3, clean=None)
+    assert not {"clean_sine", "linear_ar"} & set(references.all_references(series, q, SERIES, 3, clean=None))
+    assert {"clean_sine", "linear_ar"} <= set(references.all_references(series, q, SERIES, 3, clean=series))
     clean = references.all_references(series, q, SERIES, 3, clean=series)["clean_sine"]
     np.testing.assert_array_equal(clean["rollout"], series[81:])
+
+
+def test_autoreg_fits_a_constant_by_default_as_least_squares_with_an_intercept_does():
+    """A series around a level far from 0: numpy's lstsq with a column of ones is the reference."""
+    rng = np.random.default_rng(1)
+    series = 50 + damped_oscillation() + rng.normal(0, 0.3, 200)
+    boundary, lags = 160, 3
+    windows = np.lib.stride_tricks.sliding_window_view(series[:boundary], lags + 1)
+    design = np.column_stack([np.ones(len(windows)), windows[:, :-1]])
+    coef, *_ = np.linalg.lstsq(design, windows[:, -1], rcond=None)
+    recent = np.lib.stride_tricks.sliding_window_view(series[boundary + 1 - lags : -1], lags)
+    one_step = np.column_stack([np.ones(39), recent]) @ coef
+    q = references.questions(200, boundary, SERIES)
+    np.testing.assert_allclose(references.autoreg(series, q, lags)["one_step"], one_step, atol=1e-9, rtol=0)
+    without = references.autoreg(series, q, lags, trend="n")["one_step"]
+    assert np.abs(without - series[161:]).mean() > np.abs(one_step - series[161:]).mean()
+
+
+def test_arima_without_an_order_takes_the_lowest_aic_of_the_grid_fitted_on_the_training_part():
+    from statsmodels.tsa.arima.model import ARIMA
+
+    rng = np.random.default_rng(2)
+    series = np.cumsum(0.5 + rng.normal(0, 1, 120))  # a random walk with drift
+    grid = ((0, 0, 0), (1, 0, 0), (0, 1, 0), (1, 1, 0))
+    aics = {o: ARIMA(series[:100], order=o, trend="c" if o[1] == 0 else "t").fit().aic for o in grid}
+    assert references.arima_order_by_aic(series[:100], grid) == min(aics, key=aics.get)
+    altered = series.copy()
+    altered[100:] = 0.0  # the test part never enters the choice
+    assert references.arima_order_by_aic(altered[:100], grid) == references.arima_order_by_aic(series[:100], grid)
+
+
+def test_arima_reports_the_order_it_used():
+    series = damped_oscillation() + np.random.default_rng(3).normal(0, 0.1, 200)
+    q = references.questions(200, 160, SERIES)
+    assert references.arima(series, q, (2, 0, 0))["order"].tolist() == [2, 0, 0]
+
+
+def test_holt_winters_follows_a_trend_and_a_season():
+    """A straight line plus a 12-step season, no noise: a damped additive trend with an additive
+    season forecasts it closely; without the trend (the lab's former Holt-Winters) it could not."""
+    t = np.arange(144.0)
+    series = 0.5 * t + 3 * np.sin(2 * np.pi * t / 12)
+    q = references.questions(144, 120, Series(**{**SERIES.__dict__, "season": 12, "horizon": 12}))
+    got = references.exponential_smoothing(series, q, season=12)
+    assert np.abs(got["rollout"] - series[121:]).max() < 1.0, got["rollout"] - series[121:]  # a level alone: off by 11

@@ -127,6 +127,28 @@ class Sine:
 
 
 SCALINGS = ("none", "standard")
+GAPS = ("refuse", "interpolate")
+TRANSFORMS = ("none", "diff", "seasonal_diff", "log")
+RECIPES = ("texts", "forecaster")
+
+
+@dataclass(frozen=True)
+class ForecasterRecipe:
+    """Experiment S's forecaster recipe (``series.recipe: forecaster``): overlapping windows in
+    shuffled minibatches, early stopping on a validation slice, the best weights restored."""
+
+    stride: int                 # steps between the starts of consecutive training windows (1: every window)
+    batch_size: int             # windows per optimizer step, shuffled every epoch
+    lr: float                   # Adam's rate
+    epochs: int                 # at most
+    patience: int               # stop a replica when its best validation epoch is more than this old
+    validation_fraction: float  # the training part's last points held out to stop on
+
+    def check(self, at: str) -> None:
+        for key in ("stride", "batch_size", "lr", "epochs", "patience"):
+            _positive(getattr(self, key), f"{at}.{key}")
+        if not 0 < self.validation_fraction < 0.5:
+            raise ParamsError(f"{at}.validation_fraction must be in (0, 0.5), got {self.validation_fraction}")
 GENERATED_SINE = "data/sine/sindata_1000.csv"  # generate_sine's out (dvc.yaml)
 
 
@@ -138,16 +160,31 @@ class Series:
     column: str | None          # the header's column to read; None: no header, one number per line
     scaling: str                # none (the texts'), or standard: by the training part's mean and std
     season: int | None          # points per season, for the seasonal references; None: not seasonal
-    arima_order: tuple[int, ...]  # (p, d, q) of the ARIMA reference
+    arima_order: tuple[int, ...] | None  # (p, d, q) of the ARIMA reference; None: chosen by AIC on the training part
     origins: int                # backtest: forecast origins spread over the test range
     horizon: int                # backtest: steps forecast from each origin
+    # Defaults only for code that builds this directly (as SineData.validation_fraction's).
+    gaps: str = "refuse"        # an empty csv field: refuse (named by file and line), or interpolate linearly
+    transform: str = "none"     # none, diff, seasonal_diff (by season) or log; undone for every metric
+    recipe: str = "texts"       # texts: the texts' training; forecaster: ``forecaster`` below
+    forecaster: ForecasterRecipe | None = None
 
     def check(self, at: str) -> None:
         if self.scaling not in SCALINGS:
             raise ParamsError(f"{at}.scaling: unknown scaling {self.scaling!r}; choose from {list(SCALINGS)}")
+        for key, allowed in (("gaps", GAPS), ("transform", TRANSFORMS), ("recipe", RECIPES)):
+            if getattr(self, key) not in allowed:
+                raise ParamsError(f"{at}.{key}: unknown {key} {getattr(self, key)!r}; choose from {list(allowed)}")
+        if self.transform != "none" and self.recipe != "forecaster":
+            raise ParamsError(f"{at}.transform {self.transform} needs {at}.recipe: forecaster (the texts' recipe "
+                              "trains on the series itself)")
+        if self.transform == "seasonal_diff" and self.season is None:
+            raise ParamsError(f"{at}.transform seasonal_diff needs {at}.season")
+        if self.recipe == "forecaster" and self.forecaster is None:
+            raise ParamsError(f"{at}.recipe forecaster needs {at}.forecaster")
         if self.season is not None and self.season < 2:
             raise ParamsError(f"{at}.season must be null or >= 2, got {self.season}")
-        if len(self.arima_order) != 3 or min(self.arima_order) < 0:
+        if self.arima_order is not None and (len(self.arima_order) != 3 or min(self.arima_order) < 0):
             raise ParamsError(f"{at}.arima_order must be [p, d, q] of integers >= 0, got {list(self.arima_order)}")
         _positive(self.origins, f"{at}.origins")
         _positive(self.horizon, f"{at}.horizon")

@@ -76,33 +76,64 @@ def seasonal_naive(values: np.ndarray, q: Questions, season: int) -> dict[str, n
     return answers(values, q, forecast, values[q.boundary + 1 - season : len(values) - season])
 
 
-def autoreg(values: np.ndarray, q: Questions, lags: int) -> dict[str, np.ndarray]:
-    """statsmodels' AutoReg with ``lags`` lags and no trend: the texts' linear model of a window."""
+def autoreg(values: np.ndarray, q: Questions, lags: int, trend: str = "c") -> dict[str, np.ndarray]:
+    """statsmodels' AutoReg with ``lags`` lags and, by default, its default constant (what a
+    forecaster fits); ``trend="n"``: no constant, the texts' linear model of a window."""
     AutoReg = _statsmodels("statsmodels.tsa.ar_model", "AutoReg")
-    fitted = AutoReg(values[: q.boundary], lags=lags, trend="n").fit()
+    fitted = AutoReg(values[: q.boundary], lags=lags, trend=trend).fit()
     return _state_space_like(values, q, fitted)
 
 
-def arima(values: np.ndarray, q: Questions, order: tuple[int, int, int]) -> dict[str, np.ndarray]:
-    """statsmodels' ARIMA(p, d, q), fitted by maximum likelihood on the training part."""
+# The ARIMA orders tried when ``series.arima_order`` is null: small, as a forecaster's first look.
+ARIMA_GRID = tuple((p, d, q) for d in (0, 1) for p in range(4) for q in range(3))
+
+
+def arima_order_by_aic(train: np.ndarray, grid: tuple[tuple[int, int, int], ...] = ARIMA_GRID) -> tuple[int, int, int]:
+    """The order of ``grid`` whose ARIMA, fitted on ``train`` alone, has the lowest AIC (a constant
+    with d = 0, a drift with d = 1, as ``arima`` fits them); fits that fail are skipped."""
+    best, best_aic = None, np.inf
+    for order in grid:
+        try:
+            aic = _fit_arima(train, order).aic
+        except (ValueError, np.linalg.LinAlgError):
+            continue
+        if np.isfinite(aic) and aic < best_aic:
+            best, best_aic = order, aic
+    if best is None:
+        raise ValueError("no ARIMA order of the grid could be fitted on the training part")
+    return best
+
+
+def _fit_arima(train: np.ndarray, order: tuple[int, int, int]):
     ARIMA = _statsmodels("statsmodels.tsa.arima.model", "ARIMA")
+    trend = "c" if order[1] == 0 else "t" if order[1] == 1 else "n"  # a level, a drift, none beyond
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # convergence chatter on short series; the fit is still used
-        fitted = ARIMA(values[: q.boundary], order=order).fit()
-    return _state_space_like(values, q, fitted)
+        return ARIMA(train, order=order, trend=trend).fit()
+
+
+def arima(values: np.ndarray, q: Questions, order: tuple[int, int, int] | None) -> dict[str, np.ndarray]:
+    """statsmodels' ARIMA(p, d, q), fitted by maximum likelihood on the training part; ``order``
+    None: chosen there by AIC over ``ARIMA_GRID`` (``answers["order"]`` says which)."""
+    train = values[: q.boundary]
+    chosen = tuple(order) if order is not None else arima_order_by_aic(train)
+    result = _state_space_like(values, q, _fit_arima(train, chosen))
+    result["order"] = np.array(chosen)
+    return result
 
 
 def exponential_smoothing(values: np.ndarray, q: Questions, season: int | None) -> dict[str, np.ndarray]:
-    """statsmodels' Holt-Winters: additive seasonality when the series has a season, else simple."""
+    """statsmodels' Holt-Winters (ETS): an additive damped trend, and an additive season when the
+    series has one."""
     ExponentialSmoothing = _statsmodels("statsmodels.tsa.holtwinters", "ExponentialSmoothing")
-    shape = {"trend": None, "seasonal": "add" if season else None, "seasonal_periods": season}
+    shape = {"trend": "add", "damped_trend": True, "seasonal": "add" if season else None, "seasonal_periods": season}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fitted = ExponentialSmoothing(values[: q.boundary], **shape).fit()
     # Conditioning on later data: the same model with the fitted smoothing constants and initial
     # states fixed, filtered over the longer series. Holt-Winters has no apply().
-    fixed = {"smoothing_level": fitted.params["smoothing_level"]}
-    known = {"initial_level": fitted.params["initial_level"]}
+    fixed = {k: fitted.params[k] for k in ("smoothing_level", "smoothing_trend", "damping_trend")}
+    known = {"initial_level": fitted.params["initial_level"], "initial_trend": fitted.params["initial_trend"]}
     if season:
         fixed["smoothing_seasonal"] = fitted.params["smoothing_seasonal"]
         known["initial_seasonal"] = fitted.params["initial_seasons"]
@@ -137,15 +168,17 @@ def zero(values: np.ndarray, q: Questions) -> dict[str, np.ndarray]:
 
 def all_references(values: np.ndarray, q: Questions, series: Series, lags: int,
                    clean: np.ndarray | None) -> dict[str, dict[str, np.ndarray]]:
-    """Every reference that applies to this series, by name."""
+    """Every reference that applies to this series, by name (``arima``'s chosen order under
+    ``arima``'s ``"order"``: not a question, ``reference_metrics`` skips it)."""
     result = {}
-    if clean is not None:
+    if clean is not None:  # the generated sine: the noise floor, and the texts' AR without a constant
         result["clean_sine"] = clean_signal(values, q, clean)
+        result["linear_ar"] = autoreg(values, q, lags, trend="n")
     result["zero"] = zero(values, q)
     result["naive"] = naive(values, q)
     if series.season:
         result["seasonal_naive"] = seasonal_naive(values, q, series.season)
-    result["linear_ar"] = autoreg(values, q, lags)
+    result["autoreg"] = autoreg(values, q, lags)
     result["exp_smoothing"] = exponential_smoothing(values, q, series.season)
-    result["arima"] = arima(values, q, tuple(series.arima_order))
+    result["arima"] = arima(values, q, series.arima_order)
     return result

@@ -54,7 +54,8 @@ SELECTION = "validation_mse"  # what the grid chooses by: the rollout over the v
 # difference anywhere else cannot change a sine metric.
 SINE_PARAMS = ("seq_len", "seeds", "threads", "series", "sine")
 REFERENCE_ROWS = {  # the classical forecasters, beside the networks in every table
-    "linear_ar": "linear AR (reference)",
+    "linear_ar": "linear AR, no constant (the texts'; reference)",
+    "autoreg": "AutoReg with a constant (reference)",
     "exp_smoothing": "Holt-Winters (reference)",
     "seasonal_naive": "seasonal naive (reference)",
     "arima": "ARIMA (reference)",
@@ -395,7 +396,9 @@ def figure(groups: dict[str, dict[int, Run]], models: list[str],
             protocol, runs = tuned_curves[model]
             _protocol_curve(ax, model, runs, f"tuned: {protocol}", TUNED_STYLE, first=not groups)
         label, style = REFERENCE_STYLES["linear_ar"]
-        ax.plot(lengths, [everything[s].references["linear_ar"]["rollout_mse"] for s in lengths], color="gray", ls=style,
+        ar = "linear_ar" if "linear_ar" in everything[lengths[0]].references else "autoreg"  # the sine's, or a series'
+        label = label if ar == "linear_ar" else "AutoReg with a constant"
+        ax.plot(lengths, [everything[s].references[ar]["rollout_mse"] for s in lengths], color="gray", ls=style,
                 label=f"{label} over seq_len lags")
         for name in ("clean_sine", "zero"):  # a series of one's own has no clean signal
             if name in everything[lengths[0]].references:

@@ -200,6 +200,9 @@ def reference_metrics(p: Params, values: np.ndarray) -> dict[str, dict[str, floa
     for name, answers in reference_predictions(p, values).items():
         result[name] = {}
         for question, pred in answers.items():
+            if question not in truth:  # not an answer: ARIMA's chosen order, kept beside its metrics
+                result[name][question] = [int(v) for v in pred]
+                continue
             measures = evaluation.scores(torch.from_numpy(pred)[None], truth[question], scale)
             result[name].update({f"{question}_{m}": float(v[0]) for m, v in measures.items()})
     return result
