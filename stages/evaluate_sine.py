@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rnnlab import data, io, sine
+from rnnlab import data, io, recipe, sine
 from rnnlab.checkpoints import load_checkpoint
 from rnnlab.models import parameter_count
 from rnnlab.stage import load_params, run_stage
@@ -31,19 +31,24 @@ def main() -> None:
     series = data.read_series(args.series)  # exactly the csv's values: fitted references are sensitive to an ulp
     split = data.split_series(series, p.sine.data.train_fraction)
     seeds = list(p.seeds)
-    predictions = pd.DataFrame({"step": np.arange(split.boundary + 1, len(values)), "truth": split.test[1:].double().numpy()})
-    per_seed, parameters = {}, {}
+    predictions = pd.DataFrame({"step": np.arange(split.boundary + 1, len(series)), "truth": split.test[1:].double().numpy()})
+    per_seed, parameters, ensembles = {}, {}, {}
+    units = recipe.Units.read(args.scaling) if p.series.recipe == "forecaster" else None
     for kind in p.sine.models:
         saved = load_checkpoint(Path(args.models) / f"{kind}.pt", sine.model_config(p, kind), seeds)
         model = saved.stack()
         history = pd.read_csv(Path(args.histories) / f"{kind}.csv")
-        preds = sine.evaluate(p, values, to_series, model, saved.state)
+        if units is None:
+            preds = sine.evaluate(p, values, to_series, model, saved.state)
+        else:  # the forecaster recipe: every answer read from the seq_len values before it, undone
+            preds = recipe.answers(p, series, values, units, model)
         per_seed[kind] = sine.seed_metrics(p, series, history, preds, seeds)
+        ensembles[kind] = sine.ensemble_metrics(p, series, preds)
         parameters[kind] = parameter_count(model.cfg)
         for r, seed in enumerate(seeds):
             predictions[f"{kind}_seed{seed}"] = preds["rollout"][r].double().numpy()
         predictions[kind] = predictions[f"{kind}_seed{seeds[0]}"]  # the first seed's: the texts' run
-    metrics, detail = sine.metrics_files(per_seed, parameters, sine.reference_metrics(p, series))
+    metrics, detail = sine.metrics_files(per_seed, parameters, sine.reference_metrics(p, series), ensembles)
     io.write_json(args.detail, detail)
     io.write_json(args.metrics, metrics)
     io.write_text(args.predictions, predictions.to_csv(index=False))

@@ -9,7 +9,7 @@ statistics (``series.scaling``; for training; the identity for the texts' runs),
 import argparse
 import logging
 
-from rnnlab import data, io
+from rnnlab import data, io, recipe
 from rnnlab.stage import load_params, run_stage
 
 log = logging.getLogger("prepare_series")
@@ -25,14 +25,19 @@ def main() -> None:
     args = parser.parse_args()
     p = load_params(args.params)
 
-    raw = data.read_user_series(args.csv, p.series.column)
+    raw = data.read_user_series(args.csv, p.series.column, p.series.gaps)
     data.check_length(raw, p, source=args.csv)
-    to_model = data.Scaler.fit(raw, p.sine.data.train_fraction, p.series.scaling)
+    if p.series.recipe == "forecaster":  # transformed, then scaled by the transformed training part
+        units = recipe.Units.fit(raw, p, source=args.csv)
+        scaled, saved, to_model = units.to_model(raw, args.csv), units.to_json(), units.scaler
+    else:
+        to_model = data.Scaler.fit(raw, p.sine.data.train_fraction, p.series.scaling)
+        scaled, saved = to_model.scale(raw), to_model.to_json()
     io.write_text(args.series, data.exact_csv(raw))
-    io.write_text(args.scaled, data.exact_csv(to_model.scale(raw)))
-    io.write_json(args.scaling, to_model.to_json())
-    log.info("%s: %d points, scaling %s (mean %.6g, std %.6g)", args.csv, len(raw), p.series.scaling,
-             to_model.mean, to_model.std)
+    io.write_text(args.scaled, data.exact_csv(scaled))
+    io.write_json(args.scaling, saved)
+    log.info("%s: %d points, transform %s, scaling %s (mean %.6g, std %.6g)", args.csv, len(raw), p.series.transform,
+             p.series.scaling, to_model.mean, to_model.std)
 
 
 if __name__ == "__main__":

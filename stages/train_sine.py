@@ -2,7 +2,7 @@
 
 import argparse
 
-from rnnlab import data, sine
+from rnnlab import data, recipe, sine
 from rnnlab.checkpoints import save_checkpoint, stack_checkpoint
 from rnnlab.progress import LiveHistory
 from rnnlab.stage import add_training_outputs, load_params, run_stage, write_timing
@@ -13,15 +13,22 @@ def main() -> None:
     parser.add_argument("--model", required=True, help="a key of the model registry")
     parser.add_argument("--data", required=True, help="prepared series csv, in the models' units")
     parser.add_argument("--scaling", required=True, help="the scaling json prepare_series wrote")
+    parser.add_argument("--series", required=True, help="the series in its own units (the forecaster recipe's targets)")
     add_training_outputs(parser)
     args = parser.parse_args()
     p = load_params(args.params)
 
     values = data.read_series(args.data)
-    unit = data.Scaler.read(args.scaling).std ** 2  # the history is written in the series' own units
     seeds = list(p.seeds)
-    history = LiveHistory(args.history, lambda result: sine.history_frame(result, seeds, unit))
-    model, result, seconds = sine.train(p, values, args.model, history.on_epoch)
+    if p.series.recipe == "forecaster":  # its validation and test MSEs are in the series' units already
+        series = data.read_series(args.series)
+        history = LiveHistory(args.history, lambda result: sine.history_frame(result, seeds))
+        units = recipe.Units.read(args.scaling)
+        model, result, seconds = recipe.train(p, series, values, units, args.model, history.on_epoch)
+    else:
+        unit = data.Scaler.read(args.scaling).std ** 2  # the history is written in the series' own units
+        history = LiveHistory(args.history, lambda result: sine.history_frame(result, seeds, unit))
+        model, result, seconds = sine.train(p, values, args.model, history.on_epoch, unit=unit)
     save_checkpoint(args.checkpoint, stack_checkpoint(model, seeds, result.state))
     history.finish(result)
     write_timing(args.timing, seconds)

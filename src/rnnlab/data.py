@@ -50,18 +50,54 @@ def parse_series(text: str, source: str = "<series>") -> np.ndarray:
     return np.array([_number(line, f"{source}:{k}") for k, line in enumerate(lines, start=1)])
 
 
-def read_user_series(path: str | Path, column: str | None = None) -> np.ndarray:
+GAPS_HELP = "set series.gaps: interpolate to fill gaps linearly"
+
+
+def read_user_series(path: str | Path, column: str | None = None, gaps: str = "refuse") -> np.ndarray:
     """A user's univariate csv: one number per line, or ``column`` of a csv with a header row.
 
     Every defect is a ``DataError`` naming the file and line, found before anything is written.
+    A missing value (an empty line, or an empty field of a full row: how pandas writes NaN) is
+    refused with ``gaps="refuse"``; ``"interpolate"`` fills each run of them linearly between the
+    nearest values before and after (``series.gaps``), and still refuses one at either end.
     """
     text = _decode(Path(path))
     if column is None:
-        return parse_series(text, source=str(path))
-    return parse_column(text, column, source=str(path))
+        lines = text.splitlines()
+        if not lines:
+            raise DataError(f"{path}: empty file, expected one number per line")
+        values = [_value(line, f"{path}:{k}", gaps) for k, line in enumerate(lines, start=1)]
+        return fill_gaps(np.array(values), [k + 1 for k in range(len(lines))], str(path))
+    return parse_column(text, column, source=str(path), gaps=gaps)
 
 
-def parse_column(text: str, column: str, source: str = "<series>") -> np.ndarray:
+def fill_gaps(values: np.ndarray, lines: list[int], source: str) -> np.ndarray:
+    """Missing values (NaN) filled linearly between their neighbours; one at either end is refused,
+    naming its line (``lines[k]``: the file's line of ``values[k]``)."""
+    missing = np.isnan(values)
+    if not missing.any():
+        return values
+    for k in (0, len(values) - 1):
+        if missing[k]:
+            end = "first" if k == 0 else "last"
+            raise DataError(f"{source}:{lines[k]}: missing value as the series' {end}: "
+                            "series.gaps interpolate fills only gaps between two values")
+    index = np.arange(len(values))
+    filled = values.copy()
+    filled[missing] = np.interp(index[missing], index[~missing], values[~missing])
+    return filled
+
+
+def _value(field: str, where: str, gaps: str) -> float:
+    """A number, or NaN for an empty field when gaps are interpolated."""
+    if not field.strip():
+        if gaps == "interpolate":
+            return math.nan
+        raise DataError(f"{where}: missing value (an empty field); {GAPS_HELP}")
+    return _number(field, where)
+
+
+def parse_column(text: str, column: str, source: str = "<series>", gaps: str = "refuse") -> np.ndarray:
     """The values of one named column of a csv whose first row is a header."""
     rows = list(csv.reader(io.StringIO(text)))
     if not rows:
@@ -77,8 +113,8 @@ def parse_column(text: str, column: str, source: str = "<series>") -> np.ndarray
         if len(row) != len(header):
             what = "blank line" if not row else f"{len(row)} fields, the header has {len(header)}"
             raise DataError(f"{source}:{k}: {what}")
-        values.append(_number(row[index], f"{source}:{k}"))
-    return np.array(values)
+        values.append(_value(row[index], f"{source}:{k}", gaps))
+    return fill_gaps(np.array(values), list(range(2, len(rows) + 1)), source)
 
 
 def _decode(path: Path) -> str:

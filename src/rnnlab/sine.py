@@ -29,7 +29,7 @@ def model_config(p: Params, kind: str) -> ModelConfig:
     return config_for(kind, p.sine.model, "sine")
 
 
-def train(p: Params, values: np.ndarray, kind: str, on_epoch: OnEpoch | None = None):
+def train(p: Params, values: np.ndarray, kind: str, on_epoch: OnEpoch | None = None, unit: float = 1.0):
     """Train one architecture, one replica per seed -> (model, FitResult, seconds);
     ``on_epoch`` (e.g. a ``LiveHistory``'s) sees every epoch after the progress bar.
 
@@ -55,10 +55,12 @@ def train(p: Params, values: np.ndarray, kind: str, on_epoch: OnEpoch | None = N
     seconds = progress.close()
     if regime.validates:
         result = dataclasses.replace(result, state=regime.test_state(model, result.state))
-    last = {k: float(np.median(v[-1].numpy())) for k, v in result.history.items()}
-    validation = f", validation MSE {last['val_loss']:.4f}" if regime.validates else ""
-    log.info("%s: final train loss %.4f, rollout test MSE %.4f%s (medians over %d seeds), %.1fs",
-             kind, last["train_loss"], last["test_loss"], validation, len(list(p.seeds)), seconds)
+    # in the series' own units (``unit``: the scaling's std squared), as the history and metrics are
+    last = {k: float(np.median(v[-1].numpy())) * (unit if k in LOSSES else 1.0) for k, v in result.history.items()}
+    validation = f", validation MSE {last['val_loss']:.4g}" if regime.validates else ""
+    units = "" if unit == 1.0 else " in the series' units"
+    log.info("%s: final train loss %.4g, rollout test MSE %.4g%s (medians over %d seeds%s), %.1fs",
+             kind, last["train_loss"], last["test_loss"], validation, len(list(p.seeds)), units, seconds)
     return model, result, seconds
 
 
@@ -149,6 +151,16 @@ def seed_metrics(p: Params, series: np.ndarray, history: pd.DataFrame, preds: di
     return result
 
 
+def ensemble_metrics(p: Params, series: np.ndarray, preds: dict[str, torch.Tensor]) -> dict[str, float]:
+    """The seed ensemble as a forecaster of its own: the per-step median of every replica's answer
+    to each question, scored as one seed is (MSE/MAE/RMSE/MASE, in the series' units)."""
+    scale, row = mase_scale(p, series), {}
+    for (question, pred), truth in zip(preds.items(), truths(p, series).values()):
+        median = torch.from_numpy(np.median(pred.double().numpy(), axis=0)).to(pred.dtype)[None]  # (1, ...)
+        row.update({f"{question}_{m}": float(v[0]) for m, v in evaluation.scores(median, truth, scale).items()})
+    return row
+
+
 def summary(per_seed: dict[int, dict[str, float]]) -> dict[str, float]:
     """Median over seeds of every metric, and the min and max of the rollout MSE."""
     names = next(iter(per_seed.values()))
@@ -162,13 +174,15 @@ HEADLINE = ("rollout_mse", "backtest_mse", "one_step_mse")  # the declared metri
 
 
 def metrics_files(per_seed: dict[str, dict[int, dict[str, float]]], parameters: dict[str, int],
-                  references: dict[str, dict[str, float]]) -> tuple[dict, dict]:
+                  references: dict[str, dict[str, float]],
+                  ensembles: dict[str, dict[str, float]] | None = None) -> tuple[dict, dict]:
     """(metrics/sine.json, metrics/sine_detail.json).
 
     The declared metrics are few and prefixed by the experiment (``S.gru.rollout_mse``), so that
     ``dvc exp show`` stays narrow and no name collides with another experiment's; the detail (every
     seed, every measure, medians, min and max, the references' MAE/RMSE/MASE) is a git-tracked
-    file beside them, which ``rnnlab report`` reads per experiment.
+    file beside them, which ``rnnlab report`` reads per experiment. ``ensembles``: each model's
+    seed ensemble (``ensemble_metrics``), in the detail under ``models.<kind>.ensemble``.
     """
     summaries = {kind: summary(seeds) for kind, seeds in per_seed.items()}
     headline = {name: {m: values[m] for m in (*HEADLINE, "validation_mse") if m in values}  # validation: with a slice
@@ -179,6 +193,7 @@ def metrics_files(per_seed: dict[str, dict[int, dict[str, float]]], parameters: 
                 "parameters": parameters[kind],
                 "median": summaries[kind],
                 "seeds": {str(seed): values for seed, values in seeds.items()},
+                **({"ensemble": ensembles[kind]} if ensembles and kind in ensembles else {}),
             }
             for kind, seeds in per_seed.items()
         },
