@@ -28,7 +28,11 @@ def sine_lines(points: int = 300) -> str:
 # Each defect: the file's bytes, series.column, and the message after the file's name.
 DEFECTS = {
     "empty": (b"", None, ": empty file, expected one number per line"),
-    "blank line": (b"0.1\n\n0.3\n", None, ":2: blank line, expected a number"),
+    "empty line": (b"0.1\n\n0.3\n", None,
+                   ":2: missing value (an empty field); set series.gaps: interpolate to fill gaps linearly"),
+    "empty field": (b"year,spots\n1,2\n2,\n3,4\n", "spots",  # pandas' to_csv writes NaN so
+                    ":3: missing value (an empty field); set series.gaps: interpolate to fill gaps linearly"),
+    "blank row": (b"year,spots\n1,2\n\n3,4\n", "spots", ":3: blank line"),
     "not a number": (b"0.1\n0.2\nx\n", None, ":3: not a number: 'x'"),
     "trailing comma": (b"0.1\n0.2,\n", None, ":2: not a number: '0.2,'"),
     "nan": (b"0.1\nnan\n", None, ":2: not a finite number: 'nan'"),
@@ -125,3 +129,41 @@ def test_the_training_history_is_written_in_the_series_own_units():
         np.testing.assert_array_equal(scaled[column], plain[column] * 4.0)
     np.testing.assert_array_equal(scaled["train_grad_norm"], plain["train_grad_norm"])  # not an MSE
     np.testing.assert_array_equal(scaled["epoch"], plain["epoch"])
+
+
+def test_gaps_are_interpolated_linearly_between_their_neighbours_when_asked(tmp_path):
+    (tmp_path / "my.csv").write_text("t,v\n0,1.0\n1,\n2,\n3,4.0\n4,5\n")
+    got = data.read_user_series(tmp_path / "my.csv", "v", gaps="interpolate")
+    assert got.tolist() == [1.0, 2.0, 3.0, 4.0, 5.0]
+    (tmp_path / "one.csv").write_text("1\n\n3\n")
+    assert data.read_user_series(tmp_path / "one.csv", gaps="interpolate").tolist() == [1.0, 2.0, 3.0]
+
+
+@pytest.mark.parametrize(("text", "line", "end"), [("t,v\n0,\n1,2\n", 2, "first"), ("t,v\n0,1\n1,2\n2,\n", 4, "last")])
+def test_a_gap_at_either_end_is_refused_even_when_interpolating(tmp_path, text, line, end):
+    (tmp_path / "my.csv").write_text(text)
+    with pytest.raises(DataError, match=rf"my.csv:{line}: missing value as the series' {end}: series.gaps interpolate"):
+        data.read_user_series(tmp_path / "my.csv", "v", gaps="interpolate")
+
+
+def test_prepare_series_fills_gaps_with_series_gaps_interpolate(tmp_path):
+    lines = sine_lines(300).splitlines()
+    lines[100] = ""
+    (tmp_path / "my.csv").write_text("\n".join(lines) + "\n")
+    assert prepare(tmp_path, "my.csv", season=None).returncode == 1
+    assert prepare(tmp_path, "my.csv", season=None, gaps="interpolate").returncode == 0
+    series = data.read_series(tmp_path / "out/series.csv")
+    assert series[100] == pytest.approx((float(lines[99]) + float(lines[101])) / 2, abs=1e-15)
+
+
+def test_the_forecaster_recipe_prepares_the_transformed_series_and_says_how_to_undo_it(tmp_path):
+    from rnnlab import recipe
+
+    (tmp_path / "my.csv").write_text("".join(f"{10 + k / 7 + np.sin(k / 3):.6f}\n" for k in range(300)))
+    proc = prepare(tmp_path, "my.csv", season=None, recipe="forecaster", transform="diff", scaling="standard")
+    assert proc.returncode == 0, proc.stderr
+    series, scaled = data.read_series(tmp_path / "out/series.csv"), data.read_series(tmp_path / "out/scaled.csv")
+    units = recipe.Units.read(tmp_path / "out/scaling.json")
+    assert units.transform == recipe.Transform("diff", 1) and len(scaled) == 299
+    np.testing.assert_allclose(scaled * units.scaler.std + units.scaler.mean, np.diff(series), atol=1e-12)
+    assert abs(scaled[:239].mean()) < 1e-12  # scaled on the transformed training part (x[:240] -> 239 diffs)

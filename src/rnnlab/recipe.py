@@ -248,7 +248,10 @@ def train(p: Params, x: np.ndarray, z: np.ndarray, units: Units, kind: str, on_e
     regime = ShuffledWindows(windows, fc.batch_size, p.seeds[0], judge)
     stopping = EarlyStopping("val_loss", fc.patience, mode="min")
     progress = Progress(recipe.epochs, f"sine {kind} (forecaster)")
-    result = fit(model, regime, recipe, chain(progress.fit_callback("val_loss"), on_epoch), stopping)
+    def show(epoch: int, row: dict) -> None:
+        progress.update(epoch, train=float(np.median(row["train_loss"].numpy())), val=float(np.median(row["val_loss"].numpy())))
+
+    result = fit(model, regime, recipe, chain(show, on_epoch), stopping)
     seconds = progress.close()
     best = {k: float(np.median(v.numpy().min(0))) for k, v in result.history.items() if k in ("val_loss", "test_loss")}
     log.info("%s: best epochs %s of %d, best validation MSE %.4g (series units; medians over %d seeds), %.1fs",
