@@ -108,3 +108,46 @@ def test_a_bad_history_line_is_named(trained, tmp_path, capsys):
     (tmp_path / "mine.csv").write_text("1.0\n2.0\nabc\n")
     assert forecast(root, "--model", "gru", "--history", str(tmp_path / "mine.csv")) == 1
     assert capsys.readouterr().err.strip() == f"error: {tmp_path / 'mine.csv'}:3: not a number: 'abc'"
+
+
+def test_the_figure_footer_names_the_history_it_continued(trained, tmp_path, monkeypatch):
+    from rnnlab import plotting
+
+    captions = []
+    draw = plotting.forecast
+    monkeypatch.setattr(plotting, "forecast", lambda *a, **k: captions.append(k["caption"]) or draw(*a, **k))
+    root, p, *_ = trained
+    (tmp_path / "mine.csv").write_text("".join(f"{40 + v}\n" for v in range(30)))
+    assert forecast(root, "--model", "gru", "--steps", "3", "--history", str(tmp_path / "mine.csv"),
+                    "--plot", str(tmp_path / "f.png")) == 0
+    assert f"data: {tmp_path / 'mine.csv'} (continued; trained on {p.series.csv_path})" in captions[0]
+    assert forecast(root, "--model", "gru", "--steps", "3", "--plot", str(tmp_path / "g.png")) == 0
+    assert "continued" not in captions[1]
+
+
+def test_a_forecaster_recipe_model_continues_the_series_undoing_its_transform(tmp_path):
+    """Differenced and standardised: the forecast is the last value plus the cumulated, unscaled
+    differences the model runs free from the last seq_len differences (a zero state)."""
+    from rnnlab import recipe
+
+    raw = tiny(yaml.safe_load((ROOT / "params.yaml").read_text()), epochs=3)
+    raw["series"].update(recipe="forecaster", transform="diff", scaling="standard", season=None, horizon=5, origins=2)
+    raw["series"]["forecaster"].update(epochs=3, patience=1)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    p = parse(raw)
+    x = 300 + np.arange(p.sine.data.points) / 10 + data.noisy_sine(p.sine.data)
+    units = recipe.Units.fit(x, p)
+    z = units.to_model(x)
+    (tmp_path / "data").mkdir()
+    io.write_text(tmp_path / "data/series.csv", data.exact_csv(x))
+    io.write_text(tmp_path / "data/scaled.csv", data.exact_csv(z))
+    io.write_json(tmp_path / "data/scaling.json", units.to_json())
+    model, *_ = recipe.train(p, x, z, units, "gru")
+    save_checkpoint(tmp_path / "models/gru.pt", stack_checkpoint(model, list(p.seeds), None))
+    assert forecast(tmp_path, "--model", "gru", "--steps", "6", "--out", str(tmp_path / "f.csv")) == 0
+    frame = io.read_text(tmp_path / "f.csv").splitlines()
+    got = np.array([[float(v) for v in line.split(",")[4:]] for line in frame[1:]]).T  # (seeds, steps)
+    known = torch.from_numpy(z[-p.seq_len :]).float()
+    diffs = evaluation.backtest(model, known, None, (p.seq_len - 1,), 6)[:, 0].double().numpy()
+    expected = x[-1] + np.cumsum(diffs * units.scaler.std + units.scaler.mean, axis=1)
+    np.testing.assert_allclose(got, expected, rtol=1e-9)

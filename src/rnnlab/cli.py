@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import re
 import statistics
 import sys
@@ -119,19 +120,28 @@ def report(args) -> int:
 
 
 def forecast(args) -> int:
-    from rnnlab import data, io, params, plotting
+    from rnnlab import data, io, params, plotting, recipe
     from rnnlab import forecast as forecasting
 
     p = params.load(args.params)
-    to_series = data.Scaler.read(Path(args.prepared) / "scaling.json")
-    scaled = data.read_series(Path(args.prepared) / "scaled.csv")
     history = data.read_user_series(args.history, args.column) if args.history else None  # never empty
-    result = forecasting.continue_series(p, scaled, to_series, Path(args.models), args.model, args.steps, history)
+    if p.series.recipe == "forecaster":
+        units = recipe.Units.read(Path(args.prepared) / "scaling.json")
+        series = data.read_series(Path(args.prepared) / "series.csv")
+        result = forecasting.continue_forecaster(p, series, units, Path(args.models), args.model, args.steps, history)
+    else:
+        to_series = data.Scaler.read(Path(args.prepared) / "scaling.json")
+        scaled = data.read_series(Path(args.prepared) / "scaled.csv")
+        result = forecasting.continue_series(p, scaled, to_series, Path(args.models), args.model, args.steps, history)
     frame = result.frame()
     if args.out:
         io.write_text(args.out, frame.to_csv(index=False))
     if args.plot:
-        figure = plotting.forecast(result.history, frame, args.model, result.seeds, caption=plotting.sine_caption(p))
+        shown = p  # the footer names the values continued: --history's, not the training series'
+        if args.history:
+            continued = f"{args.history} (continued; trained on {p.series.csv_path})"
+            shown = dataclasses.replace(p, series=dataclasses.replace(p.series, csv_path=continued, column=args.column))
+        figure = plotting.forecast(result.history, frame, args.model, result.seeds, caption=plotting.sine_caption(shown))
         io.save_figure(args.plot, figure)
     if not args.out:
         print(frame[["step", "median", "min", "max"]].to_string(index=False, float_format=lambda v: f"{v:.6g}"))

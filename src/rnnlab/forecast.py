@@ -1,7 +1,8 @@
 """``rnnlab forecast``: a trained S model continues the series, every seed at once.
 
-The seeds' median is the forecast; their range (min to max) is the lab's honest uncertainty
-band: five trainings that differ only in their torch seed disagree by that much.
+The seeds' median is the forecast (the seed ensemble, scored as a forecaster of its own in
+``metrics/sine_detail.json``: ``models.<kind>.ensemble``); their range (min to max) is the lab's
+honest uncertainty band: five trainings that differ only in their torch seed disagree by that much.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from rnnlab import data, evaluation, sine
+from rnnlab import data, evaluation, recipe, sine
 from rnnlab.checkpoints import load_checkpoint
 from rnnlab.errors import DataError
 from rnnlab.params import Params
@@ -65,3 +66,19 @@ def continue_series(p: Params, scaled: np.ndarray, to_series: data.Scaler, model
         state, shown = None, history
     runs = evaluation.backtest(model, known, state, (len(known) - 1,), steps)[:, 0]  # (R, steps)
     return Forecast(history=shown, seeds=list(p.seeds), runs=to_series.unscale(runs).double().numpy())
+
+
+def continue_forecaster(p: Params, series: np.ndarray, units: recipe.Units, models: Path, kind: str, steps: int,
+                        history: np.ndarray | None = None) -> Forecast:
+    """``continue_series`` for a model of the forecaster recipe (``series.recipe: forecaster``): it
+    reads the last ``seq_len`` values of the series (or of ``history``) from a zero state, as it
+    was trained to, runs free, and its forecasts are undone into the series' units."""
+    if steps < 1:
+        raise DataError(f"--steps must be 1 or more, got {steps}")
+    known = series if history is None else history
+    if len(known) <= units.transform.lag:
+        raise DataError(f"--history has {len(known)} values; series.transform {units.transform.kind} needs more "
+                        f"than {units.transform.lag}")
+    model = load_model(p, models, kind).stack()
+    runs = recipe.free_runs(model, known, units.to_model(known, "--history"), units, (len(known) - 1,), steps, p.seq_len)
+    return Forecast(history=known, seeds=list(p.seeds), runs=runs[:, 0])
