@@ -167,3 +167,20 @@ def test_the_forecaster_recipe_prepares_the_transformed_series_and_says_how_to_u
     assert units.transform == recipe.Transform("diff", 1) and len(scaled) == 299
     np.testing.assert_allclose(scaled * units.scaler.std + units.scaler.mean, np.diff(series), atol=1e-12)
     assert abs(scaled[:239].mean()) < 1e-12  # scaled on the transformed training part (x[:240] -> 239 diffs)
+
+
+def test_the_training_log_prints_mse_in_the_series_units_and_says_so(caplog):
+    """Issue 24: with series.scaling standard the log printed standardised MSEs without a word."""
+    import logging
+
+    from rnnlab import params, sine
+
+    from conftest import tiny
+
+    p = params.parse(tiny(yaml.safe_load((ROOT / "params.yaml").read_text()), epochs=2))
+    values = data.noisy_sine(p.sine.data)
+    with caplog.at_level(logging.INFO, logger="rnnlab.sine"):
+        _, result, _ = sine.train(p, values, "gru", unit=4.0)
+    line = [r.getMessage() for r in caplog.records if "final train loss" in r.getMessage()][-1]
+    test = float(np.median(result.history["test_loss"][-1].numpy())) * 4.0
+    assert f"rollout test MSE {test:.4g}" in line and "in the series' units" in line, line
