@@ -95,9 +95,9 @@ def darts_run(p, x: np.ndarray, kind: str, seeds: list[int]):
                                             "enable_model_summary": False, "logger": False})
         start = time.perf_counter()
         model.fit(series[:v], val_series=series[v - p.seq_len : b], verbose=False)
+        epochs.append(model.epochs_trained)
         model = RNNModel.load_from_checkpoint(f"peer_{kind}", work_dir=work, best=True)  # the best validation epoch's
         seconds += time.perf_counter() - start
-        epochs.append(model.epochs_trained)
         preds = model.predict(n=q.horizon, series=[series[: o + 1] for o in q.origins], verbose=False)
         runs.append(np.stack([s.values()[:, 0] for s in preds]) * std + mean)
     return np.stack(runs), seconds, epochs
