@@ -9,7 +9,7 @@ statistics (``series.scaling``; for training; the identity for the texts' runs),
 import argparse
 import logging
 
-from rnnlab import data, io, recipe
+from rnnlab import data, io, transforms
 from rnnlab.stage import load_params, run_stage
 
 log = logging.getLogger("prepare_series")
@@ -28,7 +28,7 @@ def main() -> None:
     raw = data.read_user_series(args.csv, p.series.column, p.series.gaps)
     data.check_length(raw, p, source=args.csv)
     if p.series.recipe == "forecaster":  # transformed, then scaled by the transformed training part
-        units = recipe.Units.fit(raw, p, source=args.csv)
+        units = transforms.Units.fit(raw, p, source=args.csv)
         scaled, saved, to_model = units.to_model(raw, args.csv), units.to_json(), units.scaler
     else:
         to_model = data.Scaler.fit(raw, p.sine.data.train_fraction, p.series.scaling)
