@@ -13,7 +13,7 @@ def main() -> None:
     parser.add_argument("--model", required=True, help="a key of the model registry")
     parser.add_argument("--data", required=True, help="prepared series csv, in the models' units")
     parser.add_argument("--scaling", required=True, help="the scaling json prepare_series wrote")
-    parser.add_argument("--series", required=True, help="the series in its own units (the forecaster recipe's targets)")
+    parser.add_argument("--series", help="the series in its own units (needed by series.recipe forecaster: its targets)")
     add_training_outputs(parser)
     args = parser.parse_args()
     p = load_params(args.params)
@@ -21,6 +21,8 @@ def main() -> None:
     values = data.read_series(args.data)
     seeds = list(p.seeds)
     if p.series.recipe == "forecaster":  # its validation and test MSEs are in the series' units already
+        if args.series is None:
+            parser.error("--series is needed with series.recipe forecaster")
         series = data.read_series(args.series)
         history = LiveHistory(args.history, lambda result: sine.history_frame(result, seeds))
         units = recipe.Units.read(args.scaling)
