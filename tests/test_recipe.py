@@ -129,3 +129,21 @@ def test_the_ensemble_is_the_per_step_median_of_the_replicas_scored_like_one(def
     assert got["backtest_mae"] == pytest.approx(mae, rel=1e-6)
     assert got["backtest_mase"] == pytest.approx(mae / np.abs(np.diff(x[:128])).mean(), rel=1e-6)
     assert evaluation.scores(preds["backtest"], truths["backtest"], 1.0)["mae"].min() > got["backtest_mae"]
+
+
+@pytest.mark.parametrize(("series", "message"), [
+    ({"transform": "sqrt"}, r"series\.transform: unknown transform 'sqrt'; choose from \['none', 'diff'"),
+    ({"gaps": "drop"}, r"series\.gaps: unknown gaps 'drop'"),
+    ({"recipe": "fancy"}, r"series\.recipe: unknown recipe 'fancy'"),
+    ({"transform": "seasonal_diff", "season": None}, r"series\.transform seasonal_diff needs series\.season"),
+], ids=["transform", "gaps", "recipe", "season"])
+def test_a_bad_series_key_is_named(default_params, series, message):
+    with pytest.raises(ParamsError, match=message):
+        params(default_params, **series)
+
+
+def test_a_bad_forecaster_key_is_named(default_params):
+    raw = {**default_params, "series": {**default_params["series"], "forecaster": {
+        **default_params["series"]["forecaster"], "validation_fraction": 0.0}}}
+    with pytest.raises(ParamsError, match=r"series\.forecaster\.validation_fraction must be in \(0, 0\.5\), got 0\.0"):
+        parse(raw)
