@@ -147,3 +147,12 @@ def test_a_bad_forecaster_key_is_named(default_params):
         **default_params["series"]["forecaster"], "validation_fraction": 0.0}}}
     with pytest.raises(ParamsError, match=r"series\.forecaster\.validation_fraction must be in \(0, 0\.5\), got 0\.0"):
         parse(raw)
+
+
+def test_the_figures_caption_names_the_forecaster_recipe(default_params):
+    from rnnlab import plotting
+
+    caption = plotting.sine_caption(params(default_params, transform="diff"))
+    assert "forecaster recipe: stride 1, batch 32, adam lr 3e-3, <= 6 epochs, patience 2, transform diff" in caption
+    assert "150 epochs" not in caption
+    assert "forecaster" not in plotting.sine_caption(parse(default_params))

@@ -164,7 +164,13 @@ def sine_caption(p) -> str:
     scaling = getattr(getattr(p, "series", None), "scaling", "none")
     data += "" if scaling == "none" else f", scaling {scaling}"
     sampling = f" · scheduled sampling {short_number(s.train.sampling)}" if s.train.sampling else ""
-    return (f"seq_len={p.seq_len} · {seeds_text(p.seeds)} · {_architecture(s.model, s.models)} · {_training(s.train)}"
+    training = _training(s.train)
+    if getattr(getattr(p, "series", None), "recipe", "texts") == "forecaster":  # recipe.py's, not sine.train's
+        f, transform = p.series.forecaster, p.series.transform
+        training = (f"forecaster recipe: stride {f.stride}, batch {f.batch_size}, adam lr {short_number(f.lr)}, "
+                    f"<= {f.epochs} epochs, patience {f.patience}" + ("" if transform == "none" else f", transform {transform}"))
+        sampling = ""
+    return (f"seq_len={p.seq_len} · {seeds_text(p.seeds)} · {_architecture(s.model, s.models)} · {training}"
             f"{sampling} · {data}, {_fractions(s.data)}")
 
 
