@@ -124,7 +124,7 @@ def forecast(args) -> int:
     from rnnlab import forecast as forecasting
 
     p = params.load(args.params)
-    history = data.read_user_series(args.history, args.column) if args.history else None  # never empty
+    history = data.read_user_series(args.history, args.column, p.series.gaps) if args.history else None  # never empty
     if p.series.recipe == "forecaster":
         units = recipe.Units.read(Path(args.prepared) / "scaling.json")
         series = data.read_series(Path(args.prepared) / "series.csv")
