@@ -25,12 +25,12 @@ def _load_ball_model(models: Path, metrics: Path, kind: str | None):
     from rnnlab.checkpoints import load_checkpoint
 
     if kind is None:
-        scores = io.read_json(metrics) if metrics.exists() else None
-        if not scores:
+        if not metrics.exists():
             raise DataError(f"{metrics}: no such file; run `dvc repro evaluate_ball` (or pass --model)")
         try:
+            scores = io.read_json(metrics)["B"]
             kind = min(scores, key=lambda k: scores[k]["mae"])
-        except (KeyError, TypeError):
+        except (KeyError, TypeError, ValueError):  # ValueError: min() of no models
             raise DataError(f"{metrics}: no test MAE per model; run `dvc repro evaluate_ball` (or pass --model)") from None
     path = models / f"{kind}.pt"
     if not path.exists():

@@ -222,7 +222,7 @@ class BallTraining(Training):
             raise ParamsError(f"{at}.seeds must be a non-empty list without repeats, got {list(self.seeds)}")
         if self.engine == "torch" and len(self.seeds) > 1:
             raise ParamsError(f"{at}.seeds: the torch engine trains one seed (text 004's loop), got "
-                              f"{list(self.seeds)}; use engine compiled for several")
+                              f"{list(self.seeds)}; add -S {at}.engine=compiled to train several at once")
 
 
 @dataclass(frozen=True)
