@@ -37,7 +37,8 @@ def shards(tmp_path_factory):
 
 
 def with_recipe(p, seeds, **recipe):
-    train = dataclasses.replace(p.ball.train, seeds=tuple(seeds), **recipe)
+    # several seeds train as replicas of one stack: the compiled engine (the torch engine trains one)
+    train = dataclasses.replace(p.ball.train, seeds=tuple(seeds), **{"engine": "compiled", **recipe})
     return dataclasses.replace(p, ball=dataclasses.replace(p.ball, train=train))
 
 
