@@ -123,7 +123,7 @@ def _check_weights(checkpoint: Checkpoint) -> None:
             what = f"{got.dtype} {tuple(got.shape)}" if isinstance(got, Tensor) else type(got).__name__
             raise ValueError(f"weight {name} is {what}, a {checkpoint.cfg.kind} needs {want.dtype} {tuple(want.shape)}")
         if want.is_floating_point() and not torch.isfinite(got).all():
-            raise ValueError(f"weight {name} holds NaN or infinity (a diverged training); retrain it")
+            raise ValueError(f"weight {name} holds NaN or infinity, as a diverged training leaves; retrain it")
     checkpoint.stack()
 
 
