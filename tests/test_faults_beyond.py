@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import test_faults
+import test_faults  # noqa: I001
 import torch
 import yaml
 from test_faults import leftovers, params_file, predict, run_stage_script, snapshot
@@ -30,7 +30,8 @@ from rnnlab.training import StatefulWindows, fit
 
 from conftest import ROOT, Project, clone_tree, tiny
 
-ball_models = test_faults.ball_models  # the catalogue's fixture: untrained ball models, shards, metrics
+ball_models = test_faults.ball_models  # the catalogue's fixtures: untrained ball models, shards, metrics
+prepared = test_faults.prepared          # a good ball csv prepared into shards
 
 # ---------------------------------------------------------------------------------------
 # 1. A run that diverges stops, in one line, and writes nothing
@@ -529,3 +530,97 @@ def test_a_killed_evaluate_leaves_its_cache_false_metrics_missing_and_the_docume
 
 if sys.platform != "linux":  # /dev/zero and umask cases assume a POSIX system with /dev
     pytestmark = pytest.mark.skip("POSIX only")
+
+
+def test_a_diverging_ball_training_exits_1_in_one_line_and_writes_no_checkpoint(prepared, monkeypatch, capsys):
+    """`-S ball.train.lr=1e6`: the compiled engine, two seeds; the first replica to diverge stops the stage."""
+    p = params_file(prepared, ball__train__lr=1e6, ball__train__engine="compiled", ball__train__seeds=[3, 4],
+                    ball__train__epochs=50, ball__train__patience=50)
+    code = run_stage_script("train_ball.py", "--model", "gru", "--shards", prepared / "shards", "--checkpoint",
+                            prepared / "models/gru.pt", "--history", prepared / "history/gru.csv", "--timing",
+                            prepared / "timings/gru.json", "--params", p, monkeypatch=monkeypatch)
+    err = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in err
+    assert re.fullmatch(r"error: ball gru seed [34] diverged at epoch \d+ \(train loss (nan|inf)\); likely cause: lr 1e\+06 too "
+                        r"high for sgd, without grad_clip; lower ball.train.lr or set ball.train.grad_clip\. Nothing was "
+                        r"written", err.splitlines()[-1]), err
+    assert not (prepared / "models/gru.pt").exists() and not (prepared / "timings").exists()
+
+
+# ---------------------------------------------------------------------------------------
+# 4. Runs that overlap
+# ---------------------------------------------------------------------------------------
+
+def test_a_stage_whose_params_changed_while_it_ran_fails_in_one_line(tmp_path, capsys):
+    """What a `dvc exp run -S` during a `dvc repro` does to the running stage's params.yaml: the
+    stage ends with exit 1, so DVC does not record its outputs under values it was not run with."""
+    path = params_file(tmp_path)
+
+    def main():
+        stage.load_params(path)
+        params_file(tmp_path, ball__train__lr=0.02)  # the experiment's rewrite, mid-run
+
+    with pytest.raises(SystemExit) as info:
+        stage.run_stage(main)
+    assert info.value.code == 1
+    assert capsys.readouterr().err == (f"error: {path} changed while this stage ran (a `dvc exp run -S` or an edit): its "
+                                       "outputs were made with the old values, so DVC must not record them; run "
+                                       "`dvc repro` again\n")
+
+
+def test_a_stage_whose_params_did_not_change_ends_cleanly(tmp_path):
+    path = params_file(tmp_path)
+    stage.run_stage(lambda: stage.load_params(path))  # no SystemExit
+
+
+@pytest.fixture
+def long_ball_training(tmp_path) -> Project:
+    """A project copy with prepared ball data whose training (torch engine, 3000 epochs) lasts
+    about a minute: long enough for a second DVC command to start while it runs."""
+    dest = tmp_path / "project"
+    dest.mkdir()
+    clone_tree(dest)
+    (dest / "dvc.lock").unlink(missing_ok=True)
+    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=dest, check=True)
+    project = Project(dest)
+    data_ = tiny(project.params())
+    data_["ball"]["models"] = ["gru"]
+    data_["ball"]["train"].update(engine="torch", epochs=3000, patience=3000)
+    project.write_params(data_)
+    project.commit("tiny ball params")
+    project.run("dvc", "repro", "prepare_ball")
+    project.commit("prepared ball data")
+    return project
+
+
+@pytest.mark.slow
+def test_dvc_exp_run_while_dvc_repro_runs_is_refused_by_dvc_and_nothing_is_recorded_wrongly(long_ball_training, tmp_path):
+    """Pins the limit docs/reliability.md states. DVC refuses the experiment (its lock on the
+    running stage's data), but only after rewriting params.yaml; the running stage sees the
+    rewrite when it ends and fails, so dvc.lock never records lr 0.02 for a run made with 0.1."""
+    project = long_ball_training
+    log = tmp_path / "first.log"
+    first = test_faults.start_repro(project, "train_ball@gru", log=log)
+    try:
+        test_faults.wait_for_training(first, log)
+        second = project.run("dvc", "exp", "run", "-S", "ball.train.lr=0.02", "train_ball@gru", check=False)
+        assert first.poll() is None, "the first run ended before the experiment started: no overlap to test"
+    finally:
+        code = first.wait(timeout=900)
+    assert second.returncode != 0
+    assert "is busy, it is being blocked by:" in second.stderr and f"(PID {first.pid}): " in second.stderr, second.stderr
+    assert "lr: 0.02" in (project.path / "params.yaml").read_text()  # DVC's rewrite, before its lock refused
+    output = log.read_text()
+    assert code != 0 and "Traceback" not in output
+    assert "error: params.yaml changed while this stage ran (a `dvc exp run -S` or an edit): its outputs were made " \
+           "with the old values, so DVC must not record them; run `dvc repro` again" in output.splitlines(), output
+    lock = project.path / "dvc.lock"
+    assert not lock.exists() or "train_ball@gru" not in lock.read_text()
+
+    # the documented recovery: put params.yaml back, and run again
+    project.run("git", "checkout", "params.yaml")
+    data_ = project.params()
+    data_["ball"]["train"].update(epochs=2, patience=2)
+    project.write_params(data_)
+    project.run("dvc", "repro", "train_ball@gru")
+    assert "lr: 0.1" in lock.read_text()

@@ -24,8 +24,33 @@ def load_params(path: str | Path = "params.yaml"):
     8-20x slower, and the thread count changes LSTM results in the 6th digit.
     """
     p = params_module.load(path)
+    _READ.update(path=Path(path), data=_params_data(path))
     pin_threads(p.threads)
     return p
+
+
+# The params file this stage read, and what it held: checked again when the stage ends.
+_READ: dict = {}
+
+
+def _params_data(path: Path):
+    try:
+        return params_module.read_yaml(Path(path).read_text(), path)
+    except (OSError, RnnlabError) as exc:  # gone or broken since: a change too
+        return f"unreadable ({exc})"
+
+
+def check_params_unchanged() -> None:
+    """Refuse to end cleanly when params.yaml changed while the stage ran.
+
+    A ``dvc exp run -S`` started while a ``dvc repro`` runs rewrites params.yaml before DVC's
+    locks refuse it (docs/reliability.md); DVC would then record the stage's outputs under the
+    new values in dvc.lock, though they were made with the old ones. Failing here keeps
+    dvc.lock as it was, so the next ``dvc repro`` runs the stage again with the new values.
+    """
+    if _READ and _params_data(_READ["path"]) != _READ["data"]:
+        raise RnnlabError(f"{_READ['path']} changed while this stage ran (a `dvc exp run -S` or an edit): its outputs "
+                          "were made with the old values, so DVC must not record them; run `dvc repro` again")
 
 
 def pin_threads(threads: int) -> None:
@@ -99,8 +124,10 @@ def run_stage(main: Callable[[], None]) -> None:
     (SIGINT) one line and exit 130. Every output is written atomically (``io.atomic_path``), so
     either way no half-written file is left."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    _READ.clear()  # what this run reads, not a previous run's in the same process (tests)
     try:
         main()
+        check_params_unchanged()
     except DivergedError as exc:
         print(f"error: {diverged_line(exc)}", file=sys.stderr)
         sys.exit(1)
