@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import test_faults  # noqa: I001
+import test_faults
 import torch
 import yaml
 from test_faults import leftovers, params_file, predict, run_stage_script, snapshot
