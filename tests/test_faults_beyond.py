@@ -624,3 +624,21 @@ def test_dvc_exp_run_while_dvc_repro_runs_is_refused_by_dvc_and_nothing_is_recor
     project.write_params(data_)
     project.run("dvc", "repro", "train_ball@gru")
     assert "lr: 0.1" in lock.read_text()
+
+
+def test_evaluate_sine_warns_of_an_absurd_but_finite_result(series, monkeypatch, capsys):
+    """`-S sine.train.lr=1000`: the MLP trains to finite nonsense; evaluate_sine says so, and writes its metrics."""
+    params_file(series, sine__models=["mlp"], sine__train__lr=1000.0)
+    assert train_sine(series, "mlp", monkeypatch) == 0
+    (series / "models").mkdir(exist_ok=True)
+    code = run_stage_script("evaluate_sine.py", "--series", series / "series.csv", "--data", series / "scaled.csv",
+                            "--scaling", series / "scaling.json", "--models", series / "models", "--histories",
+                            series / "history", "--metrics", series / "metrics.json", "--detail", series / "detail.json",
+                            "--predictions", series / "predictions.csv", "--params", series / "params.yaml",
+                            monkeypatch=monkeypatch)
+    err = capsys.readouterr().err
+    assert code == 0, err
+    mse, zero = (rnnlab_io.read_json(series / "metrics.json")["S"][k]["rollout_mse"] for k in ("mlp", "zero"))
+    assert mse >= 100 * zero
+    assert (f"warning: mlp rollout_mse {mse:.4g} is {mse / zero:.3g}x the zero reference's {zero:.4g}: a failed "
+            "training (lr too high?), not a forecast") in err.splitlines()
