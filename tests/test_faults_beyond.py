@@ -642,3 +642,9 @@ def test_evaluate_sine_warns_of_an_absurd_but_finite_result(series, monkeypatch,
     assert mse >= 100 * zero
     assert (f"warning: mlp rollout_mse {mse:.4g} is {mse / zero:.3g}x the zero reference's {zero:.4g}: a failed "
             "training (lr too high?), not a forecast") in err.splitlines()
+
+
+def test_params_that_are_a_device_are_refused(capsys):
+    with pytest.raises(ParamsError) as info:
+        params.load("/dev/zero")
+    assert str(info.value) == "/dev/zero: not a regular file (a device, pipe or socket); give a file"

@@ -15,7 +15,7 @@ import typing
 from dataclasses import dataclass
 from pathlib import Path
 
-from rnnlab.errors import ParamsError
+from rnnlab.errors import DataError, ParamsError
 
 # The largest model a params key may ask for. Far beyond the lab's (hidden 16-64, 1-2 layers) and
 # far below what exhausts memory: hidden_size 100000 asked torch for 120 GB before any check.
@@ -24,6 +24,7 @@ MAX_HIDDEN = 4096
 MAX_LAYERS = 16
 MAX_WIDTH = 4096
 MAX_WIDTHS = 16
+MAX_PARAMS_BYTES = 1 << 20  # params.yaml is 6 KB
 
 
 @dataclass(frozen=True)
@@ -437,11 +438,13 @@ def read_yaml(text: str, path: str | Path):
 
 def load(path: str | Path = "params.yaml", cls=Params):
     """Read ``params.yaml``; every problem is a ``ParamsError`` naming the file and key."""
+    from rnnlab.io import read_text  # a device (/dev/zero) or a huge file is refused, not read without end
+
     path = Path(path)
     try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise ParamsError(f"{path}: no such file") from None
+        text = read_text(path, limit=MAX_PARAMS_BYTES)
+    except DataError as exc:
+        raise ParamsError(str(exc)) from None
     data = read_yaml(text, path)
     try:
         return parse(data, cls)
