@@ -124,7 +124,8 @@ def run_stage(main: Callable[[], None]) -> None:
     (SIGINT) one line and exit 130. Every output is written atomically (``io.atomic_path``), so
     either way no half-written file is left."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    _READ.clear()  # what this run reads, not a previous run's in the same process (tests)
+    _READ.clear()  # this run's reading and training, not a previous run's in the same process (tests)
+    _TRAINING.clear()
     try:
         main()
         check_params_unchanged()
