@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import re
 import statistics
 import sys
@@ -16,6 +17,9 @@ HISTORY_HELP = ("positions so far, comma-separated integers: 1,3,5,7 or -1,-2,-3
                 "quote a history with spaces: \"1, 3, 5\"")
 # No option of ours starts with a digit, so "-1,-2,-3" is a history that argparse took for an option.
 NEGATIVE_HISTORY = re.compile(r"-\d")
+MAX_LINE = 200_000       # characters of one history: 10 000 positions of up to 19 characters and more
+MAX_STEPS = 100_000      # forecast steps: 1e9 once asked for 18.6 GiB before failing
+MAX_HISTORY = 1_000_000  # values of a --history csv
 
 
 def _load_ball_model(models: Path, metrics: Path, kind: str | None):
@@ -27,10 +31,13 @@ def _load_ball_model(models: Path, metrics: Path, kind: str | None):
     if kind is None:
         if not metrics.exists():
             raise DataError(f"{metrics}: no such file; run `dvc repro evaluate_ball` (or pass --model)")
+        scores = io.read_json(metrics)  # refuses NaN: a diverged model cannot be the "lowest" MAE
+        scores = scores.get("B") if isinstance(scores, dict) else None  # experiment B's models
+        if not scores:
+            raise DataError(f"{metrics}: lists no model; run `dvc repro evaluate_ball` (or pass --model)")
         try:
-            scores = io.read_json(metrics)["B"]
-            kind = min(scores, key=lambda k: scores[k]["mae"])
-        except (KeyError, TypeError, ValueError):  # ValueError: min() of no models
+            kind = min(scores, key=lambda k: float(scores[k]["mae"]))
+        except (KeyError, TypeError, ValueError):
             raise DataError(f"{metrics}: no test MAE per model; run `dvc repro evaluate_ball` (or pass --model)") from None
     path = models / f"{kind}.pt"
     if not path.exists():
@@ -76,10 +83,14 @@ def predict_ball(args) -> int:
         print(f"warning: {exc}; histories are not checked against the training range", file=sys.stderr)
 
     def answer(line: str) -> str:
+        if len(line) > MAX_LINE:
+            raise DataError(f"a history of {len(line)} characters (at most {MAX_LINE})")
         history = ball_data.parse_history(line)
         if known is not None and (warning := range_warning(history, known)):
             print(warning, file=sys.stderr, flush=True)
         answers = [ball.predict_history(model, history, scale) for model in replicas]
+        if not all(math.isfinite(a) for a in answers):  # the loader refuses NaN weights; an overflow is left
+            raise DataError(f"the {kind} model answers {answers[0]}, not a position (its numbers overflow); retrain it")
         if len(answers) == 1:
             return f"Next ball location: {answers[0]:.4f}"
         return (f"Next ball location: {statistics.median(answers):.4f} "
@@ -122,11 +133,18 @@ def forecast(args) -> int:
     from rnnlab import data, io, params, plotting
     from rnnlab import forecast as forecasting
 
+    if args.steps > MAX_STEPS:
+        raise DataError(f"--steps must be at most {MAX_STEPS}, got {args.steps}")
     p = params.load(args.params)
     to_series = data.Scaler.read(Path(args.prepared) / "scaling.json")
     scaled = data.read_series(Path(args.prepared) / "scaled.csv")
     history = data.read_user_series(args.history, args.column) if args.history else None  # never empty
+    if history is not None and len(history) > MAX_HISTORY:
+        raise DataError(f"{args.history}: {len(history)} values (at most {MAX_HISTORY}); give the recent ones")
     result = forecasting.continue_series(p, scaled, to_series, Path(args.models), args.model, args.steps, history)
+    if not all(math.isfinite(v) for v in result.runs.flat):  # the loader refuses NaN weights; an overflow is left
+        raise DataError(f"{Path(args.models) / args.model}.pt: the forecast overflows (NaN or infinity); "
+                        "retrain the model or shorten --steps")
     frame = result.frame()
     if args.out:
         io.write_text(args.out, frame.to_csv(index=False))
