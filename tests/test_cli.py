@@ -19,7 +19,7 @@ def models(tmp_path):
         cfg = ModelConfig(kind, hidden_size=8)
         model = build_reference(cfg, seed=seed)
         save_checkpoint(tmp_path / f"{kind}.pt", reference_checkpoint(cfg, model, seed, scale=50.0, epochs=1, best_epoch=1))
-    metrics = {"rnn": {"mae": 0.5}, "lstm": {"mae": 0.1}, "gru": {"mae": 0.3}}
+    metrics = {"B": {"rnn": {"mae": 0.5}, "lstm": {"mae": 0.1}, "gru": {"mae": 0.3}}}
     (tmp_path / "metrics.json").write_text(json.dumps(metrics))
     # training data spanning -12..40: two chunks, so the range covers every shard, not the first
     rows = [[-12, -10, -8], [0, 1, 2, 3], [5, 10], [40, 30, 20, 10]] * 5
