@@ -140,6 +140,21 @@ def forecast(args) -> int:
     return 0
 
 
+def docs(args: argparse.Namespace) -> int:
+    from rnnlab import docs as pages
+
+    stale = pages.run(Path(args.root), check=args.check)
+    for line in stale:
+        if args.check:
+            print(line, file=sys.stderr)
+        else:
+            print(line.replace("differs from", "rewritten from"))
+    if args.check and stale:
+        print("run `rnnlab docs` and commit the pages", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="rnnlab", description=__doc__)
     parser.add_argument("--version", action="version", version=f"%(prog)s {metadata.version('rnnlab')}")
@@ -180,6 +195,14 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--figure", default="plots/seq_len_study.png", help="default %(default)s")
     r.add_argument("--table", default="plots/seq_len_study.md", help="default %(default)s")
     r.set_defaults(run=report)
+
+    d = commands.add_parser("docs", help="write the tables of README.md and docs/*.md from metrics/*.json",
+                            description="Rewrite every generated table (between <!-- table:NAME --> and "
+                                        "<!-- /table -->) of README.md and docs/*.md from the committed outputs.")
+    d.add_argument("--check", action="store_true",
+                   help="write nothing; exit 1 naming each page and table that differs from a fresh render")
+    d.add_argument("--root", default=".", help="the repository (default: here)")
+    d.set_defaults(run=docs)
 
     args = parse(parser, argv)
     try:
