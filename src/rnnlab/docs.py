@@ -62,10 +62,15 @@ def spread(median: float, low: float, high: float) -> str:
 
 
 def sci(x: float) -> str:
-    """A ratio that spans 20 orders of magnitude: 0.096, 2.0e-4, 7.7e-7, 0."""
+    """A ratio that spans 20 orders of magnitude: 0.096, 2.1e-4, 7.7e-7, 0."""
     if x == 0:
         return "0"
     return f"{x:.2g}" if x >= 0.01 else f"{x:.1e}".replace("e-0", "e-")
+
+
+def ratio(log10: float | None) -> float:
+    """The ratio a `*_log10_ratio` metric stores; null means it underflowed to 0."""
+    return 0.0 if log10 is None else 10.0 ** log10
 
 
 # ---------------------------------------------------------------------------------------------
@@ -105,9 +110,9 @@ def results(root: Path) -> list[str]:
             f"free-run MSE {random['rnn']['rollout_mse']:.3f} (tanh RNN, median of 5 seeds): right frequency, "
             "wrong phase", "[docs/random.md](docs/random.md)"),
         row("theory: gates keep the gradient (texts 002-004)", "claimed",
-            f"after 100 steps, trained: GRU {sci(gradients['gru']['trained_ratio_first_last'])}, "
-            f"LSTM {sci(gradients['lstm']['trained_ratio_first_last'])}, "
-            f"tanh RNN {sci(gradients['rnn']['trained_ratio_first_last'])} of the last step's gradient",
+            f"after 100 steps, trained: GRU {sci(ratio(gradients['gru']['trained_log10_ratio']))}, "
+            f"LSTM {sci(ratio(gradients['lstm']['trained_log10_ratio']))}, "
+            f"tanh RNN {sci(ratio(gradients['rnn']['trained_log10_ratio']))} of the last step's gradient",
             "[docs/theory.md](docs/theory.md)"),
     ]
     return lines
@@ -204,17 +209,18 @@ def theory_claims(root: Path) -> list[str]:
     """docs/theory.md: each claim of the texts beside what the analyses measured."""
     grad = metrics(root, "gradients", "gradients")
     gates = metrics(root, "gates", "gates")
-    t = {k: grad[k]["trained_ratio_first_last"] for k in grad}
-    i = {k: grad[k]["initial_ratio_first_last"] for k in grad}
+    t = {k: ratio(grad[k]["trained_log10_ratio"]) for k in grad}
+    i = {k: ratio(grad[k]["initial_log10_ratio"]) for k in grad}
     lstm_vs_rnn = t["lstm"] / t["rnn"] if t["rnn"] else float("inf")
     gru_vs_lstm = t["gru"] / t["lstm"] if t["lstm"] else float("inf")
     gru, lstm = gates["gru"], gates["lstm"]
+    underflow = " (underflowed)" if i["rnn"] == 0 else ""
     where = "`plots/analysis/gradient_flow.png`, `metrics/gradients.json`"
     return [
         row("claim", "where", "measured", "verdict"),
         row("---", "---", "---", "---"),
         row("Gradients through many steps vanish: BPTT multiplies one Jacobian per step (text 002)", where,
-            f"at initialisation, after 100 steps: tanh RNN {sci(i['rnn'])}, LSTM {sci(i['lstm'])}, "
+            f"at initialisation, after 100 steps: tanh RNN {sci(i['rnn'])}{underflow}, LSTM {sci(i['lstm'])}, "
             f"GRU {sci(i['gru'])} of the last step's gradient", "holds, for all three at initialisation"),
         row("The GRU's gates keep its gradient from vanishing (text 003)", "same",
             f"trained, after 100 steps: GRU keeps {sci(t['gru'])}, LSTM {sci(t['lstm'])}, tanh RNN {sci(t['rnn'])}",
