@@ -54,6 +54,13 @@ def test_repro_experiments_and_a_sweep_shared_across_machines(project, tmp_path)
     # a person reads experiments side by side: the README's command fits a terminal
     columns = project.run("dvc", "exp", "show", "--only-changed", "--csv").stdout.splitlines()[0].split(",")
     assert len(columns) <= 40, columns
+    # the README's `--drop '.*/'` hides the dependency hashes (columns named by a path) and nothing else
+    shown = project.run("dvc", "exp", "show", "--only-changed", "--drop", ".*/", "--csv").stdout.splitlines()[0].split(",")
+    deps = [c for c in columns if "/" in c]
+    assert deps and shown == [c for c in columns if c not in deps], (columns, shown)
+    assert "seq_len" in shown and "S.gru.rollout_mse" in shown
+    md = {drop: project.run("dvc", "exp", "show", "--only-changed", "--md", *drop).stdout for drop in ((), ("--drop", ".*/"))}
+    assert max(map(len, md[("--drop", ".*/")].splitlines())) <= max(map(len, md[()].splitlines())) - 32 * len(deps)
     project.run("dvc", "plots", "show", "-o", "dvc_plots")
     assert (project.path / "dvc_plots/index.html").exists()
     project.run("dvc", "plots", "diff", "HEAD", "-o", "dvc_plots_diff")  # the experiment over the baseline

@@ -172,7 +172,7 @@ def windows_results(root: Path) -> list[str]:
     from rnnlab.models import parameter_count
 
     p = params.load(root / "params.yaml")
-    w = metrics(root, "windows", "W")
+    w = metrics(root, "windows_detail", "W")
     labels = {"mlp": "MLP (window as features)", "rnn": "tanh RNN", "lstm": "LSTM", "gru": "GRU"}
     layers = p.windows.model.num_layers
     lines = [
@@ -191,7 +191,7 @@ def windows_results(root: Path) -> list[str]:
 
 def random_results(root: Path) -> list[str]:
     """docs/random.md: experiment R."""
-    r = metrics(root, "random_windows", "R")
+    r = metrics(root, "random_windows_detail", "R")
     labels = {"rnn": "tanh RNN (the text's)", "lstm": "LSTM", "gru": "GRU"}
     lines = [
         row("model", "final train loss (median)", "free-run MSE, median [min, max] over the seeds", "best recorded"),
