@@ -87,3 +87,15 @@ def test_a_missing_metrics_file_names_it(tmp_path, capsys):
     assert "gates.json" in err and err.startswith("error: "), err
     # nothing half-written: a failed render writes no page
     assert page.read_text() == stale
+
+
+def test_metrics_without_a_model_the_tables_show_name_it_in_one_line(tmp_path, capsys):
+    root = copy_docs(tmp_path)
+    path = root / "metrics/random_windows_detail.json"
+    detail = json.loads(path.read_text())
+    del detail["R"]["lstm"]
+    path.write_text(json.dumps(detail))
+    assert main(["docs", "--check", "--root", str(root)]) == 1
+    err = capsys.readouterr().err
+    assert err == ("error: docs/random.md: table 'random-results' found no 'lstm' in metrics/ (a model or key the "
+                   "default params write); run `dvc repro` at the committed params.yaml\n"), err

@@ -290,7 +290,11 @@ def render(page: Path, root: Path) -> tuple[str, list[str]]:
     def fresh(m: re.Match) -> str:
         if shown(m):
             return m.group(0)
-        body = "\n".join(TABLES[m.group(1)](root)) + "\n"
+        try:
+            body = "\n".join(TABLES[m.group(1)](root)) + "\n"
+        except (KeyError, TypeError) as exc:  # metrics of other params than the tables describe
+            raise DataError(f"{name}: table {m.group(1)!r} found no {exc} in metrics/ (a model or key the "
+                            "default params write); run `dvc repro` at the committed params.yaml") from None
         if body != m.group(2):
             changed.append(m.group(1))
         return f"<!-- table:{m.group(1)} -->\n{body}<!-- /table -->\n"
