@@ -12,6 +12,15 @@ from pathlib import Path
 
 from rnnlab.errors import DataError, RnnlabError
 
+WORDS = """\
+rnnlab reproduces five RNN tutorials, "texts" 000-004 (numbered as their files are), as one DVC
+pipeline (`dvc repro`). Each text's task is an experiment, named by a letter:
+  S  next value of a noisy sine, or of a csv of yours (series.csv_path): texts 003 and 000
+  B  a ball's next position from the positions so far: text 004
+  W  sliding windows, stacked layers: text 001
+  R  random windows, tiny initialisation: text 002
+A "seed" is always a random seed. README.md and docs/ say more."""
+
 PROMPT = "History ball locations: "
 HISTORY_HELP = ("positions so far, comma-separated integers: 1,3,5,7 or -1,-2,-3 (no `--` needed); "
                 "quote a history with spaces: \"1, 3, 5\"")
@@ -158,8 +167,24 @@ def forecast(args) -> int:
     return 0
 
 
+def docs(args: argparse.Namespace) -> int:
+    from rnnlab import docs as pages
+
+    stale = pages.run(Path(args.root), check=args.check)
+    for line in stale:
+        if args.check:
+            print(line, file=sys.stderr)
+        else:
+            print(line.replace("differs from", "rewritten from"))
+    if args.check and stale:
+        print("run `rnnlab docs` and commit the pages", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="rnnlab", description=__doc__)
+    parser = argparse.ArgumentParser(prog="rnnlab", description=__doc__, epilog=WORDS,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"%(prog)s {metadata.version('rnnlab')}")
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -177,7 +202,9 @@ def main(argv: list[str] | None = None) -> int:
     f = commands.add_parser("forecast", help="continue experiment S's series with a trained model, every seed",
                             description="Forecast the steps after the series (or after --history) with a trained "
                                         "S model: the seeds' median and their range, printed or written.")
-    f.add_argument("--model", required=True, choices=["mlp", "rnn", "lstm", "gru"])
+    f.add_argument("--model", required=True, choices=["mlp", "rnn", "lstm", "gru"],
+                   help="which trained S model continues the series: its checkpoint in --models holds one "
+                        "replica per seed, and the forecast is their median and range")
     f.add_argument("--steps", type=int, default=50, help="how many steps to forecast (default %(default)s)")
     f.add_argument("--history", help="a csv of your own recent values to continue instead of the series "
                                      "(one number per line, or name --column)")
@@ -198,6 +225,14 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--figure", default="plots/seq_len_study.png", help="default %(default)s")
     r.add_argument("--table", default="plots/seq_len_study.md", help="default %(default)s")
     r.set_defaults(run=report)
+
+    d = commands.add_parser("docs", help="write the tables of README.md and docs/*.md from metrics/*.json",
+                            description="Rewrite every generated table (between <!-- table:NAME --> and "
+                                        "<!-- /table -->) of README.md and docs/*.md from the committed outputs.")
+    d.add_argument("--check", action="store_true",
+                   help="write nothing; exit 1 naming each page and table that differs from a fresh render")
+    d.add_argument("--root", default=".", help="the repository (default: here)")
+    d.set_defaults(run=docs)
 
     args = parse(parser, argv)
     try:
