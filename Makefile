@@ -21,8 +21,9 @@ $(STAMP): pyproject.toml constraints.txt
 repro: setup
 	$(BIN)/dvc repro
 
+# pytest-xdist: one worker per core; a test file stays on one worker, so its module fixtures run once
 test: setup
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto --dist loadfile
 
 lint: setup
 	$(BIN)/ruff check .

@@ -39,8 +39,9 @@ def main() -> None:
             if len(seeds) > 1:
                 predictions[f"{kind}_seed{seed}"] = predicted
     headline, detail = ball.metrics_files(per_seed)
-    io.write_json(args.detail, detail)
-    io.write_json(args.metrics, headline)
+    # prefixed by experiment, as S, W and R are: `B.rnn.mae` cannot be read as the sine's
+    io.write_json(args.detail, {"B": detail})
+    io.write_json(args.metrics, {"B": headline})
     io.write_text(args.predictions, predictions.to_csv(index=False))
 
 

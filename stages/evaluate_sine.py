@@ -1,6 +1,7 @@
 """Stage evaluate_sine: metrics of every trained model and of the classical references."""
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +10,7 @@ import pandas as pd
 from rnnlab import data, io, recipe, sine
 from rnnlab.checkpoints import load_checkpoint
 from rnnlab.models import parameter_count
-from rnnlab.stage import load_params, run_stage
+from rnnlab.stage import absurd_results, load_params, run_stage
 
 
 def main() -> None:
@@ -52,6 +53,8 @@ def main() -> None:
             predictions[f"{kind}_seed{seed}"] = preds["rollout"][r].double().numpy()
         predictions[kind] = predictions[f"{kind}_seed{seeds[0]}"]  # the first seed's: the texts' run
     metrics, detail = sine.metrics_files(per_seed, parameters, sine.reference_metrics(p, series), ensembles)
+    for line in absurd_results(metrics["S"], "rollout_mse", "zero", p.sine.models):
+        print(line, file=sys.stderr)
     io.write_json(args.detail, detail)
     io.write_json(args.metrics, metrics)
     io.write_text(args.predictions, predictions.to_csv(index=False))

@@ -10,13 +10,16 @@ from rnnlab import data, io, plotting, windows
 from rnnlab.checkpoints import load_checkpoint
 from rnnlab.stage import load_params, run_stage
 
+DECLARED = ('one_step_mse', 'rollout_mse')  # per model, in metrics/windows.json
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", required=True, help="series csv")
     parser.add_argument("--models", required=True, help="folder of trained <model>.pt")
     parser.add_argument("--histories", required=True, help="folder of <model>.csv histories")
-    parser.add_argument("--metrics", required=True, help="metrics json to write")
+    parser.add_argument("--metrics", required=True, help="metrics json to write: the medians over seeds")
+    parser.add_argument("--detail", required=True, help="json to write: every measure, with min and max over seeds")
     parser.add_argument("--predictions", required=True, help="test predictions csv to write")
     parser.add_argument("--out", required=True, help="folder for the PNGs")
     parser.add_argument("--params", default="params.yaml")
@@ -36,7 +39,10 @@ def main() -> None:
         one_step = np.full(len(preds), np.nan)
         one_step[p.windows.time_step : p.windows.time_step + len(regime.test_y)] = per_seed["one_step"][0].double().numpy()
         preds[f"{kind}_one_step"], preds[f"{kind}_free"] = one_step, per_seed["free"][0].double().numpy()
-    io.write_json(args.metrics, {"W": metrics})  # prefixed by experiment: no name collides with S's or R's
+    # prefixed by experiment (no name collides across files); declared metrics are few (`dvc metrics
+    # show` is one row of every key): the spread over seeds is in the detail
+    io.write_json(args.detail, {"W": metrics})
+    io.write_json(args.metrics, {"W": {kind: {key: m[key] for key in DECLARED} for kind, m in metrics.items()}})
     io.write_text(args.predictions, preds.to_csv(index=False))
     out, boundary = Path(args.out), int(len(values) * p.windows.data.train_fraction)
     caption = plotting.windows_caption(p)

@@ -5,7 +5,7 @@ import argparse
 from rnnlab import ball
 from rnnlab.checkpoints import save_checkpoint
 from rnnlab.progress import LiveHistory
-from rnnlab.stage import add_training_outputs, load_params, run_stage, write_timing
+from rnnlab.stage import add_training_outputs, load_params, run_stage, training_run, write_timing
 
 
 def main() -> None:
@@ -15,6 +15,7 @@ def main() -> None:
     add_training_outputs(parser)
     args = parser.parse_args()
     p = load_params(args.params)
+    training_run("ball", args.model, list(p.ball.train.seeds), "ball.train")
 
     scale, seeds = p.ball.prepare.scale, list(p.ball.train.seeds)
     history = LiveHistory(args.history, lambda result: ball.history_frame(result, scale, seeds))

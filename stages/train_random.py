@@ -5,7 +5,7 @@ import argparse
 from rnnlab import random_windows
 from rnnlab.checkpoints import save_checkpoint, stack_checkpoint
 from rnnlab.progress import LiveHistory
-from rnnlab.stage import add_training_outputs, load_params, run_stage, write_timing
+from rnnlab.stage import add_training_outputs, load_params, run_stage, training_run, write_timing
 
 
 def main() -> None:
@@ -14,6 +14,7 @@ def main() -> None:
     add_training_outputs(parser)
     args = parser.parse_args()
     p = load_params(args.params)
+    training_run("random_windows", args.model, list(p.seeds), "random_windows.train")
 
     seeds, every = list(p.seeds), p.random_windows.iterations_per_epoch
     history = LiveHistory(args.history, lambda result: random_windows.history_frame(result, seeds, every))

@@ -5,7 +5,7 @@ import argparse
 from rnnlab import data, recipe, sine
 from rnnlab.checkpoints import save_checkpoint, stack_checkpoint
 from rnnlab.progress import LiveHistory
-from rnnlab.stage import add_training_outputs, load_params, run_stage, write_timing
+from rnnlab.stage import add_training_outputs, load_params, run_stage, training_run, write_timing
 
 
 def main() -> None:
@@ -17,6 +17,7 @@ def main() -> None:
     add_training_outputs(parser)
     args = parser.parse_args()
     p = load_params(args.params)
+    training_run("sine", args.model, list(p.seeds), "sine.train")
 
     values = data.read_series(args.data)
     seeds = list(p.seeds)

@@ -1,11 +1,15 @@
 """The theory measurements: gradient flow against a hand-computed case, gates against PyTorch."""
 
+import json
+
 import pytest
 import torch
 from torch import Tensor, nn
 
 from rnnlab import analysis
 from rnnlab.models import ModelConfig, build_reference, build_stack
+
+from conftest import ROOT
 
 
 def test_gradient_norms_of_a_one_unit_linear_rnn_are_powers_of_its_weight():
@@ -69,3 +73,18 @@ def test_rollout_gates_recompute_pytorchs_hidden_states(kind):
     torch.testing.assert_close(preds[1], torch.tensor(expected), atol=1e-6, rtol=0)
     if kind == "gru":
         torch.testing.assert_close(gates["update"][1], torch.stack(update), atol=1e-6, rtol=0)
+
+
+def test_gradient_ratios_are_declared_as_log10_so_dvc_metrics_diff_tells_them_apart():
+    """`dvc metrics diff` rounds to 5 decimals: the ratios 7.7e-07 and 8.7e-15 both print 0.0."""
+    from dvc.compare import _format_field  # the formatter of `dvc metrics diff` / `dvc metrics show`
+
+    from rnnlab.analysis import log10_ratio
+
+    old, new = log10_ratio(7.7e-07, 1.0), log10_ratio(8.7e-15, 1.0)
+    assert _format_field(7.7e-07, 5, round_digits=True) == _format_field(8.7e-15, 5, round_digits=True)
+    assert _format_field(old, 5, round_digits=True) != _format_field(new, 5, round_digits=True)
+    assert old == pytest.approx(-6.1135, abs=1e-4) and new == pytest.approx(-14.0605, abs=1e-4)
+    assert log10_ratio(0.0, 1.0) is None  # underflowed: JSON null, not -inf (not JSON)
+    committed = json.loads((ROOT / "metrics/gradients.json").read_text())["gradients"]
+    assert all(set(m) == {"train_grad_norm_max", "trained_log10_ratio", "initial_log10_ratio"} for m in committed.values())

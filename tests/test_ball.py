@@ -122,14 +122,16 @@ def test_predict_history_scales_in_and_out():
     assert ball.predict_history(model, [1, 3, 5], scale=50) == pytest.approx(direct[0, -1].item() * 50, rel=1e-6)
 
 
-def test_training_twice_gives_bitwise_identical_checkpoints(tmp_path, root):
+@pytest.mark.parametrize("engine", ["torch", "compiled"])
+def test_training_twice_gives_bitwise_identical_checkpoints(tmp_path, root, engine):
     import dataclasses
 
     from rnnlab import ball_data, params
     from rnnlab.checkpoints import save_checkpoint
 
     p = params.load(root / "params.yaml")
-    p = dataclasses.replace(p, ball=dataclasses.replace(p.ball, train=dataclasses.replace(p.ball.train, epochs=2)))
+    recipe = dataclasses.replace(p.ball.train, epochs=2, engine=engine)
+    p = dataclasses.replace(p, ball=dataclasses.replace(p.ball, train=recipe))
     rows = ball_data.generate_rows(400, (-10, 10), 5, (5, 10), seed=0)
     for chunk, parts in ball_data.make_shards(rows, 2000, 50.0, (0.6, 0.8), seed=0):
         for split, part in parts.items():

@@ -37,7 +37,8 @@ def shards(tmp_path_factory):
 
 
 def with_recipe(p, seeds, **recipe):
-    train = dataclasses.replace(p.ball.train, seeds=tuple(seeds), **recipe)
+    # several seeds train as replicas of one stack: the compiled engine (the torch engine trains one)
+    train = dataclasses.replace(p.ball.train, seeds=tuple(seeds), **{"engine": "compiled", **recipe})
     return dataclasses.replace(p, ball=dataclasses.replace(p.ball, train=train))
 
 
@@ -59,7 +60,7 @@ def test_the_default_is_one_seed_text_004s(defaults):
     ([0, "one"], "compiled", "ball.train.seeds[1] must be an integer, got 'one'"),
     (3, "compiled", "ball.train.seeds must be a list, got 3"),
     ([0, 1], "torch", "ball.train.seeds: the torch engine trains one seed (text 004's loop), got [0, 1]; "
-                      "use engine compiled for several"),
+                      "add -S ball.train.engine=compiled to train several at once"),
 ], ids=["empty", "repeated", "not-an-integer", "not-a-list", "torch-engine"])
 def test_bad_seeds_are_refused_naming_the_key(root, seeds, engine, message):
     data = yaml.safe_load((root / "params.yaml").read_text())
@@ -215,7 +216,7 @@ def test_predict_ball_answers_the_median_of_the_seeds_and_their_range(tmp_path, 
     cfg = ModelConfig("gru", hidden_size=8)
     replicas = [build_reference(cfg, seed=s) for s in (0, 1, 2)]
     save_checkpoint(tmp_path / "gru.pt", ball.checkpoint(cfg, replicas, [0, 1, 2], FitResult({}, None, [1] * 3, [2] * 3), 50.0))
-    io.write_json(tmp_path / "ball.json", {"gru": {"mae": 0.5}})
+    io.write_json(tmp_path / "ball.json", {"B": {"gru": {"mae": 0.5}}})
     code = cli.main(["predict-ball", "3,5,7", "--models", str(tmp_path), "--metrics", str(tmp_path / "ball.json"),
                      "--shards", str(tmp_path / "no-shards")])
     answers = [ball.predict_history(m, [3, 5, 7], 50.0) for m in replicas]

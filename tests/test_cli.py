@@ -1,6 +1,7 @@
 """`rnnlab predict-ball`, driven the way a person drives it: arguments and real stdin."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +10,7 @@ import pytest
 
 from rnnlab import ball, ball_data
 from rnnlab.checkpoints import reference_checkpoint, save_checkpoint
+from rnnlab.cli import main
 from rnnlab.models import ModelConfig, build_reference
 
 
@@ -19,7 +21,7 @@ def models(tmp_path):
         cfg = ModelConfig(kind, hidden_size=8)
         model = build_reference(cfg, seed=seed)
         save_checkpoint(tmp_path / f"{kind}.pt", reference_checkpoint(cfg, model, seed, scale=50.0, epochs=1, best_epoch=1))
-    metrics = {"rnn": {"mae": 0.5}, "lstm": {"mae": 0.1}, "gru": {"mae": 0.3}}
+    metrics = {"B": {"rnn": {"mae": 0.5}, "lstm": {"mae": 0.1}, "gru": {"mae": 0.3}}}
     (tmp_path / "metrics.json").write_text(json.dumps(metrics))
     # training data spanning -12..40: two chunks, so the range covers every shard, not the first
     rows = [[-12, -10, -8], [0, 1, 2, 3], [5, 10], [40, 30, 20, 10]] * 5
@@ -167,3 +169,19 @@ def test_version_prints_the_package_version():
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0
     assert proc.stdout == f"rnnlab {metadata.version('rnnlab')}\n"
+
+
+def test_top_level_help_explains_experiments_and_texts_to_a_newcomer(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert 'texts" 000-004' in out and "text 004" in out
+    for letter, task in (("S", "noisy sine"), ("B", "ball"), ("W", "sliding windows"), ("R", "random windows")):
+        assert re.search(rf"^  {letter}  .*{task}", out, re.MULTILINE), (letter, out)
+
+
+def test_forecast_model_has_help(capsys):
+    with pytest.raises(SystemExit):
+        main(["forecast", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "which trained S model continues the series" in out

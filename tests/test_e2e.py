@@ -54,11 +54,35 @@ def test_repro_experiments_and_a_sweep_shared_across_machines(project, tmp_path)
     # a person reads experiments side by side: the README's command fits a terminal
     columns = project.run("dvc", "exp", "show", "--only-changed", "--csv").stdout.splitlines()[0].split(",")
     assert len(columns) <= 40, columns
+    # the README's `--drop '.*/'` hides the dependency hashes (columns named by a path) and nothing else
+    shown = project.run("dvc", "exp", "show", "--only-changed", "--drop", ".*/", "--csv").stdout.splitlines()[0].split(",")
+    deps = [c for c in columns if "/" in c]
+    assert deps and shown == [c for c in columns if c not in deps], (columns, shown)
+    assert "seq_len" in shown and "S.gru.rollout_mse" in shown
+    md = {drop: project.run("dvc", "exp", "show", "--only-changed", "--md", *drop).stdout for drop in ((), ("--drop", ".*/"))}
+    assert max(map(len, md[("--drop", ".*/")].splitlines())) <= max(map(len, md[()].splitlines())) - 32 * len(deps)
     project.run("dvc", "plots", "show", "-o", "dvc_plots")
     assert (project.path / "dvc_plots/index.html").exists()
     project.run("dvc", "plots", "diff", "HEAD", "-o", "dvc_plots_diff")  # the experiment over the baseline
     html = (project.path / "dvc_plots_diff/index.html").read_text()
     assert '"rev": "HEAD"' in html and '"rev": "workspace"' in html
+    # the README's `dvc plots diff len-10 len-30`: experiments by the names `dvc exp list` prints
+    assert project.run("dvc", "exp", "list", "--name-only").stdout.split() == ["len-5"]
+    project.run("dvc", "plots", "diff", "len-5", "HEAD", "-o", "dvc_plots_names")
+    assert '"rev": "len-5"' in (project.path / "dvc_plots_names/index.html").read_text()
+    # the README's way back to the baseline: the commit's params, git-tracked outputs and cached outputs
+    assert project.params()["seq_len"] == 5 and project.run("git", "status", "--porcelain", "metrics").stdout
+    project.run("git", "checkout", "HEAD", "--", "params.yaml", "dvc.lock", "metrics", "plots")
+    project.run("dvc", "checkout")
+    assert project.run("git", "status", "--porcelain", "--untracked-files=no").stdout == ""
+    assert project.run("dvc", "status").stdout.strip() == "Data and pipelines are up to date."
+    # --temp runs in a copy: the workspace stays the baseline
+    project.run("dvc", "exp", "run", "--temp", "-n", "len-10-temp", "-S", "seq_len=10")
+    assert project.params()["seq_len"] == 20
+    assert project.run("git", "status", "--porcelain", "--untracked-files=no").stdout == ""
+    assert "len-10-temp" in project.run("dvc", "exp", "list", "--name-only").stdout.split()
+    project.run("dvc", "exp", "remove", "len-10-temp")  # the sweep below counts this commit's experiments
+    project.run("dvc", "exp", "apply", "len-5")  # as before: the workspace holds len-5 for the rest
 
     # -- beyond one machine ------------------------------------------------------------------
     second = clone(str(origin), tmp_path / "second")

@@ -631,7 +631,7 @@ def ball_models(tmp_path):
         cfg = ModelConfig(kind, hidden_size=8)
         save_checkpoint(tmp_path / f"{kind}.pt",
                         reference_checkpoint(cfg, build_reference(cfg, seed=seed), seed, scale=50.0, epochs=1, best_epoch=1))
-    (tmp_path / "metrics.json").write_text('{"rnn": {"mae": 0.5}, "lstm": {"mae": 0.1}, "gru": {"mae": 0.3}}')
+    (tmp_path / "metrics.json").write_text('{"B": {"rnn": {"mae": 0.5}, "lstm": {"mae": 0.1}, "gru": {"mae": 0.3}}}')
     rows = [[-12, -10, -8], [0, 1, 2, 3], [5, 10], [40, 30, 20, 10]] * 5
     for chunk, splits in ball_data.make_shards(rows, chunk_lines=10, scale=50.0, cuts=(0.6, 0.8), seed=0):
         for split, shard in splits.items():
@@ -696,7 +696,7 @@ def test_predict_ball_refuses_a_checkpoint_of_another_model(ball_models, monkeyp
 
 
 def test_predict_ball_with_metrics_without_a_mae(ball_models, monkeypatch, capsys):
-    (ball_models / "metrics.json").write_text('{"rnn": {"accuracy": 0.5}}')
+    (ball_models / "metrics.json").write_text('{"B": {"rnn": {"accuracy": 0.5}}}')
     try:
         result = predict(ball_models, "1,2,3", monkeypatch=monkeypatch, capsys=capsys)
     except KeyError:

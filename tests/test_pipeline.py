@@ -1,7 +1,9 @@
 """dvc.yaml is honest: every stage depends on exactly the code it runs."""
 
 import ast
+import json
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -9,7 +11,7 @@ import yaml
 
 from rnnlab import report
 
-from conftest import ROOT
+from conftest import ROOT, run
 
 PACKAGE = ROOT / "src" / "rnnlab"
 
@@ -59,15 +61,30 @@ def test_seq_len_is_a_top_level_param_used_by_training():
     assert "seq_len" in spec["train_sine"]["params"]
 
 
-def test_the_only_git_tracked_outs_are_the_per_seed_details_of_s_and_b():
-    # cache: false leaves a file to git. Metrics and plots aside, that is only the per-seed detail
-    # of S and B: `rnnlab report` reads S's from each experiment's commit with `git show`, and B's
-    # sits beside it for the same reason; DVC 3 still run-caches such a stage
+def test_the_only_git_tracked_outs_are_the_details_of_the_metrics():
+    # cache: false leaves a file to git. Metrics and plots aside, that is only the detail beside each
+    # experiment's few declared metrics: `rnnlab report` reads S's from each experiment's commit with
+    # `git show`, B's sits beside it for the same reason, and `rnnlab docs` reads W's and R's spread
+    # over seeds from theirs; DVC 3 still run-caches such a stage
     # (dvc/stage/cache.py commits uncached outs into the run cache).
     uncached = set()
     for stage in yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"].values():
         for out in stage.get("outs", []):
             if isinstance(out, dict):
                 uncached |= {path for path, options in out.items() if options.get("cache") is False}
-    assert uncached == {"metrics/sine_detail.json", "metrics/ball_detail.json"}
+    assert uncached == {f"metrics/{name}_detail.json" for name in ("sine", "ball", "windows", "random_windows")}
     assert report.DETAIL == "metrics/sine_detail.json"
+
+
+def test_declared_metrics_are_few_and_the_readmes_command_lists_them_one_per_line():
+    """`dvc metrics show` puts every declared key of every file in one row: detail goes to *_detail.json.
+    The README reads them with `dvc metrics diff --all`, one per line."""
+    def width(*cmd):
+        out = run([str(Path(sys.executable).parent / "dvc"), *cmd], ROOT).stdout
+        return max(map(len, out.splitlines()))
+
+    for name, prefix in (("windows", "W"), ("random_windows", "R")):
+        declared = json.loads((ROOT / "metrics" / f"{name}.json").read_text())[prefix]
+        assert all(len(keys) == 2 for keys in declared.values()), name  # the medians; min/max in the detail
+    assert width("metrics", "show") <= 2000  # 2621 with W's and R's spread declared
+    assert width("metrics", "diff", "--all") <= 110

@@ -17,7 +17,7 @@ import yaml
 from dvc_render import VegaRenderer
 
 from rnnlab import plot_data
-from rnnlab.plotting import COLORS
+from rnnlab.plotting import COLORS, GATE_STYLES
 
 from conftest import ROOT
 
@@ -241,3 +241,35 @@ def test_stage_writes_every_plot_csv(tmp_path):
     assert set(written["gates"].curve) == {"GRU update", "GRU reset"}
     assert set(written["ball_val_mae"].model) == {"RNN", "LSTM", "GRU"}
     assert written["windows_predictions"].value.notna().all()
+
+
+@pytest.mark.parametrize("name, styles", [
+    ("models_curves", GATE_STYLES),                          # gates.png
+    ("models_curves_log", {"trained": "-", "initial": "--"}),  # gradient_flow.png
+])
+def test_curve_dashes_are_the_pngs_line_styles_with_legend_swatches_long_enough_to_read(name, styles):
+    dash = template(name)["encoding"]["strokeDash"]
+    mapping = {part: tuple(pattern) for part, pattern in zip(dash["scale"]["domain"], dash["scale"]["range"], strict=True)}
+    assert set(mapping) == set(styles)
+    # one Vega dash pattern per matplotlib line style: solid, dashed, dotted
+    kind = {"-": "solid", "--": "dashed", ":": "dotted"}
+    def drawn(pattern):
+        if len(pattern) == 2 and pattern[1] == 0:
+            return "solid"
+        return "dotted" if pattern[0] <= 2 else "dashed"
+    assert {part: drawn(p) for part, p in mapping.items()} == {part: kind[ls] for part, ls in styles.items()}
+    # the legend swatch shows a whole period of the longest pattern: a stroke symbol's length is sqrt(size)
+    legend = dash["legend"]
+    assert legend["symbolType"] == "stroke"
+    assert legend["symbolSize"] ** 0.5 >= 2 * max(sum(p) for p in mapping.values())
+
+
+def test_experiment_s_plots_say_nothing_of_the_sine_since_the_series_may_be_yours():
+    """`series.csv_path` points S at any csv: its titles and axes must not claim a sine or a rollout length."""
+    for name, spec in TOP_LEVEL.items():
+        if not name.startswith("sine_"):
+            continue
+        words = " ".join((spec["title"], spec["x_label"], spec["y_label"])).lower()
+        assert "series.csv_path" in spec["title"], name
+        assert "sine" not in words and "noise" not in words, name
+        assert not re.search(r"\b\d{2,}\b", words), f"{name}: a step count fits only the default series"

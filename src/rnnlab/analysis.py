@@ -9,12 +9,22 @@ trained checkpoints: no second model definition.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
 
 from rnnlab.recurrent import CELLS, hidden_projection
+
+
+def log10_ratio(first: float, last: float) -> float | None:
+    """log10(first / last): a ratio that spans 20 orders of magnitude as a number `dvc metrics diff`
+    can show (it rounds to 5 decimals: 7.7e-07 and 8.7e-15 would both be 0.0). None (JSON null)
+    when the gradient underflowed to exactly 0, which has no logarithm."""
+    if first == 0:
+        return None
+    return math.log10(first / last)
 
 
 def hidden_gradient_norms(step: Callable, state, inputs: Sequence[Tensor], loss: Callable, hidden: Callable) -> Tensor:

@@ -290,6 +290,8 @@ def train(p: Params, shards: str | Path, kind: str, on_epoch: OnEpoch | None = N
         training = [with_prefixes(shard, recipe.min_history) for shard in training]
     shuffle = torch.Generator().manual_seed(seeds[0]) if recipe.shuffle else None
     compiled = recipe.engine == "compiled"
+    if not compiled and len(seeds) > 1:  # params refuse it too; a caller's replace() skips that check
+        raise ValueError(f"the torch engine trains one seed (text 004's loop), got {seeds}")
     regime = Minibatches(training, load_split(shards, "validating"), recipe.batch_size, shuffle, packed=not compiled)
     # seed 004: manual_seed(0), then RNN, then Linear; each replica of a stack draws the same numbers
     model = build_stack(cfg, seeds) if compiled else build_reference(cfg, seed=seeds[0])  # params: torch = one seed

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 from torch.nn.utils.rnn import pad_sequence
 
-from rnnlab.errors import DataError
+from rnnlab.errors import DataError, shorten
 from rnnlab.io import load_torch_bytes, read_bytes, read_text
 
 MAX_ROW_VALUES = 10_000  # a longer line is a broken file, not a ball
@@ -54,9 +54,10 @@ def parse_history(line: str) -> list[int]:
         try:
             value = int(token)
         except ValueError:
-            raise DataError(f"not an integer position: {token.strip()!r}" if token.strip() else "empty position") from None
+            shown = shorten(token.strip())
+            raise DataError(f"not an integer position: {shown!r}" if shown else "empty position") from None
         if abs(value) > MAX_POSITION:
-            raise DataError(f"position {value} is out of range (at most {MAX_POSITION} either way)")
+            raise DataError(f"position {shorten(str(value))} is out of range (at most {MAX_POSITION} either way)")
         row.append(value)
     if len(row) < 2:
         raise DataError("a history needs at least 2 positions")

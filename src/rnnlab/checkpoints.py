@@ -17,8 +17,10 @@ from torch import Tensor, nn
 from rnnlab.errors import DataError
 from rnnlab.io import load_torch, save_torch
 from rnnlab.models import ModelConfig, build_reference, empty_stack
+from rnnlab.params import MAX_WIDTH, check_sizes
 
 FORMAT = "rnnlab-checkpoint-1"
+MAX_REPLICAS = 1024  # seeds a checkpoint may hold: each is a whole model to allocate
 
 
 @dataclass
@@ -110,6 +112,7 @@ def _check_weights(checkpoint: Checkpoint) -> None:
     otherwise broadcast a wrong shape or cast integers without a word."""
     if not isinstance(checkpoint.weights, dict):
         raise TypeError("weights must be a mapping of name to tensor")
+    _check_claims(checkpoint)  # before allocating what the file claims: a 3 KB file once asked for 360 GB
     expected = empty_stack(checkpoint.cfg, len(checkpoint.seeds)).stacked_state_dict()
     if set(expected) != set(checkpoint.weights):
         raise ValueError(f"weights do not match a {checkpoint.cfg.kind}: "
@@ -119,7 +122,20 @@ def _check_weights(checkpoint: Checkpoint) -> None:
         if not isinstance(got, Tensor) or got.shape != want.shape or got.dtype != want.dtype:
             what = f"{got.dtype} {tuple(got.shape)}" if isinstance(got, Tensor) else type(got).__name__
             raise ValueError(f"weight {name} is {what}, a {checkpoint.cfg.kind} needs {want.dtype} {tuple(want.shape)}")
+        if want.is_floating_point() and not torch.isfinite(got).all():
+            raise ValueError(f"weight {name} holds NaN or infinity, as a diverged training leaves; retrain it")
     checkpoint.stack()
+
+
+def _check_claims(checkpoint: Checkpoint) -> None:
+    """The sizes the file claims, within params.py's bounds, before any of them is allocated."""
+    cfg = checkpoint.cfg
+    check_sizes(cfg.hidden_size, cfg.num_layers, cfg.mlp_widths, "model_config", ValueError)
+    for name in ("input_size", "output_size"):
+        if not 0 < getattr(cfg, name) <= MAX_WIDTH:
+            raise ValueError(f"model_config.{name} must be in 1..{MAX_WIDTH}, got {getattr(cfg, name)}")
+    if not 0 < len(checkpoint.seeds) <= MAX_REPLICAS:
+        raise ValueError(f"{len(checkpoint.seeds)} seeds (1 to {MAX_REPLICAS})")
 
 
 def _difference(checkpoint: Checkpoint, cfg: ModelConfig | None, seeds: list[int] | None) -> str:

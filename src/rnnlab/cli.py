@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import re
 import statistics
 import sys
@@ -12,11 +13,23 @@ from pathlib import Path
 
 from rnnlab.errors import DataError, RnnlabError
 
+WORDS = """\
+rnnlab reproduces five RNN tutorials, "texts" 000-004 (numbered as their files are), as one DVC
+pipeline (`dvc repro`). Each text's task is an experiment, named by a letter:
+  S  next value of a noisy sine, or of a csv of yours (series.csv_path): texts 003 and 000
+  B  a ball's next position from the positions so far: text 004
+  W  sliding windows, stacked layers: text 001
+  R  random windows, tiny initialisation: text 002
+A "seed" is always a random seed. README.md and docs/ say more."""
+
 PROMPT = "History ball locations: "
 HISTORY_HELP = ("positions so far, comma-separated integers: 1,3,5,7 or -1,-2,-3 (no `--` needed); "
                 "quote a history with spaces: \"1, 3, 5\"")
 # No option of ours starts with a digit, so "-1,-2,-3" is a history that argparse took for an option.
 NEGATIVE_HISTORY = re.compile(r"-\d")
+MAX_LINE = 200_000       # characters of one history: 10 000 positions of up to 19 characters and more
+MAX_STEPS = 100_000      # forecast steps: 1e9 once asked for 18.6 GiB before failing
+MAX_HISTORY = 1_000_000  # values of a --history csv
 
 
 def _load_ball_model(models: Path, metrics: Path, kind: str | None):
@@ -26,12 +39,15 @@ def _load_ball_model(models: Path, metrics: Path, kind: str | None):
     from rnnlab.checkpoints import load_checkpoint
 
     if kind is None:
-        scores = io.read_json(metrics) if metrics.exists() else None
-        if not scores:
+        if not metrics.exists():
             raise DataError(f"{metrics}: no such file; run `dvc repro evaluate_ball` (or pass --model)")
+        scores = io.read_json(metrics)  # refuses NaN: a diverged model cannot be the "lowest" MAE
+        scores = scores.get("B") if isinstance(scores, dict) else None  # experiment B's models
+        if not scores:
+            raise DataError(f"{metrics}: lists no model; run `dvc repro evaluate_ball` (or pass --model)")
         try:
-            kind = min(scores, key=lambda k: scores[k]["mae"])
-        except (KeyError, TypeError):
+            kind = min(scores, key=lambda k: float(scores[k]["mae"]))
+        except (KeyError, TypeError, ValueError):
             raise DataError(f"{metrics}: no test MAE per model; run `dvc repro evaluate_ball` (or pass --model)") from None
     path = models / f"{kind}.pt"
     if not path.exists():
@@ -77,10 +93,14 @@ def predict_ball(args) -> int:
         print(f"warning: {exc}; histories are not checked against the training range", file=sys.stderr)
 
     def answer(line: str) -> str:
+        if len(line) > MAX_LINE:
+            raise DataError(f"a history of {len(line)} characters (at most {MAX_LINE})")
         history = ball_data.parse_history(line)
         if known is not None and (warning := range_warning(history, known)):
             print(warning, file=sys.stderr, flush=True)
         answers = [ball.predict_history(model, history, scale) for model in replicas]
+        if not all(math.isfinite(a) for a in answers):  # the loader refuses NaN weights; an overflow is left
+            raise DataError(f"the {kind} model answers {answers[0]}, not a position (its numbers overflow); retrain it")
         if len(answers) == 1:
             return f"Next ball location: {answers[0]:.4f}"
         return (f"Next ball location: {statistics.median(answers):.4f} "
@@ -123,8 +143,12 @@ def forecast(args) -> int:
     from rnnlab import data, io, params, plotting, recipe
     from rnnlab import forecast as forecasting
 
+    if args.steps > MAX_STEPS:
+        raise DataError(f"--steps must be at most {MAX_STEPS}, got {args.steps}")
     p = params.load(args.params)
     history = data.read_user_series(args.history, args.column, p.series.gaps) if args.history else None  # never empty
+    if history is not None and len(history) > MAX_HISTORY:
+        raise DataError(f"{args.history}: {len(history)} values (at most {MAX_HISTORY}); give the recent ones")
     if p.series.recipe == "forecaster":
         units = recipe.Units.read(Path(args.prepared) / "scaling.json")
         series = data.read_series(Path(args.prepared) / "series.csv")
@@ -133,6 +157,9 @@ def forecast(args) -> int:
         to_series = data.Scaler.read(Path(args.prepared) / "scaling.json")
         scaled = data.read_series(Path(args.prepared) / "scaled.csv")
         result = forecasting.continue_series(p, scaled, to_series, Path(args.models), args.model, args.steps, history)
+    if not all(math.isfinite(v) for v in result.runs.flat):  # the loader refuses NaN weights; an overflow is left
+        raise DataError(f"{Path(args.models) / args.model}.pt: the forecast overflows (NaN or infinity); "
+                        "retrain the model or shorten --steps")
     frame = result.frame()
     if args.out:
         io.write_text(args.out, frame.to_csv(index=False))
@@ -150,8 +177,24 @@ def forecast(args) -> int:
     return 0
 
 
+def docs(args: argparse.Namespace) -> int:
+    from rnnlab import docs as pages
+
+    stale = pages.run(Path(args.root), check=args.check)
+    for line in stale:
+        if args.check:
+            print(line, file=sys.stderr)
+        else:
+            print(line.replace("differs from", "rewritten from"))
+    if args.check and stale:
+        print("run `rnnlab docs` and commit the pages", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="rnnlab", description=__doc__)
+    parser = argparse.ArgumentParser(prog="rnnlab", description=__doc__, epilog=WORDS,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"%(prog)s {metadata.version('rnnlab')}")
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -169,7 +212,9 @@ def main(argv: list[str] | None = None) -> int:
     f = commands.add_parser("forecast", help="continue experiment S's series with a trained model, every seed",
                             description="Forecast the steps after the series (or after --history) with a trained "
                                         "S model: the seeds' median and their range, printed or written.")
-    f.add_argument("--model", required=True, choices=["mlp", "rnn", "lstm", "gru"])
+    f.add_argument("--model", required=True, choices=["mlp", "rnn", "lstm", "gru"],
+                   help="which trained S model continues the series: its checkpoint in --models holds one "
+                        "replica per seed, and the forecast is their median and range")
     f.add_argument("--steps", type=int, default=50, help="how many steps to forecast (default %(default)s)")
     f.add_argument("--history", help="a csv of your own recent values to continue instead of the series "
                                      "(one number per line, or name --column)")
@@ -190,6 +235,14 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--figure", default="plots/seq_len_study.png", help="default %(default)s")
     r.add_argument("--table", default="plots/seq_len_study.md", help="default %(default)s")
     r.set_defaults(run=report)
+
+    d = commands.add_parser("docs", help="write the tables of README.md and docs/*.md from metrics/*.json",
+                            description="Rewrite every generated table (between <!-- table:NAME --> and "
+                                        "<!-- /table -->) of README.md and docs/*.md from the committed outputs.")
+    d.add_argument("--check", action="store_true",
+                   help="write nothing; exit 1 naming each page and table that differs from a fresh render")
+    d.add_argument("--root", default=".", help="the repository (default: here)")
+    d.set_defaults(run=docs)
 
     args = parse(parser, argv)
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,9 +12,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from rnnlab.errors import DataError, ParamsError
-from rnnlab.io import read_json, read_text
+from rnnlab.errors import DataError, ParamsError, shorten
+from rnnlab.io import BOM, read_bytes, read_json, read_text
 from rnnlab.params import Params, SineData
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:  # torch is imported where tensors are made: reading and checking csvs needs none
     from torch import Tensor
@@ -117,19 +120,24 @@ def parse_column(text: str, column: str, source: str = "<series>", gaps: str = "
     return fill_gaps(np.array(values), list(range(2, len(rows) + 1)), source)
 
 
+MAX_CSV_BYTES = 64 << 20  # a series csv of more is refused: 3 million values of 20 characters
+
+
 def _decode(path: Path) -> str:
-    """The file's text as UTF-8; missing, a folder or another encoding: one named error."""
+    """The file's text as UTF-8 (a leading byte-order mark dropped); missing, a folder, not a
+    regular file, over ``MAX_CSV_BYTES`` or another encoding: one named error."""
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory, expected a csv file")
+    raw = read_bytes(path, MAX_CSV_BYTES)
     try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise DataError(f"{path}: is a directory, expected a csv file") from None
-    try:
-        return raw.decode("utf-8")
+        return raw.decode("utf-8").removeprefix(BOM)
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise DataError(f"{path}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x})") from None
+
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)    # 3.4e38: beyond it a value is inf to the models
+FLOAT32_TINY = float(np.finfo(np.float32).tiny)  # 1.2e-38: below it a value loses its digits (or is 0)
 
 
 def _number(field: str, where: str) -> float:
@@ -138,9 +146,14 @@ def _number(field: str, where: str) -> float:
     try:
         value = float(field)
     except ValueError:
-        raise DataError(f"{where}: not a number: {field!r}") from None
+        raise DataError(f"{where}: not a number: {shorten(field)!r}") from None
     if not math.isfinite(value):
-        raise DataError(f"{where}: not a finite number: {field.strip()!r}")
+        raise DataError(f"{where}: not a finite number: {shorten(field.strip())!r}")
+    if abs(value) > FLOAT32_MAX:  # the models compute in float32: this value would be inf to them
+        raise DataError(f"{where}: {shorten(field.strip())} does not fit float32 (at most {FLOAT32_MAX:.4g} either way)")
+    if value != 0 and abs(value) < FLOAT32_TINY:
+        raise DataError(f"{where}: {shorten(field.strip())} is too small for float32 (it would round to "
+                        f"0 or lose digits below {FLOAT32_TINY:.4g}); rescale the series")
     return value
 
 
@@ -172,6 +185,46 @@ def check_length(values: np.ndarray, p: Params, source: str) -> None:
             f"{source}: the training part has {train} points, fewer than two seasons of "
             f"series.season {season} (the seasonal references need two)"
         )
+    check_values(values, p, source)
+
+
+SQUARE_MAX = math.sqrt(FLOAT32_MAX)  # 1.8e19: beyond it an error's square (the MSE) is inf in float32
+OUTLIER_MADS = 1000   # a value this many median absolute deviations from the median is warned about
+LARGE_SERIES = 100_000  # points beyond which the stage says up front what training will cost
+
+
+def check_values(values: np.ndarray, p: Params, source: str) -> None:
+    """What the float32 models can learn from: a training part that varies (a constant one has
+    nothing to learn, and MASE would divide by its zero naive error), and, unscaled, values whose
+    squared errors fit float32. Warned, not refused: outliers, and a series so long that
+    training would take hours."""
+    train = values[: int(p.sine.data.train_fraction * len(values))]
+    if np.ptp(train) == 0:
+        raise DataError(f"{source}: the training part is constant ({train[0]:g}): nothing to learn, "
+                        "and MASE would divide by its zero naive error")
+    peak = int(np.argmax(np.abs(values)))
+    if p.series.scaling == "none" and abs(values[peak]) > SQUARE_MAX:
+        raise DataError(f"{source}:{peak + 1 + (p.series.column is not None)}: {values[peak]:g} is too large for "
+                        f"series.scaling none (errors' squares overflow float32 beyond {SQUARE_MAX:.3g}); "
+                        "use series.scaling standard")
+    if p.series.scaling == "none" and abs(values[peak]) < 1 / SQUARE_MAX:
+        raise DataError(f"{source}: every value is below {1 / SQUARE_MAX:.3g} in size, too small for series.scaling "
+                        "none (errors' squares vanish in float32: any model would look perfect); use series.scaling standard")
+    median = float(np.median(values))
+    spread = float(np.median(np.abs(values - median)))
+    far = int(np.argmax(np.abs(values - median)))
+    if spread > 0 and abs(values[far] - median) > OUTLIER_MADS * spread:
+        log.warning("warning: %s:%d: %g lies %.3g median absolute deviations from the median %g (more than %d): "
+                    "an outlier?", source, far + 1 + (p.series.column is not None), values[far],
+                    abs(values[far] - median) / spread, median, OUTLIER_MADS)
+    if len(values) > LARGE_SERIES:
+        windows = int(p.sine.data.train_fraction * len(values)) // (p.seq_len + 1)
+        epochs = p.sine.train.epochs_for(windows)
+        default = int(p.sine.data.train_fraction * 1000) // (p.seq_len + 1) * p.sine.train.epochs_for(
+            int(p.sine.data.train_fraction * 1000) // (p.seq_len + 1))
+        log.warning("warning: %s: %d points: %d training windows x %d epochs = %d optimizer steps per model "
+                    "(%d models), %.0fx those of a 1000-point series", source, len(values), windows, epochs,
+                    windows * epochs, len(p.sine.models), windows * epochs / max(default, 1))
 
 
 @dataclass(frozen=True)
@@ -190,7 +243,14 @@ class Scaler:
         std = float(train.std())
         if std == 0:
             raise DataError("series.scaling standard: the training part is constant (std 0)")
-        return cls(float(train.mean()), std)
+        if not FLOAT32_TINY < std < FLOAT32_MAX:
+            raise DataError(f"series.scaling standard: the training part's std {std:g} does not fit float32")
+        scaler = cls(float(train.mean()), std)
+        largest = float(np.max(np.abs(scaler.scale(values))))
+        if largest > SQUARE_MAX:
+            raise DataError(f"series.scaling standard: a scaled value reaches {largest:g}; its squared error "
+                            "overflows float32")
+        return scaler
 
     @property
     def identity(self) -> bool:

@@ -15,3 +15,16 @@ class DataError(RnnlabError):
 
 class WriteError(RnnlabError):
     """An output cannot be written (a full disk, no permission); the message names it."""
+
+
+class DivergedError(RnnlabError):
+    """Training produced a non-finite loss or parameter: no result of it may be written."""
+
+    def __init__(self, epoch: int, replica: int, what: str, cause: str):
+        self.epoch, self.replica, self.what, self.cause = epoch, replica, what, cause
+        super().__init__(f"training diverged at epoch {epoch} (replica {replica}: {what}); likely cause: {cause}")
+
+
+def shorten(text: str, limit: int = 40) -> str:
+    """``text`` as echoed in a message: at most ``limit`` characters, a cut one saying how long it was."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"

@@ -11,17 +11,34 @@ import contextlib
 import glob
 import io
 import json
+import math
 import os
 import pickle
+import re
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from rnnlab.errors import DataError, WriteError
+from rnnlab.errors import DataError, WriteError, shorten
 
 ZIP_MAGIC = b"PK\x03\x04"  # torch.save writes a zip archive (since PyTorch 1.6)
 PICKLE_PROTO = b"\x80"      # the first byte of a pickle of protocol 2 or later
+MAX_BYTES = 1 << 30          # the most any input file may hold (1 GiB): far beyond the lab's, far below the RAM
+BOM = "\ufeff"               # a UTF-8 byte-order mark, as some editors (Excel, Notepad) start a file
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _normal_mode(path: str | Path, folder: bool = False) -> None:
+    """What ``open()`` / ``mkdir`` would have given (0666 / 0777 less the umask): ``mkstemp`` and
+    ``mkdtemp`` create 0600 / 0700, which the rename would carry to outputs others must read."""
+    os.chmod(path, (0o777 if folder else 0o666) & ~_umask())
 
 
 @contextlib.contextmanager
@@ -55,6 +72,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         remove_leftovers(path)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         os.close(fd)
+        _normal_mode(tmp)
         try:
             yield Path(tmp)
             os.replace(tmp, path)
@@ -63,26 +81,40 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
                 os.unlink(tmp)
 
 
-def read_bytes(path: str | Path) -> bytes:
-    """A file's bytes; a missing file, a folder or an unreadable file is a DataError naming it."""
+def read_bytes(path: str | Path, limit: int = MAX_BYTES) -> bytes:
+    """A file's bytes; a missing file, a folder, a device or fifo (``/dev/zero`` never ends), a
+    file of more than ``limit`` bytes or an unreadable file is a DataError naming it."""
     path = Path(path)
     try:
-        return path.read_bytes()
+        info = path.stat()
+        if stat.S_ISDIR(info.st_mode):
+            raise IsADirectoryError
+        if not stat.S_ISREG(info.st_mode):
+            raise DataError(f"{path}: not a regular file (a device, pipe or socket); give a file")
+        if info.st_size > limit:
+            raise DataError(f"{path}: {info.st_size} bytes, more than the {limit} this input may hold")
+        with path.open("rb") as file:
+            raw = file.read(limit + 1)  # a file growing while read is cut at the limit too
     except FileNotFoundError:
         raise DataError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise DataError(f"{path}: is a directory, not a file") from None
     except OSError as exc:
         raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if len(raw) > limit:
+        raise DataError(f"{path}: more than the {limit} bytes this input may hold")
+    return raw
 
 
-def read_text(path: str | Path) -> str:
-    """A text file's contents; a missing or binary file is a DataError naming it."""
-    raw = read_bytes(path)
+def read_text(path: str | Path, limit: int = MAX_BYTES) -> str:
+    """A text file's contents (a leading UTF-8 byte-order mark dropped); a missing or binary
+    file is a DataError naming it."""
+    raw = read_bytes(path, limit)
     try:
         text = raw.decode()
     except UnicodeDecodeError:
         raise DataError(f"{path}: not a text file") from None
+    text = text.removeprefix(BOM)
     return text.replace("\r\n", "\n").replace("\r", "\n")  # universal newlines, as open() reads text
 
 
@@ -91,14 +123,52 @@ def write_text(path: str | Path, text: str) -> None:
         tmp.write_text(text)
 
 
+def non_finite(data, at: str = "") -> tuple[str, float] | None:
+    """The first NaN or infinite number in nested dicts and lists: (its key path, the value)."""
+    if isinstance(data, float) and not math.isfinite(data):
+        return at or "(top level)", data
+    items = data.items() if isinstance(data, dict) else enumerate(data) if isinstance(data, list | tuple) else ()
+    for key, value in items:
+        found = non_finite(value, f"{at}.{key}" if at and isinstance(key, str) else f"{at}[{key}]" if at else str(key))
+        if found:
+            return found
+    return None
+
+
 def write_json(path: str | Path, data) -> None:
-    write_text(path, json.dumps(data, indent=2) + "\n")
+    """JSON that is JSON: NaN and infinity, which ``json.dumps`` writes as bare ``NaN`` (no JSON
+    reader accepts it), are refused naming the file and the key, and nothing is written."""
+    try:
+        text = json.dumps(data, indent=2, allow_nan=False)
+    except ValueError:
+        key, value = non_finite(data) or ("?", math.nan)
+        raise WriteError(f"{path}: refused to write {value} at {key} (not a finite number); "
+                         "the previous version is untouched") from None
+    write_text(path, text + "\n")
+
+
+NON_FINITE_TOKEN = re.compile(r"(?<![\w\"])-?(NaN|Infinity)(?![\w\"])")
 
 
 def read_json(path: str | Path):
+    """JSON as the standard defines it: ``NaN``, ``Infinity`` or a number beyond float64 (1e999)
+    is refused naming the file and line, not read as a number no comparison can rank."""
     path = Path(path)
+    text = read_text(path)
+
+    def refuse(token: str):
+        match = NON_FINITE_TOKEN.search(text) or re.search(re.escape(token), text)
+        line = text.count("\n", 0, match.start()) + 1 if match else 0
+        raise DataError(f"{path}:{line}: not a finite number: {shorten(token)}")
+
+    def number(token: str) -> float:
+        value = float(token)
+        if not math.isfinite(value):
+            refuse(token)
+        return value
+
     try:
-        return json.loads(read_text(path))
+        return json.loads(text, parse_constant=refuse, parse_float=number)
     except json.JSONDecodeError as exc:
         raise DataError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
 
@@ -161,6 +231,7 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
         path.parent.mkdir(parents=True, exist_ok=True)
         remove_leftovers(path)
         tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+        _normal_mode(tmp, folder=True)
         old = tmp.with_name(tmp.name[: -len(".tmp")] + ".old")
         try:
             yield tmp

@@ -15,9 +15,16 @@ import typing
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
+from rnnlab.errors import DataError, ParamsError
 
-from rnnlab.errors import ParamsError
+# The largest model a params key may ask for. Far beyond the lab's (hidden 16-64, 1-2 layers) and
+# far below what exhausts memory: hidden_size 100000 asked torch for 120 GB before any check.
+# The same bounds hold for what a checkpoint claims, checked before anything is allocated.
+MAX_HIDDEN = 4096
+MAX_LAYERS = 16
+MAX_WIDTH = 4096
+MAX_WIDTHS = 16
+MAX_PARAMS_BYTES = 1 << 20  # params.yaml is 6 KB
 
 
 @dataclass(frozen=True)
@@ -47,10 +54,24 @@ class Architecture:
     mlp_widths: tuple[int, ...]
 
     def check(self, at: str) -> None:
-        _positive(self.hidden_size, f"{at}.hidden_size")
-        _positive(self.num_layers, f"{at}.num_layers")
-        for k, width in enumerate(self.mlp_widths):
-            _positive(width, f"{at}.mlp_widths[{k}]")
+        check_sizes(self.hidden_size, self.num_layers, self.mlp_widths, at, ParamsError)
+
+
+def check_sizes(hidden_size: int, num_layers: int, mlp_widths: tuple[int, ...], at: str, error: type) -> None:
+    """A model's sizes within (0, MAX_*]: named by ``at`` (a params section, or a checkpoint)."""
+    _positive(hidden_size, f"{at}.hidden_size", error)
+    _positive(num_layers, f"{at}.num_layers", error)
+    _at_most(hidden_size, MAX_HIDDEN, f"{at}.hidden_size", error)
+    _at_most(num_layers, MAX_LAYERS, f"{at}.num_layers", error)
+    _at_most(len(mlp_widths), MAX_WIDTHS, f"{at}.mlp_widths (layers)", error)
+    for k, width in enumerate(mlp_widths):
+        _positive(width, f"{at}.mlp_widths[{k}]", error)
+        _at_most(width, MAX_WIDTH, f"{at}.mlp_widths[{k}]", error)
+
+
+def _at_most(value, most, key: str, error: type = ParamsError) -> None:
+    if value > most:
+        raise error(f"{key} must be at most {most}, got {value}")
 
 
 OPTIMIZERS = ("adam", "sgd")
@@ -259,7 +280,7 @@ class BallTraining(Training):
             raise ParamsError(f"{at}.seeds must be a non-empty list without repeats, got {list(self.seeds)}")
         if self.engine == "torch" and len(self.seeds) > 1:
             raise ParamsError(f"{at}.seeds: the torch engine trains one seed (text 004's loop), got "
-                              f"{list(self.seeds)}; use engine compiled for several")
+                              f"{list(self.seeds)}; add -S {at}.engine=compiled to train several at once")
 
 
 @dataclass(frozen=True)
@@ -362,9 +383,9 @@ def _check_noisy_series(cfg, at: str) -> None:
         raise ParamsError(f"{at}.train_fraction must be in (0, 1), got {cfg.train_fraction}")
 
 
-def _positive(value, key: str) -> None:
+def _positive(value, key: str, error: type = ParamsError) -> None:
     if not value > 0:
-        raise ParamsError(f"{key} must be > 0, got {value}")
+        raise error(f"{key} must be > 0, got {value}")
 
 
 def _convert(value, hint, key: str):
@@ -429,17 +450,39 @@ def parse(data: dict, cls=Params):
     return _build(cls, data, "")
 
 
-def load(path: str | Path = "params.yaml", cls=Params):
-    """Read ``params.yaml``; every problem is a ``ParamsError`` naming the file and key."""
-    path = Path(path)
+def read_yaml(text: str, path: str | Path):
+    """params.yaml's data, read as DVC reads it: ruamel.yaml's safe loader, YAML 1.2 (DVC's
+    ``dvc.utils.serialize.parse_yaml``). PyYAML reads YAML 1.1, where ``024`` is 20, ``1:20`` is
+    80 and ``yes`` is true, while DVC (and dvc.lock, ``dvc params diff``) read 24, "1:20" and
+    "yes": the stage would train on other values than the experiment records. A duplicate key,
+    which DVC refuses, is refused here too, naming its line."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.constructor import DuplicateKeyError
+    from ruamel.yaml.error import YAMLError
+
     try:
-        data = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise ParamsError(f"{path}: no such file") from None
-    except yaml.YAMLError as exc:
+        return YAML(typ="safe").load(text)
+    except DuplicateKeyError as exc:
+        mark = exc.problem_mark
+        key = text.splitlines()[mark.line][mark.column:].split(":")[0].strip() if mark is not None else "?"
+        line = f":{mark.line + 1}" if mark is not None else ""
+        raise ParamsError(f"{path}{line}: duplicate key {key!r} (DVC refuses it; keep one)") from None
+    except YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""
-        raise ParamsError(f"{path}{line}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+        raise ParamsError(f"{path}{line}: not valid YAML ({getattr(exc, 'problem', None) or exc})") from None
+
+
+def load(path: str | Path = "params.yaml", cls=Params):
+    """Read ``params.yaml``; every problem is a ``ParamsError`` naming the file and key."""
+    from rnnlab.io import read_text  # a device (/dev/zero) or a huge file is refused, not read without end
+
+    path = Path(path)
+    try:
+        text = read_text(path, limit=MAX_PARAMS_BYTES)
+    except DataError as exc:
+        raise ParamsError(str(exc)) from None
+    data = read_yaml(text, path)
     try:
         return parse(data, cls)
     except ParamsError as exc:

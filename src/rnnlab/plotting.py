@@ -418,19 +418,22 @@ def gradient_flow(frame: pd.DataFrame, *, caption: str | None = None) -> Figure:
     return fig
 
 
+# line style of each gate in gates.png; the interactive gates plot (.dvc/plots/models_curves.json) draws the same
+GATE_STYLES = {"update": "-", "reset": "--", "input": "-", "forget": "--", "output": ":"}
+
+
 def gates(frame: pd.DataFrame, *, caption: str | None = None) -> Figure:
     """The test rollout of the GRU and the LSTM (first seed), and their mean gate activations."""
     fig = new_figure((12, 8), caption)
     top, gru_ax, lstm_ax = fig.subplots(3, 1, sharex=True)
     top.scatter(frame.step, frame.truth, s=6, color="0.7", label="test data")
-    styles = {"update": "-", "reset": "--", "input": "-", "forget": "--", "output": ":"}
     for kind, ax in (("gru", gru_ax), ("lstm", lstm_ax)):
         if f"{kind}_pred" not in frame:
             continue
         top.plot(frame.step, frame[f"{kind}_pred"], color=_color(kind), label=f"{kind.upper()} rollout")
         for column in [c for c in frame.columns if c.startswith(f"{kind}_") and c != f"{kind}_pred"]:
             gate = column.removeprefix(f"{kind}_")
-            ax.plot(frame.step, frame[column], color=_color(kind), ls=styles.get(gate, "-"), label=f"{gate} gate")
+            ax.plot(frame.step, frame[column], color=_color(kind), ls=GATE_STYLES.get(gate, "-"), label=f"{gate} gate")
         ax.set(ylabel="mean activation", ylim=(0, 1), title=f"{kind.upper()} gates along its rollout")
         ax.legend(loc="lower right", fontsize="small", ncols=3)
     top.set(ylabel="value", title="Free-running test rollout (first seed)")

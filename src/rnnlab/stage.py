@@ -12,7 +12,7 @@ import matplotlib
 
 from rnnlab import io
 from rnnlab import params as params_module
-from rnnlab.errors import RnnlabError
+from rnnlab.errors import DivergedError, RnnlabError
 
 matplotlib.use("Agg")
 
@@ -24,8 +24,33 @@ def load_params(path: str | Path = "params.yaml"):
     8-20x slower, and the thread count changes LSTM results in the 6th digit.
     """
     p = params_module.load(path)
+    _READ.update(path=Path(path), data=_params_data(path))
     pin_threads(p.threads)
     return p
+
+
+# The params file this stage read, and what it held: checked again when the stage ends.
+_READ: dict = {}
+
+
+def _params_data(path: Path):
+    try:
+        return params_module.read_yaml(Path(path).read_text(), path)
+    except (OSError, RnnlabError) as exc:  # gone or broken since: a change too
+        return f"unreadable ({exc})"
+
+
+def check_params_unchanged() -> None:
+    """Refuse to end cleanly when params.yaml changed while the stage ran.
+
+    A ``dvc exp run -S`` started while a ``dvc repro`` runs rewrites params.yaml before DVC's
+    locks refuse it (docs/reliability.md); DVC would then record the stage's outputs under the
+    new values in dvc.lock, though they were made with the old ones. Failing here keeps
+    dvc.lock as it was, so the next ``dvc repro`` runs the stage again with the new values.
+    """
+    if _READ and _params_data(_READ["path"]) != _READ["data"]:
+        raise RnnlabError(f"{_READ['path']} changed while this stage ran (a `dvc exp run -S` or an edit): its outputs "
+                          "were made with the old values, so DVC must not record them; run `dvc repro` again")
 
 
 def pin_threads(threads: int) -> None:
@@ -54,6 +79,43 @@ def write_timing(path: str | Path, seconds: float) -> None:
     io.write_json(path, {"train_seconds": round(seconds, 2)})
 
 
+# What the training stage trains (``training_run``), for the line a divergence prints.
+_TRAINING: dict = {}
+
+
+def training_run(experiment: str, kind: str, seeds: list[int], section: str) -> None:
+    """Name what this stage trains: experiment, model, its replicas' seeds in order, and the
+    params section of its recipe (``sine.train``). ``run_stage`` then turns a ``DivergedError`` of
+    ``fit`` into one line naming all of them."""
+    _TRAINING.update(experiment=experiment, kind=kind, seeds=list(seeds), section=section)
+
+
+def diverged_line(exc: DivergedError) -> str:
+    """One line: which run diverged (experiment, model, seed), when, on what, and what to change.
+    With several seeds the first replica to diverge stops the whole stage (no replica is dropped:
+    the seeds' median would silently be over fewer runs than params.yaml lists)."""
+    if not _TRAINING:
+        return str(exc)
+    run, seeds = _TRAINING, _TRAINING["seeds"]
+    seed = f"seed {seeds[exc.replica]}" if exc.replica < len(seeds) else f"replica {exc.replica}"
+    return (f"{run['experiment']} {run['kind']} {seed} diverged at epoch {exc.epoch} ({exc.what}); likely cause: "
+            f"{exc.cause}; lower {run['section']}.lr or set {run['section']}.grad_clip. Nothing was written")
+
+
+ABSURD = 100.0  # a model's error this many times the predict-zero reference's is reported
+
+
+def absurd_results(headline: dict[str, dict[str, float]], metric: str, reference: str, models) -> list[str]:
+    """A warning line for each model whose ``metric`` is ``ABSURD`` times or more the reference's
+    (finite, so not a divergence, but no forecast: saying 0 every step does better)."""
+    base = headline.get(reference, {}).get(metric)
+    if not base or base <= 0:
+        return []
+    return [f"warning: {kind} {metric} {headline[kind][metric]:.4g} is {headline[kind][metric] / base:.3g}x "
+            f"the {reference} reference's {base:.4g}: a failed training (lr too high?), not a forecast"
+            for kind in models if kind in headline and headline[kind].get(metric, 0) >= ABSURD * base]
+
+
 INTERRUPTED = "interrupted (SIGINT): the stage did not finish; `dvc repro` runs it again"
 
 
@@ -62,8 +124,14 @@ def run_stage(main: Callable[[], None]) -> None:
     (SIGINT) one line and exit 130. Every output is written atomically (``io.atomic_path``), so
     either way no half-written file is left."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    _READ.clear()  # this run's reading and training, not a previous run's in the same process (tests)
+    _TRAINING.clear()
     try:
         main()
+        check_params_unchanged()
+    except DivergedError as exc:
+        print(f"error: {diverged_line(exc)}", file=sys.stderr)
+        sys.exit(1)
     except RnnlabError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)

@@ -23,6 +23,7 @@ from torch import Tensor
 from rnnlab import kernels
 from rnnlab.data import Windows
 from rnnlab.engine import Batch
+from rnnlab.errors import DivergedError
 from rnnlab.evaluation import mse, rollout, warm
 from rnnlab.models import detach_state
 
@@ -406,6 +407,7 @@ def fit(model, regime: Regime, cfg, on_epoch: Callable[[int, dict], None] | None
         row = {f"train_{key}": _sequential_mean(values) for key, values in per_batch.items()}
         row["train_grad_norm"] = grad_norm
         row.update(regime.evaluate(model, state if regime.carries_state else None))
+        check_finite(epoch, row, model, cfg)  # before anything sees the epoch: no NaN reaches a file
         for key, value in row.items():
             columns.setdefault(key, []).append(value.double())
         if on_epoch is not None:
@@ -419,6 +421,29 @@ def fit(model, regime: Regime, cfg, on_epoch: Callable[[int, dict], None] | None
     last = len(history["train_loss"])  # a replica still training ran to the last epoch
     stops = [last if s is None else s for s in stopping.stop_epochs]
     return FitResult(history, detach_state(state), list(stopping.best_epochs), stops)
+
+
+def check_finite(epoch: int, row: dict[str, Tensor], model, cfg) -> None:
+    """Stop at the first epoch whose metrics or parameters are not finite (``DivergedError``, naming the
+    replica): a NaN loss cannot turn finite again, and every result of it would be NaN."""
+    for key, value in row.items():
+        flat = value.reshape(-1)
+        bad = (~torch.isfinite(flat)).nonzero()
+        if len(bad):
+            replica = int(bad[0])
+            raise DivergedError(epoch, replica, f"{key.replace('_', ' ')} {flat[replica].item():g}", likely_cause(cfg))
+    if hasattr(model, "flat"):  # a stack: one flat parameter, each element belonging to one replica
+        bad = (~torch.isfinite(model.flat.detach())).nonzero()
+        if len(bad):
+            raise DivergedError(epoch, int(model._replica_index()[bad[0, 0]]), "a parameter is not finite", likely_cause(cfg))
+    elif not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+        raise DivergedError(epoch, 0, "a parameter is not finite", likely_cause(cfg))
+
+
+def likely_cause(cfg) -> str:
+    """What most often makes training diverge, in the recipe's own terms."""
+    unclipped = ", without grad_clip" if cfg.grad_clip is None else f", gradients clipped at {cfg.grad_clip:g}"
+    return f"lr {cfg.lr:g} too high for {cfg.optimizer}{unclipped}"
 
 
 def runs_whole_epochs(model, regime, cfg) -> bool:
