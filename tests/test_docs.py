@@ -99,3 +99,11 @@ def test_metrics_without_a_model_the_tables_show_name_it_in_one_line(tmp_path, c
     err = capsys.readouterr().err
     assert err == ("error: docs/random.md: table 'random-results' found no 'lstm' in metrics/ (a model or key the "
                    "default params write); run `dvc repro` at the committed params.yaml\n"), err
+
+
+def test_the_readme_is_a_door_of_at_most_200_lines_with_the_two_commands_on_its_first_screen():
+    lines = (ROOT / "README.md").read_text().splitlines()
+    assert len(lines) <= 200
+    first_screen = "\n".join(lines[:24])
+    assert "make repro" in first_screen and "make test" in first_screen
+    assert not any("<exp" in line or "issue " in line.lower() for line in lines)  # commands run as written
