@@ -132,6 +132,8 @@ def main() -> None:
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--epochs", type=int, help="override sine.train.epochs")
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds per side after the untimed one")
+    parser.add_argument("--no-compile-time", action="store_true",
+                        help="skip measuring a compile into an empty cache (a minute or more; tests skip it)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     p = load(args.params)
@@ -143,8 +145,9 @@ def main() -> None:
     cfg, first = p.sine, p.seeds[0]
     print(f"GRU + MLP, seq_len {p.seq_len}, {cfg.train.epochs} epochs, {p.threads} thread(s); "
           f"each side warmed up once, then best of {args.rounds} alternating rounds")
-    print(f"  kernels: {compile_seconds():.1f} s to compile into an empty cache (once per machine), "
-          f"{warm_up():.2f} s to load from the cache (once per process); neither is counted below")
+    compiling = "" if args.no_compile_time else \
+        f"{compile_seconds():.1f} s to compile into an empty cache (once per machine), "
+    print(f"  kernels: {compiling}{warm_up():.2f} s to load from the cache (once per process); not counted below")
     one, every = f"rnnlab, seed {first}", f"rnnlab, {len(p.seeds)} seeds batched"
     best = best_of(args.rounds, {
         "text-style loop": lambda: text_style(values, p.seq_len, cfg.train.epochs, cfg.train.lr, cfg.model.hidden_size,
