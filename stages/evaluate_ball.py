@@ -1,4 +1,4 @@
-"""Stage evaluate_ball: test metrics of every ball model and seed, by the seed's formula and in positions."""
+"""Stage evaluate_ball: test metrics of every ball model and seed, by text 004's formula and in positions."""
 
 import argparse
 from pathlib import Path

@@ -43,7 +43,7 @@ def main() -> None:
     panels = {"train_loss": f"Train loss (mean of {r.iterations_per_epoch} iterations)",
               "test_rollout": f"Test: {r.steps - 1}-step free run"}
     # the free-run bands of the three models overlap: one small panel per model
-    figure = plotting.curves(histories, "iteration", panels, "Random windows (seed 002)", per_model=("test_rollout",),
+    figure = plotting.curves(histories, "iteration", panels, "Random windows (text 002)", per_model=("test_rollout",),
                              caption=caption)
     io.save_figure(out / "random_loss.png", figure)
 

@@ -48,7 +48,7 @@ def main() -> None:
     caption = plotting.windows_caption(p)
     io.save_figure(out / "windows_predictions.png", plotting.window_predictions(values, boundary, preds, caption=caption))
     panels = {"train_loss": "Train loss (full batch)", "test_loss": "Test: one step ahead"}
-    figure = plotting.curves(histories, "epoch", panels, "Sliding windows (seed 001)", caption=caption)
+    figure = plotting.curves(histories, "epoch", panels, "Sliding windows (text 001)", caption=caption)
     io.save_figure(out / "windows_loss.png", figure)
 
 

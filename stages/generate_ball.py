@@ -1,4 +1,4 @@
-"""Stage generate_ball: a ball csv like seed 004's (10000 balls at constant integer speed)."""
+"""Stage generate_ball: a ball csv like text 004's (10000 balls at constant integer speed)."""
 
 import argparse
 import logging

@@ -1,4 +1,4 @@
-"""Stage generate_windows: seed 001's noisy sine, sin(linspace(0, 100, 500)) + N(0, 0.1)."""
+"""Stage generate_windows: text 001's noisy sine, sin(linspace(0, 100, 500)) + N(0, 0.1)."""
 
 import argparse
 

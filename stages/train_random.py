@@ -1,4 +1,4 @@
-"""Stage train_random: seed 002's random-window training, one replica per seed."""
+"""Stage train_random: text 002's random-window training, one replica per seed."""
 
 import argparse
 

@@ -1,4 +1,4 @@
-"""Experiment B's model side: packed many-to-one, the seed's accuracy, early stopping, predict."""
+"""Experiment B's model side: packed many-to-one, text 004's accuracy, early stopping, predict."""
 
 import itertools
 

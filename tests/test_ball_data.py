@@ -1,4 +1,4 @@
-"""The ball csv and its shards: generated like seed 004's, read strictly, byte-deterministic."""
+"""The ball csv and its shards: generated like text 004's, read strictly, byte-deterministic."""
 
 import gzip
 import io

@@ -1,4 +1,4 @@
-"""The sine series: generated as seed 003 does, read back strictly, cut into windows."""
+"""The sine series: generated as text 003 does, read back strictly, cut into windows."""
 
 import math
 
@@ -14,7 +14,7 @@ SEED_003 = SineData(points=1000, span_pi=10, noise=0.1, seed=42, train_fraction=
 
 
 def test_generated_csv_is_byte_identical_to_seed_003():
-    # Seed 003 computes, with the legacy global stream:
+    # Text 003 computes, with the legacy global stream:
     #   np.random.seed(42); y = sin(linspace(0, 10*pi, 1000)) + np.random.normal(0, 0.1, 1000)
     #   np.savetxt(..., fmt='%.6f')
     # Recomputed here with plain Python formatting instead of np.savetxt.

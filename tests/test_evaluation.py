@@ -15,7 +15,7 @@ def test_rollout_feeds_each_prediction_back_like_the_seed(kind):
     state = stack.initial_state(1)
     preds = evaluation.rollout(stack, torch.tensor(0.3), state, steps=12)
 
-    # the seed's test_gru(): one step at a time through the PyTorch module
+    # text 003's test_gru(): one step at a time through the PyTorch module
     ref = build_reference(cfg, 0)
     x, h, expected = torch.tensor([[[0.3]]]), None, []
     with torch.no_grad():

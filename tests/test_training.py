@@ -1,4 +1,4 @@
-"""fit(): the seed's stateful window training, deterministic, one gradient per replica."""
+"""fit(): text 003's stateful window training, deterministic, one gradient per replica."""
 
 import dataclasses
 import io
@@ -55,7 +55,7 @@ def test_state_left_by_one_window_starts_the_next_also_across_epochs(kind):
 
     training_calls = model.calls  # rollouts go through model.rollout, not train_step
     assert len(training_calls) == 2 * len(regime.windows.inputs)
-    assert training_calls[0][0] is None  # zeros at the very start, like the seed's hidden=None
+    assert training_calls[0][0] is None  # zeros at the very start, like text 003's hidden=None
     for (_, returned), (received, _) in itertools.pairwise(training_calls):
         pairs = zip(returned, received) if kind == "lstm" else [(returned, received)]
         for out, nxt in pairs:

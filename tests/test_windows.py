@@ -1,4 +1,4 @@
-"""Experiments W (seed 001, sliding windows) and R (seed 002, random windows, tiny init)."""
+"""Experiments W (text 001, sliding windows) and R (text 002, random windows, tiny init)."""
 
 import dataclasses
 
@@ -24,7 +24,7 @@ def test_windows_series_is_seed_001s():
 
 def test_sliding_windows_match_a_hand_built_example():
     x, y = windows.sliding_windows(np.arange(8, dtype=np.float32), time_step=3)
-    # seed 001's range(len - time_step - 1): 8 - 3 - 1 = 4 windows (the last one that fits is left out)
+    # text 001's range(len - time_step - 1): 8 - 3 - 1 = 4 windows (the last one that fits is left out)
     assert x.tolist() == [[0, 1, 2], [1, 2, 3], [2, 3, 4], [3, 4, 5]]
     assert y.tolist() == [3, 4, 5, 6]
 

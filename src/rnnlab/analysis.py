@@ -1,8 +1,8 @@
 """Making the seed texts' theory measurable: gradient flow through time, and gate activity.
 
-Seed 002 derives back-propagation through time and warns that the gradient reaching early
-steps shrinks or grows as a product of per-step Jacobians; seed 003 claims the GRU's gates
-keep it from vanishing; the seed-000 quiz says the update gate keeps long-term memory and the
+Text 002 derives back-propagation through time and warns that the gradient reaching early
+steps shrinks or grows as a product of per-step Jacobians; text 003 claims the GRU's gates
+keep it from vanishing; the text-000 quiz says the update gate keeps long-term memory and the
 reset gate short-term information. Both measurements use the library's own cells and the
 trained checkpoints: no second model definition.
 """

@@ -1,4 +1,4 @@
-"""Experiment B (seed 004): predict a moving ball's next position from its history.
+"""Experiment B (text 004): predict a moving ball's next position from its history.
 
 A row of ``ball.csv`` is one ball moving at a constant integer speed, e.g. ``1,3,5,7,9``.
 The model reads every position but the last (a variable-length sequence, packed) and
@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 
 def split_inputs(shard: Shard, begin: int | None = None, end: int | None = None):
-    """Seed 004's ``split_batch_xy``: (x (B, T, 1), input lengths (B,), y (B, 1))."""
+    """Text 004's ``split_batch_xy``: (x (B, T, 1), input lengths (B,), y (B, 1))."""
     padded, lengths = shard[0][begin:end], shard[1][begin:end] - 1
     y = padded.gather(1, lengths.reshape(-1, 1))             # (B, 1): the position after the inputs
     return padded.reshape(*padded.shape, 1), lengths, y
@@ -53,7 +53,7 @@ def pack(x: Tensor, lengths: Tensor):
 
 
 def predict_packed(model: nn.Module, packed, lengths: Tensor) -> Tensor:
-    """The reference model's output at each sequence's last real step, (B, 1) (seed 004's forward).
+    """The reference model's output at each sequence's last real step, (B, 1) (text 004's forward).
 
     ::
 
@@ -106,7 +106,7 @@ def with_prefixes(shard: Shard, min_history: int) -> Shard:
 
 
 def accuracy(actual: Tensor, predicted: Tensor) -> float:
-    """Seed 004's accuracy: 1 - mean(|actual - predicted| / (|actual| + 1e-4)).
+    """Text 004's accuracy: 1 - mean(|actual - predicted| / (|actual| + 1e-4)).
 
     On normalised positions; a ball ending at position 0 makes its term ~ |error| * 10^4,
     so the ~1% of such rows dominate the mean. Kept for comparability with the text.
@@ -132,9 +132,9 @@ def minibatch_accuracies(actual: Tensor, predicted: Tensor, starts: np.ndarray) 
 
 
 class Minibatches:
-    """Seed 004's training epoch: each training shard in order, cut into minibatches.
+    """Text 004's training epoch: each training shard in order, cut into minibatches.
 
-    In shard order (the seed's) every minibatch is the same each epoch, so each is cut and
+    In shard order (text 004's) every minibatch is the same each epoch, so each is cut and
     packed once; packing only reorders the input data, so this changes no number. With a
     ``shuffle`` generator, the rows of all training shards are reshuffled every epoch.
     ``packed`` feeds a plain PyTorch module (the torch engine); otherwise a stack gets the
@@ -185,7 +185,7 @@ class Minibatches:
         else:
             loss, predicted, _ = model.train_step(Batch(inputs.unsqueeze(0), y, lengths, last_only=True))  # (R, B, 1)
         predicted = predicted.detach().reshape(-1, *y.shape)                 # (R, B, 1); R = 1 for a module
-        # a Python float like the seed's, kept in float64: early stopping compares these exactly
+        # a Python float like text 004's, kept in float64: early stopping compares these exactly
         accuracies = [accuracy(y, replica) for replica in predicted]
         return {"loss": loss, "accuracy": torch.tensor(accuracies, dtype=torch.float64)}, None
 
@@ -206,7 +206,7 @@ class Minibatches:
 
 @torch.inference_mode()
 def score(model: nn.Module, shards: list[Shard]) -> dict[str, Tensor]:
-    """Seed-formula accuracy (mean over shards, as the seed averages) and the MAE in positions.
+    """Text 004's accuracy (mean over shards, as text 004 averages) and the MAE in positions.
 
     The MAE is in normalised units here; ``scale`` it to read ball positions.
     """
@@ -276,7 +276,7 @@ def model_config(p: Params, kind: str) -> ModelConfig:
 
 
 def train(p: Params, shards: str | Path, kind: str, on_epoch: OnEpoch | None = None):
-    """Seed 004's ``train`` (or the params' improved recipe), one replica per seed of
+    """Text 004's ``train`` (or the params' improved recipe), one replica per seed of
     ``ball.train.seeds`` -> (one plain PyTorch module per seed, FitResult, seconds);
     ``on_epoch`` (e.g. a ``LiveHistory``'s) sees every epoch after the progress bar.
 
@@ -293,7 +293,7 @@ def train(p: Params, shards: str | Path, kind: str, on_epoch: OnEpoch | None = N
     if not compiled and len(seeds) > 1:  # params refuse it too; a caller's replace() skips that check
         raise ValueError(f"the torch engine trains one seed (text 004's loop), got {seeds}")
     regime = Minibatches(training, load_split(shards, "validating"), recipe.batch_size, shuffle, packed=not compiled)
-    # seed 004: manual_seed(0), then RNN, then Linear; each replica of a stack draws the same numbers
+    # text 004: manual_seed(0), then RNN, then Linear; each replica of a stack draws the same numbers
     model = build_stack(cfg, seeds) if compiled else build_reference(cfg, seed=seeds[0])  # params: torch = one seed
     log.info("%s: %d training rows in %d minibatches, %d parameters, at most %d epochs, %s",
              kind, sum(len(s[1]) for s in training), regime.steps_per_epoch(), parameter_count(cfg), recipe.epochs,
@@ -313,7 +313,7 @@ def train(p: Params, shards: str | Path, kind: str, on_epoch: OnEpoch | None = N
     for r, seed in enumerate(seeds):
         which = kind if len(seeds) == 1 else f"{kind} seed {seed}"
         if result.best_epochs[r] == 0:
-            # Seed 004 starts its record at accuracy 0 and never saves a model that does not beat
+            # Text 004 starts its record at accuracy 0 and never saves a model that does not beat
             # it; its script would then fail to reload model.pt. We keep its last epoch's weights.
             log.warning("%s: %s never beat its starting record in %d epochs; keeping the last epoch's weights",
                         which, recipe.monitor, result.stop_epochs[r])
@@ -368,7 +368,7 @@ HISTORY_PER_SEED = ("train_accuracy", "val_accuracy", "val_mae")  # the curves t
 
 
 def history_frame(result: FitResult, scale: float, seeds: list[int] | None = None) -> pd.DataFrame:
-    """One row per epoch: accuracies by the seed's formula and the validation MAE in positions.
+    """One row per epoch: accuracies by text 004's formula and the validation MAE in positions.
 
     One seed: that run's numbers. Several: the median over the seeds still training in every
     column, and each seed's own ``val_mae_seed3`` (...) curves, empty (NaN) after that seed's
@@ -407,7 +407,7 @@ HEADLINE = ("test_accuracy", "mae")  # the numbers whose range over seeds metric
 
 
 def test_metrics(model: nn.Module, testing: list[Shard], scale: float) -> tuple[dict[str, float], np.ndarray, np.ndarray]:
-    """One replica's test numbers (accuracy by the seed's formula, errors in positions) and its
+    """One replica's test numbers (accuracy by text 004's formula, errors in positions) and its
     (actual, predicted) positions."""
     actual, predicted = predict_positions(model, testing, scale)
     return {"test_accuracy": score(model, testing)["accuracy"].item(), **position_metrics(actual, predicted)}, actual, predicted

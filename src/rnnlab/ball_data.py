@@ -1,4 +1,4 @@
-"""Experiment B's data (seed 004): the ball csv and its gzip-compressed tensor shards.
+"""Experiment B's data (text 004): the ball csv and its gzip-compressed tensor shards.
 
 A row of ``ball.csv`` is one ball moving at a constant integer speed, e.g. ``1,3,5,7,9``.
 """
@@ -91,7 +91,7 @@ Shard = tuple[Tensor, Tensor]  # (padded (N, T) float32, lengths (N,) int64)
 
 
 def make_shards(rows: list[list[int]], chunk_lines: int, scale: float, cuts: tuple[float, float], seed: int):
-    """Seed 004's ``prepare``: yield ``(chunk index, {split: (padded, lengths)})``.
+    """Text 004's ``prepare``: yield ``(chunk index, {split: (padded, lengths)})``.
 
     ::
 

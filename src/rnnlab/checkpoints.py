@@ -1,5 +1,5 @@
 """Checkpoints: the weights of every replica, the config that rebuilds them, the recurrent
-state training ended with (seed 003's test rollout starts from it), and a little metadata.
+state training ended with (text 003's test rollout starts from it), and a little metadata.
 
 One format for every experiment: weights are stored stacked, ``{reference name: (R, ...)}``,
 so a single PyTorch model is a stack of one. Plain tensors and containers only, loaded with

@@ -28,13 +28,13 @@ def sine_grid(cfg: SineData) -> np.ndarray:
 
 
 def noisy_sine(cfg: SineData) -> np.ndarray:
-    """sin(x) + N(0, noise), drawn exactly as seed 003 draws it (legacy global-seed stream)."""
+    """sin(x) + N(0, noise), drawn exactly as text 003 draws it (legacy global-seed stream)."""
     noise = np.random.RandomState(cfg.seed).normal(0, cfg.noise, cfg.points)
     return np.sin(sine_grid(cfg)) + noise
 
 
 def series_csv(values: np.ndarray) -> str:
-    """One value per line with six decimals: seed 003's ``np.savetxt(fmt='%.6f')``."""
+    """One value per line with six decimals: text 003's ``np.savetxt(fmt='%.6f')``."""
     buffer = io.StringIO()
     np.savetxt(buffer, values, delimiter=",", fmt="%.6f")
     return buffer.getvalue()
@@ -277,7 +277,7 @@ class Scaler:
 
 @dataclass(frozen=True)
 class Split:
-    """The series cut at ``int(train_fraction * N)``, as float32 tensors (seed 003)."""
+    """The series cut at ``int(train_fraction * N)``, as float32 tensors (text 003)."""
 
     train: Tensor  # (N_train,)
     test: Tensor   # (N_test,)
@@ -343,7 +343,7 @@ def hold_out(train: Tensor, points: int, validation_fraction: float, seq_len: in
 
 @dataclass(frozen=True)
 class Windows:
-    """Non-overlapping training windows, many-to-many (seed 003)."""
+    """Non-overlapping training windows, many-to-many (text 003)."""
 
     inputs: Tensor   # (N, seq_len, 1)
     targets: Tensor  # (N, seq_len, 1)

@@ -25,7 +25,7 @@ def rollout(model, first: Tensor, state, steps: int) -> Tensor:
         input : x0    y1    y2   ...  y_{steps-1}
         output: y1    y2    y3   ...  y_steps        (R, steps)
 
-    ``state`` is the state to start from (the one left by training, seed 003), or None.
+    ``state`` is the state to start from (the one left by training, text 003), or None.
     """
     model.eval()
     preds = model.rollout(first.reshape(1, 1, 1, 1), state, steps)  # (R, B=1, steps, O=1)

@@ -212,7 +212,7 @@ def random_caption(p) -> str:
 
 def dataset(values: np.ndarray, boundary: int, *, name: str = "Noisy sine", caption: str | None = None,
             validation: int = 0) -> Figure:
-    """The series, training part blue and test part orange (seed 003's first figure); the last
+    """The series, training part blue and test part orange (text 003's first figure); the last
     ``validation`` points of the training part, held out, green."""
     fig = new_figure((9, 3.5), caption)
     ax = fig.subplots()
@@ -317,7 +317,7 @@ def predictions(values: np.ndarray, boundary: int, preds: pd.DataFrame, context:
 
 
 def ball_training(histories: dict[str, pd.DataFrame], *, caption: str | None = None) -> Figure:
-    """Seed 004's accuracy curves (train dashed, validation solid) and the validation MAE, on a
+    """Text 004's accuracy curves (train dashed, validation solid) and the validation MAE, on a
     log epoch axis so a run that stopped early is as visible as one that ran long. The accuracy
     axis spans the data: linear when every value lies in [-1, 1], else symlog (linear in [-1, 1]).
 

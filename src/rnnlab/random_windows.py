@@ -1,4 +1,4 @@
-"""Experiment R (seed 002): random windows of a clean sine, tiny initialisation.
+"""Experiment R (text 002): random windows of a clean sine, tiny initialisation.
 
 Each iteration draws ``start = randint(start_max)`` and trains on one 49-step window of
 ``sin(linspace(start, start + span, steps))`` (input data[:-1], target data[1:]), with the
@@ -26,12 +26,12 @@ log = logging.getLogger(__name__)
 
 
 def window(start: float, cfg: RandomWindows) -> Tensor:
-    """sin(linspace(start, start + span, steps)) as float32, seed 002's ``data``."""
+    """sin(linspace(start, start + span, steps)) as float32, text 002's ``data``."""
     return torch.tensor(np.sin(np.linspace(start, start + cfg.span, cfg.steps))).float()
 
 
 class RandomWindowRegime:
-    """Seed 002's loop: one random window per iteration, the state carried across them."""
+    """Text 002's loop: one random window per iteration, the state carried across them."""
 
     carries_state = True
 
@@ -66,7 +66,7 @@ class RandomWindowRegime:
 
 @torch.inference_mode()
 def free_run(model, firsts: Tensor, state, steps: int) -> Tensor:
-    """Seed 002's test: from each window's first value and the trained state, feed back."""
+    """Text 002's test: from each window's first value and the trained state, feed back."""
     batch = len(firsts)
     if isinstance(state, tuple):
         state = tuple(s.expand(-1, -1, batch, -1) for s in state)

@@ -1,4 +1,4 @@
-"""Experiment W (seed 001): sliding windows, stacked layers, many-to-one.
+"""Experiment W (text 001): sliding windows, stacked layers, many-to-one.
 
 ``data = sin(linspace(0, 100, 500)) + N(0, 0.1)``; the first 80% train. Every window of
 ``time_step`` values predicts the value after it; training is full-batch Adam. The recurrent
@@ -28,14 +28,14 @@ log = logging.getLogger(__name__)
 
 
 def series(cfg: WindowsData) -> np.ndarray:
-    """Seed 001's data, float32: ``np.random.seed(0)``; sin over linspace plus the noise."""
+    """Text 001's data, float32: ``np.random.seed(0)``; sin over linspace plus the noise."""
     rng = np.random.RandomState(cfg.seed)
     values = np.sin(np.linspace(0, cfg.x_max, cfg.points)) + rng.normal(0, cfg.noise, cfg.points)
     return values.astype(np.float32)
 
 
 def sliding_windows(values: np.ndarray, time_step: int) -> tuple[Tensor, Tensor]:
-    """Seed 001's ``create_dataset``: X[i] = values[i : i+time_step], Y[i] = values[i+time_step].
+    """Text 001's ``create_dataset``: X[i] = values[i : i+time_step], Y[i] = values[i+time_step].
 
     ::
 
@@ -60,7 +60,7 @@ def as_input(windows: Tensor, recurrent: bool) -> Tensor:
 
 @dataclass(frozen=True)
 class FullBatchWindows:
-    """Seed 001: every training window in one batch, every epoch; no state carried."""
+    """Text 001: every training window in one batch, every epoch; no state carried."""
 
     x: Tensor        # (1, N, T, I) in the model's layout
     y: Tensor        # (N,)
@@ -131,7 +131,7 @@ def model_config(p: Params, kind: str) -> ModelConfig:
 
 
 def regime(p: Params, values: np.ndarray, kind: str) -> FullBatchWindows:
-    """Seed 001's data layout for one architecture; ``values`` as read back from the csv."""
+    """Text 001's data layout for one architecture; ``values`` as read back from the csv."""
     values = torch.from_numpy(values.astype(np.float32))
     boundary = int(len(values) * p.windows.data.train_fraction)
     train, test = values[:boundary], values[boundary:]
@@ -147,7 +147,7 @@ def train(p: Params, values: np.ndarray, kind: str, on_epoch: OnEpoch | None = N
     ``on_epoch`` (e.g. a ``LiveHistory``'s) sees every epoch after the progress bar."""
     cfg = model_config(p, kind)
     windows = regime(p, values, kind)
-    model = build_stack(cfg, list(p.seeds))  # seed 001 sets no torch seed; we do
+    model = build_stack(cfg, list(p.seeds))  # text 001 sets no torch seed; we do
     log.info("%s: %d training windows of %d, %d parameters, seeds %s",
              kind, windows.x.shape[1], p.windows.time_step, parameter_count(cfg), list(p.seeds))
     progress = Progress(p.windows.train.epochs, f"windows {kind}")
