@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet --constraint constraints.txt --editable '.[dev]'
 	@# compile the numba kernels once into their cache beside the source, which every stage,
 	@# queued experiment and test then loads in milliseconds
-	$(BIN)/python -c "from rnnlab import ball; print(f'kernels compiled in {ball.warm_up():.0f} s')"
+	$(BIN)/python -c "from rnnlab import ball; print(f'kernels compiled in {ball.warm_up_kernels():.0f} s')"
 	touch $(STAMP)
 
 repro: setup

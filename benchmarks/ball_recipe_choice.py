@@ -59,7 +59,7 @@ def main() -> None:
             best = [float(result.history["val_mae"][: result.stop_epochs[r], r].min()) * scale
                     for r in range(args.seeds)]
             table[name, kind] = float(np.median(best))
-            tests[name, kind] = float(np.median([ball.test_metrics(m, testing, scale)[0]["mae"] for m in replicas]))
+            tests[name, kind] = float(np.median([ball.testing_metrics(m, testing, scale)[0]["mae"] for m in replicas]))
         print(f"{name:18s}" + "".join(f"{table[name, m]:10.4f}" for m in args.models), flush=True)
     for kind in args.models:
         chosen = min(recipes, key=lambda n: table[n, kind])

@@ -30,7 +30,7 @@ def main() -> None:
         epochs, best = (ball.per_replica(saved.extra[k], len(seeds)) for k in ("epochs", "best_epoch"))
         per_seed[kind] = {}
         for r, seed in enumerate(seeds):
-            metrics, actual, predicted = ball.test_metrics(saved.reference(r), testing, scale)
+            metrics, actual, predicted = ball.testing_metrics(saved.reference(r), testing, scale)
             per_seed[kind][seed] = {**metrics, "epochs": epochs[r], "best_epoch": best[r]}
             if predictions is None:
                 predictions = pd.DataFrame({"actual": actual})

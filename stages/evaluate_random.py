@@ -28,7 +28,7 @@ def main() -> None:
     for kind in p.random_windows.models:
         saved = load_checkpoint(Path(args.models) / f"{kind}.pt", random_windows.model_config(p, kind), list(p.seeds))
         histories[kind] = pd.read_csv(Path(args.histories) / f"{kind}.csv")
-        preds, truth = random_windows.test_free_runs(saved.stack(), saved.state, p.random_windows)
+        preds, truth = random_windows.held_out_free_runs(saved.stack(), saved.state, p.random_windows)
         metrics[kind] = random_windows.summary(preds, truth, histories[kind])
         if frame is None:
             frame = random_windows.free_run_frame(truth, p.random_windows)

@@ -31,7 +31,7 @@ def main() -> None:
     for kind in p.windows.models:
         model = load_checkpoint(Path(args.models) / f"{kind}.pt", windows.model_config(p, kind), list(p.seeds)).stack()
         regime = windows.regime(p, values, kind)
-        per_seed = windows.test_predictions(model, regime)
+        per_seed = windows.testing_predictions(model, regime)
         metrics[kind] = windows.summary(per_seed, regime)
         histories[kind] = pd.read_csv(Path(args.histories) / f"{kind}.csv")
         if preds is None:

@@ -129,7 +129,7 @@ def test_replica_0_of_several_seeds_is_the_single_seed_run_bit_for_bit(defaults,
     for name, weight in alone.state_dict().items():
         assert torch.equal(replicas[0].state_dict()[name], weight), name
     testing = ball_data.load_split(shards, "testing")
-    assert ball.test_metrics(replicas[0], testing, 50.0)[0] == ball.test_metrics(alone, testing, 50.0)[0]
+    assert ball.testing_metrics(replicas[0], testing, 50.0)[0] == ball.testing_metrics(alone, testing, 50.0)[0]
 
 
 def test_replicas_stop_apart_and_each_keeps_its_own_best(defaults, shards):

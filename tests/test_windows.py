@@ -52,7 +52,7 @@ def test_windows_train_and_evaluate_end_to_end(p, kind):
     model, regime, result, _ = windows.train(p, values, kind)
     losses = result.history["train_loss"][:, 0]
     assert losses[-1] < 0.5 * losses[0], f"{kind}: {losses[0]:.4f} -> {losses[-1]:.4f}"
-    preds = windows.test_predictions(model, regime)
+    preds = windows.testing_predictions(model, regime)
     assert preds["one_step"].shape == (2, 89) and preds["free"].shape == (2, 100)
     summary = windows.summary(preds, regime)
     assert summary["one_step_mse_min"] <= summary["one_step_mse"] <= summary["one_step_mse_max"]
@@ -94,7 +94,7 @@ def test_random_windows_train_end_to_end(p):
         p.random_windows, iterations_per_epoch=50, train=dataclasses.replace(p.random_windows.train, epochs=4)))
     model, regime, result, _ = random_windows.train(p, "gru")
     assert result.history["train_loss"].shape == (4, 2) and regime.carries_state
-    preds, truth = random_windows.test_free_runs(model, result.state, p.random_windows)
+    preds, truth = random_windows.held_out_free_runs(model, result.state, p.random_windows)
     assert preds.shape == (2, 10, 49) and truth.shape == (10, 49)
     losses = result.history["train_loss"][:, 0]
     assert losses[-1] < losses[0], f"{losses[0]:.4f} -> {losses[-1]:.4f}"

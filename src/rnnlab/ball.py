@@ -341,7 +341,7 @@ def per_replica(value, replicas: int) -> list:
     return list(value) if isinstance(value, list) else [value] * replicas
 
 
-def warm_up() -> float:
+def warm_up_kernels() -> float:
     """``models.warm_up`` and the one kernel it does not load, the compiled engine's whole SGD
     epoch (~50 ms from numba's cache, ~20 s to compile), so that a timed training pays neither.
     Returns the seconds it took."""
@@ -406,7 +406,7 @@ def history_frame(result: FitResult, scale: float, seeds: list[int] | None = Non
 HEADLINE = ("test_accuracy", "mae")  # the numbers whose range over seeds metrics/ball.json gives
 
 
-def test_metrics(model: nn.Module, testing: list[Shard], scale: float) -> tuple[dict[str, float], np.ndarray, np.ndarray]:
+def testing_metrics(model: nn.Module, testing: list[Shard], scale: float) -> tuple[dict[str, float], np.ndarray, np.ndarray]:
     """One replica's test numbers (accuracy by text 004's formula, errors in positions) and its
     (actual, predicted) positions."""
     actual, predicted = predict_positions(model, testing, scale)

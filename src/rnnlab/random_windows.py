@@ -41,7 +41,7 @@ class RandomWindowRegime:
         starts = np.random.RandomState(cfg.seed).randint(cfg.start_max, size=iterations)
         self.windows = {s: window(s, cfg) for s in range(cfg.start_max)}
         self.starts, self.position = starts.tolist(), 0
-        tests = test_windows(cfg)                                             # (B, steps)
+        tests = held_out_windows(cfg)                                             # (B, steps)
         self.test_first, self.test_truth = tests[:, 0], tests[:, 1:]
 
     def steps_per_epoch(self) -> int:
@@ -76,13 +76,13 @@ def free_run(model, firsts: Tensor, state, steps: int) -> Tensor:
     return preds[..., 0]
 
 
-def test_windows(cfg: RandomWindows) -> Tensor:
+def held_out_windows(cfg: RandomWindows) -> Tensor:
     return torch.stack([window(s, cfg) for s in cfg.test_starts])             # (B, steps)
 
 
-def test_free_runs(model, state, cfg: RandomWindows) -> tuple[Tensor, Tensor]:
+def held_out_free_runs(model, state, cfg: RandomWindows) -> tuple[Tensor, Tensor]:
     """Free runs over the test windows: predictions (R, B, steps-1) and the truth (B, steps-1)."""
-    tests = test_windows(cfg)
+    tests = held_out_windows(cfg)
     return free_run(model, tests[:, 0], state, tests.shape[1] - 1), tests[:, 1:]
 
 

@@ -91,7 +91,7 @@ class FullBatchWindows:
 
 
 @torch.inference_mode()
-def test_predictions(model, windows: FullBatchWindows) -> dict[str, Tensor]:
+def testing_predictions(model, windows: FullBatchWindows) -> dict[str, Tensor]:
     """One step ahead on the test windows (the text's test), (R, N_test), and the free run
     over the whole test range, (R, len(test))."""
     one_step = model(windows.test_x)[0][:, :, -1, 0]
