@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 from torch.nn.utils.rnn import pack_padded_sequence
+from torch_reference import reference_loss_and_grad
 
 from rnnlab import kernels
 from rnnlab.engine import Batch, Epoch
@@ -20,24 +21,13 @@ from rnnlab.training import CompiledAdam, PlainSGD, one_cycle, sgd_rounds_like_t
 RECURRENT = [k for k, arch in MODELS.items() if arch.recurrent]
 
 
-def autograd_loss_and_grad(stack, batch: Batch, state=None):
-    """The same loss through PyTorch's autograd on the stack's differentiable forward."""
-    stack.flat.grad = None
-    y, _ = stack(batch.x, state)                                              # (R, B, T, O)
-    if batch.last_only:
-        lengths = batch.lengths if batch.lengths is not None else torch.full((y.shape[1],), y.shape[2])
-        y = y[:, torch.arange(y.shape[1]), lengths - 1]                       # (R, B, O)
-    loss = ((y - batch.target.reshape(y.shape[1:])) ** 2).flatten(1).mean(1)
-    loss.sum().backward()
-    return loss.detach(), stack.flat.grad.clone()
-
-
 @pytest.mark.parametrize("kind", list(MODELS))
 @pytest.mark.parametrize("last_only", [False, True])
 @pytest.mark.parametrize("num_layers", [1, 2])
 @pytest.mark.parametrize("batch", [1, 4, 900])  # the kernels' three weight layouts (see kernels._layout)
-def test_train_step_gradient_equals_autograd(kind, last_only, num_layers, batch):
-    # float64 so that any difference is a wrong derivative, not rounding
+def test_train_step_gradient_equals_pytorchs_modules(kind, last_only, num_layers, batch):
+    # float64 so that any difference is a wrong derivative, not rounding; the reference is nn.GRU/
+    # nn.LSTM/nn.RNN/nn.Linear per replica through autograd, never the engine's own backward
     stack = build_stack(ModelConfig(kind, hidden_size=5, num_layers=num_layers), [0, 1, 2]).double()
     g = torch.Generator().manual_seed(3)
     x = torch.randn(1, batch, 6, 1, generator=g, dtype=torch.float64)
@@ -45,7 +35,7 @@ def test_train_step_gradient_equals_autograd(kind, last_only, num_layers, batch)
         else torch.randn(batch, 6, 1, generator=g, dtype=torch.float64)
     batch = Batch(x, target, last_only=last_only)
 
-    expected_loss, expected_grad = autograd_loss_and_grad(stack, batch)
+    expected_loss, expected_grad = reference_loss_and_grad(stack, batch)
     loss, _, _ = stack.train_step(batch)
 
     torch.testing.assert_close(loss, expected_loss, atol=1e-14, rtol=1e-12)
@@ -349,8 +339,9 @@ def test_a_replicas_sampled_inputs_do_not_depend_on_the_others(kind):
 
 
 @pytest.mark.parametrize(("kind", "num_layers"), DEPTHS)
-def test_gradient_on_sampled_inputs_equals_autograd(kind, num_layers):
-    """The fed-back predictions are constant inputs: the step's gradient is autograd's on them."""
+def test_gradient_on_sampled_inputs_equals_pytorchs_modules(kind, num_layers):
+    """The fed-back predictions are constant inputs: the step's gradient is PyTorch's modules'
+    through autograd on them, each replica on its own inputs from its carried state."""
     stack = build_stack(ModelConfig(kind, hidden_size=5, num_layers=num_layers), [0, 1, 2]).double()
     g = torch.Generator().manual_seed(4)
     x = torch.randn(1, 1, 9, 1, generator=g, dtype=torch.float64)
@@ -360,7 +351,7 @@ def test_gradient_on_sampled_inputs_equals_autograd(kind, num_layers):
     inputs, _ = stack.engine().sampled_inputs(x, feed, state)
     assert not torch.equal(inputs, x.expand(3, -1, -1, -1))
     batch = Batch(inputs, target)                                               # x per replica: (R, B, T, I)
-    expected_loss, expected_grad = autograd_loss_and_grad(stack, batch, state)
+    expected_loss, expected_grad = reference_loss_and_grad(stack, batch, state)
     loss, _, _ = stack.train_step(batch, state)
     torch.testing.assert_close(loss, expected_loss, atol=1e-14, rtol=1e-12)
     torch.testing.assert_close(stack.flat.grad, expected_grad, atol=1e-13, rtol=1e-10)
