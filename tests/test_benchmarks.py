@@ -21,3 +21,15 @@ def test_ball_recipe_is_the_seed_004_loop_number_for_number(kind):
 def test_sine_benchmark_runs_and_reports_a_ratio():
     proc = run([sys.executable, str(ROOT / "benchmarks/bench_sine.py"), "--epochs", "2"], ROOT)
     assert "speed-up" in proc.stdout, proc.stdout
+
+
+def test_scale_benchmark_times_the_same_training_on_every_side():
+    # a loop size and a BLAS size, batch 1 and 3: rnnlab's losses are the plain path's and the texts' loop's
+    proc = run([sys.executable, str(ROOT / "benchmarks/bench_scale.py"), "--hidden", "8", "64", "--batch", "1", "3",
+                "--repeat", "1", "--steps", "4"], ROOT)
+    rows = [line.split() for line in proc.stdout.splitlines() if line.split() and line.split()[0] in ("8", "64")]
+    assert len(rows) == 4, proc.stdout
+    for row in rows:
+        plain, texts = float(row[11]), float(row[12])
+        assert plain < 1e-5 and texts < 1e-5, proc.stdout
+        assert all(float(ms) > 0 for ms in row[4:8]), proc.stdout

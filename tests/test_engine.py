@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 from torch.nn.utils.rnn import pack_padded_sequence
-from torch_reference import reference_loss_and_grad
+from torch_reference import reference_loss_and_grad, reference_modules
 
 from rnnlab import kernels
 from rnnlab.engine import Batch, Epoch
@@ -40,6 +40,40 @@ def test_train_step_gradient_equals_pytorchs_modules(kind, last_only, num_layers
 
     torch.testing.assert_close(loss, expected_loss, atol=1e-14, rtol=1e-12)
     torch.testing.assert_close(stack.flat.grad, expected_grad, atol=1e-13, rtol=1e-10)
+
+
+@pytest.mark.parametrize("kind", RECURRENT)
+@pytest.mark.parametrize("num_layers", [1, 2])
+@pytest.mark.parametrize(("hidden", "batch"), [(kernels.BLAS_FROM, 1), (64, 7), (kernels.BLAS_FROM - 1, 9)])
+def test_wide_layers_gradient_equals_pytorchs_modules(kind, num_layers, hidden, batch):
+    """Wide layers take BLAS's matrix products (kernels.BLAS): the same loss and gradient as
+    nn.GRU/nn.LSTM/nn.RNN through autograd, many to many and after each row's last real step;
+    the widest loop layout just below the crossover too."""
+    stack = build_stack(ModelConfig(kind, hidden_size=hidden, num_layers=num_layers), [0, 1]).double()
+    g = torch.Generator().manual_seed(6)
+    x = torch.randn(1, batch, 5, 1, generator=g, dtype=torch.float64)
+    lengths = torch.randint(1, 6, (batch,), generator=g)
+    lengths[0] = 5
+    for step in (Batch(x, torch.randn(batch, 5, 1, generator=g, dtype=torch.float64)),
+                 Batch(x, torch.randn(batch, 1, generator=g, dtype=torch.float64), lengths, last_only=True)):
+        expected_loss, expected_grad = reference_loss_and_grad(stack, step)
+        loss, _, _ = stack.train_step(step)
+        torch.testing.assert_close(loss, expected_loss, atol=1e-14, rtol=1e-12)
+        torch.testing.assert_close(stack.flat.grad, expected_grad, atol=1e-13, rtol=1e-10)
+
+
+@pytest.mark.parametrize("kind", RECURRENT)
+def test_a_wide_rollout_feeds_pytorchs_module_its_own_output(kind):
+    stack = build_stack(ModelConfig(kind, hidden_size=64), [0, 1]).double()
+    firsts = torch.linspace(-1, 1, 3, dtype=torch.float64).view(1, 3, 1, 1)
+    preds = stack.rollout(firsts, None, 6)                                      # (R, B, 6, 1)
+    for r, module in enumerate(reference_modules(stack)):
+        x, state, expected = firsts[0], None, []
+        for _ in range(6):
+            y, state = module(x, state)                                          # (B, 1, 1)
+            expected.append(y)
+            x = y
+        torch.testing.assert_close(preds[r], torch.cat(expected, 1).detach(), atol=1e-13, rtol=1e-11)
 
 
 @pytest.mark.parametrize("kind", RECURRENT)
