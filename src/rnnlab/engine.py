@@ -195,7 +195,8 @@ class StackEngine:
         a third faster here than the broadcast layout a larger batch gets); in the forward pass
         the layout changes no number. Wide layers (``kernels.BLAS``) take every row at once."""
         x, lengths = np.ascontiguousarray(x.numpy()), np.asarray(lengths.numpy(), dtype=np.int64)
-        G, K = self.params.layers.hh[0].shape[1], max(x.shape[3], self.cfg.hidden_size)
+        layers, _ = self.params
+        G, K = layers[1][0].shape[1], max(x.shape[3], self.cfg.hidden_size)   # weight_hh of layer 0: (R, G, H)
         rows = max(1, kernels.LANE_COPIES_UP_TO // (G * K * self.stack.replicas))
         if K >= kernels.BLAS_FROM:  # wide layers: BLAS's products, the larger the better
             rows = x.shape[1]
@@ -208,7 +209,7 @@ class StackEngine:
         h_n, c_n = np.empty_like(h0[0]), np.empty_like(c0[0])
         tape = np.empty((R, B, T, kernels.tape_width(self.code, self.cfg.hidden_size)), h0.dtype)
         inputs = np.ascontiguousarray(x)
-        for layer, weights in enumerate(zip(*self.params.layers)):
+        for layer, weights in enumerate(zip(*self.params[0])):
             out = np.empty((R, B, T, self.cfg.hidden_size), h0.dtype)
             kernels.sequence_forward(self.code, inputs, lengths, (h0[layer], c0[layer]),
                                      tuple(weights), out, tape, (h_n, c_n))
