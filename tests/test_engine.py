@@ -77,6 +77,20 @@ def test_a_wide_rollout_feeds_pytorchs_module_its_own_output(kind):
 
 
 @pytest.mark.parametrize("kind", RECURRENT)
+@pytest.mark.parametrize("hidden", [6, 64])  # the loops (in row chunks) and BLAS (every row at once)
+def test_last_outputs_are_pytorchs_packed_final_states(kind, hidden):
+    stack = build_stack(ModelConfig(kind, hidden_size=hidden), [0, 1]).double()
+    g = torch.Generator().manual_seed(8)
+    lengths = torch.randint(1, 8, (300,), generator=g)
+    x = torch.randn(300, 7, 1, generator=g, dtype=torch.float64)
+    last = stack.engine().last_outputs(x.unsqueeze(0), lengths)                 # (R, B, H)
+    for r, module in enumerate(reference_modules(stack)):
+        _, state = module.rnn(pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False))
+        h = state[0] if isinstance(state, tuple) else state                     # (L, B, H)
+        torch.testing.assert_close(last[r], h[-1].detach(), atol=1e-13, rtol=1e-11)
+
+
+@pytest.mark.parametrize("kind", RECURRENT)
 @pytest.mark.parametrize("repeat", [1, 2, 500])  # 4, 8 or 2000 rows: the kernels' three weight layouts
 def test_padded_rows_stop_at_their_length_like_packed_sequences(kind, repeat):
     """The ball's batches: each row's prediction after its last real input, and the gradient,
