@@ -47,3 +47,15 @@ def test_sine_benchmark_times_two_sides_that_compute_the_same_gru():
     # the same algorithm from the same initialisation: the GRU's numbers agree to float32 rounding
     assert sine_numbers(ours) == pytest.approx(sine_numbers(text), abs=1e-4), proc.stdout
     assert "speed-up, one seed" in proc.stdout and "seeds batched" in proc.stdout, proc.stdout
+
+
+def test_scale_benchmark_times_the_same_training_on_every_side():
+    # a loop size and a BLAS size, batch 1 and 3: rnnlab's losses are the plain path's and the texts' loop's
+    proc = run([sys.executable, str(ROOT / "benchmarks/bench_scale.py"), "--hidden", "8", "64", "--batch", "1", "3",
+                "--repeat", "1", "--steps", "4"], ROOT)
+    rows = [line.split() for line in proc.stdout.splitlines() if line.split() and line.split()[0] in ("8", "64")]
+    assert len(rows) == 4, proc.stdout
+    for row in rows:
+        plain, texts = float(row[11]), float(row[12])
+        assert plain < 1e-5 and texts < 1e-5, proc.stdout
+        assert all(float(ms) > 0 for ms in row[4:8]), proc.stdout

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 from torch.nn.utils.rnn import pack_padded_sequence
+from torch_reference import reference_loss_and_grad, reference_modules
 
 from rnnlab import kernels
 from rnnlab.engine import Batch, Epoch
@@ -20,24 +21,13 @@ from rnnlab.training import CompiledAdam, PlainSGD, one_cycle, sgd_rounds_like_t
 RECURRENT = [k for k, arch in MODELS.items() if arch.recurrent]
 
 
-def autograd_loss_and_grad(stack, batch: Batch, state=None):
-    """The same loss through PyTorch's autograd on the stack's differentiable forward."""
-    stack.flat.grad = None
-    y, _ = stack(batch.x, state)                                              # (R, B, T, O)
-    if batch.last_only:
-        lengths = batch.lengths if batch.lengths is not None else torch.full((y.shape[1],), y.shape[2])
-        y = y[:, torch.arange(y.shape[1]), lengths - 1]                       # (R, B, O)
-    loss = ((y - batch.target.reshape(y.shape[1:])) ** 2).flatten(1).mean(1)
-    loss.sum().backward()
-    return loss.detach(), stack.flat.grad.clone()
-
-
 @pytest.mark.parametrize("kind", list(MODELS))
 @pytest.mark.parametrize("last_only", [False, True])
 @pytest.mark.parametrize("num_layers", [1, 2])
 @pytest.mark.parametrize("batch", [1, 4, 900])  # the kernels' three weight layouts (see kernels._layout)
-def test_train_step_gradient_equals_autograd(kind, last_only, num_layers, batch):
-    # float64 so that any difference is a wrong derivative, not rounding
+def test_train_step_gradient_equals_pytorchs_modules(kind, last_only, num_layers, batch):
+    # float64 so that any difference is a wrong derivative, not rounding; the reference is nn.GRU/
+    # nn.LSTM/nn.RNN/nn.Linear per replica through autograd, never the engine's own backward
     stack = build_stack(ModelConfig(kind, hidden_size=5, num_layers=num_layers), [0, 1, 2]).double()
     g = torch.Generator().manual_seed(3)
     x = torch.randn(1, batch, 6, 1, generator=g, dtype=torch.float64)
@@ -45,11 +35,59 @@ def test_train_step_gradient_equals_autograd(kind, last_only, num_layers, batch)
         else torch.randn(batch, 6, 1, generator=g, dtype=torch.float64)
     batch = Batch(x, target, last_only=last_only)
 
-    expected_loss, expected_grad = autograd_loss_and_grad(stack, batch)
+    expected_loss, expected_grad = reference_loss_and_grad(stack, batch)
     loss, _, _ = stack.train_step(batch)
 
     torch.testing.assert_close(loss, expected_loss, atol=1e-14, rtol=1e-12)
     torch.testing.assert_close(stack.flat.grad, expected_grad, atol=1e-13, rtol=1e-10)
+
+
+@pytest.mark.parametrize("kind", RECURRENT)
+@pytest.mark.parametrize("num_layers", [1, 2])
+@pytest.mark.parametrize(("hidden", "batch"), [(kernels.BLAS_FROM, 1), (64, 7), (kernels.BLAS_FROM - 1, 9)])
+def test_wide_layers_gradient_equals_pytorchs_modules(kind, num_layers, hidden, batch):
+    """Wide layers take BLAS's matrix products (kernels.BLAS): the same loss and gradient as
+    nn.GRU/nn.LSTM/nn.RNN through autograd, many to many and after each row's last real step;
+    the widest loop layout just below the crossover too."""
+    stack = build_stack(ModelConfig(kind, hidden_size=hidden, num_layers=num_layers), [0, 1]).double()
+    g = torch.Generator().manual_seed(6)
+    x = torch.randn(1, batch, 5, 1, generator=g, dtype=torch.float64)
+    lengths = torch.randint(1, 6, (batch,), generator=g)
+    lengths[0] = 5
+    for step in (Batch(x, torch.randn(batch, 5, 1, generator=g, dtype=torch.float64)),
+                 Batch(x, torch.randn(batch, 1, generator=g, dtype=torch.float64), lengths, last_only=True)):
+        expected_loss, expected_grad = reference_loss_and_grad(stack, step)
+        loss, _, _ = stack.train_step(step)
+        torch.testing.assert_close(loss, expected_loss, atol=1e-14, rtol=1e-12)
+        torch.testing.assert_close(stack.flat.grad, expected_grad, atol=1e-13, rtol=1e-10)
+
+
+@pytest.mark.parametrize("kind", RECURRENT)
+def test_a_wide_rollout_feeds_pytorchs_module_its_own_output(kind):
+    stack = build_stack(ModelConfig(kind, hidden_size=64), [0, 1]).double()
+    firsts = torch.linspace(-1, 1, 3, dtype=torch.float64).view(1, 3, 1, 1)
+    preds = stack.rollout(firsts, None, 6)                                      # (R, B, 6, 1)
+    for r, module in enumerate(reference_modules(stack)):
+        x, state, expected = firsts[0], None, []
+        for _ in range(6):
+            y, state = module(x, state)                                          # (B, 1, 1)
+            expected.append(y)
+            x = y
+        torch.testing.assert_close(preds[r], torch.cat(expected, 1).detach(), atol=1e-13, rtol=1e-11)
+
+
+@pytest.mark.parametrize("kind", RECURRENT)
+@pytest.mark.parametrize("hidden", [6, 64])  # the loops (in row chunks) and BLAS (every row at once)
+def test_last_outputs_are_pytorchs_packed_final_states(kind, hidden):
+    stack = build_stack(ModelConfig(kind, hidden_size=hidden), [0, 1]).double()
+    g = torch.Generator().manual_seed(8)
+    lengths = torch.randint(1, 8, (300,), generator=g)
+    x = torch.randn(300, 7, 1, generator=g, dtype=torch.float64)
+    last = stack.engine().last_outputs(x.unsqueeze(0), lengths)                 # (R, B, H)
+    for r, module in enumerate(reference_modules(stack)):
+        _, state = module.rnn(pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False))
+        h = state[0] if isinstance(state, tuple) else state                     # (L, B, H)
+        torch.testing.assert_close(last[r], h[-1].detach(), atol=1e-13, rtol=1e-11)
 
 
 @pytest.mark.parametrize("kind", RECURRENT)
@@ -349,8 +387,9 @@ def test_a_replicas_sampled_inputs_do_not_depend_on_the_others(kind):
 
 
 @pytest.mark.parametrize(("kind", "num_layers"), DEPTHS)
-def test_gradient_on_sampled_inputs_equals_autograd(kind, num_layers):
-    """The fed-back predictions are constant inputs: the step's gradient is autograd's on them."""
+def test_gradient_on_sampled_inputs_equals_pytorchs_modules(kind, num_layers):
+    """The fed-back predictions are constant inputs: the step's gradient is PyTorch's modules'
+    through autograd on them, each replica on its own inputs from its carried state."""
     stack = build_stack(ModelConfig(kind, hidden_size=5, num_layers=num_layers), [0, 1, 2]).double()
     g = torch.Generator().manual_seed(4)
     x = torch.randn(1, 1, 9, 1, generator=g, dtype=torch.float64)
@@ -360,7 +399,7 @@ def test_gradient_on_sampled_inputs_equals_autograd(kind, num_layers):
     inputs, _ = stack.engine().sampled_inputs(x, feed, state)
     assert not torch.equal(inputs, x.expand(3, -1, -1, -1))
     batch = Batch(inputs, target)                                               # x per replica: (R, B, T, I)
-    expected_loss, expected_grad = autograd_loss_and_grad(stack, batch, state)
+    expected_loss, expected_grad = reference_loss_and_grad(stack, batch, state)
     loss, _, _ = stack.train_step(batch, state)
     torch.testing.assert_close(loss, expected_loss, atol=1e-14, rtol=1e-12)
     torch.testing.assert_close(stack.flat.grad, expected_grad, atol=1e-13, rtol=1e-10)

@@ -72,9 +72,10 @@ class StackEngine:
         self.w = self._views(stack.flat.detach())
         self.g = self._views(self.grad)
         self.ptr = stack.flat.data_ptr()
-        if self.cfg.kind != "mlp":  # per kind of weight, a tuple over the layers: what the kernels take
-            self.w_layers, self.g_layers = self._layers(self.w), self._layers(self.g)
+        if self.cfg.kind != "mlp":  # the weights and their gradients as the recurrent kernels take them
+            self.params, self.grads = self._stack_arrays(self.w), self._stack_arrays(self.g)
             self._replica_of = stack._replica_index().numpy()
+            self.code = CELLS[self.cfg.kind].code
         self._zero_states: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     def _views(self, flat: Tensor) -> dict[str, np.ndarray]:
@@ -87,10 +88,11 @@ class StackEngine:
     def _layer_weights(self, views: dict[str, np.ndarray], layer: int) -> tuple[np.ndarray, ...]:
         return tuple(views[f"rnn.{k}_l{layer}"] for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
 
-    def _layers(self, views: dict[str, np.ndarray]) -> list[tuple[np.ndarray, ...]]:
-        """Per kind of weight (weight_ih, weight_hh, bias_ih, bias_hh), a tuple over the layers."""
+    def _stack_arrays(self, views: dict[str, np.ndarray]) -> tuple:
+        """The layers' weights (weight_ih, weight_hh, bias_ih, bias_hh: each a tuple over the
+        layers) and the head's, as the kernels take them."""
         layers = [self._layer_weights(views, layer) for layer in range(self.cfg.num_layers)]
-        return [tuple(w[k] for w in layers) for k in range(4)]
+        return (tuple(tuple(w[k] for w in layers) for k in range(4)), (views["head.weight"], views["head.bias"]))
 
     def _state_by_layer(self, state, batch: int) -> tuple[np.ndarray, np.ndarray]:
         """(R, L, B, H) state, an (h, c) pair, or None (zeros) -> (L, R, B, H) h and c (c zero-width
@@ -115,9 +117,8 @@ class StackEngine:
         M = B if batch.last_only else B * T
         pred, loss = np.empty((R, M, head.shape[1]), head.dtype), np.empty(R)
         target = np.ascontiguousarray(batch.target.numpy().reshape(M, -1))
-        kernels.recurrent_step(CELLS[self.cfg.kind].code, x, lengths, h0, c0, *self.w_layers,
-                               head, self.w["head.bias"], target, batch.last_only, *self.g_layers,
-                               self.g["head.weight"], self.g["head.bias"], loss, pred, h_n, c_n)
+        kernels.recurrent_step(self.code, x, lengths, target, batch.last_only, (h0, c0), self.params,
+                               self.grads, loss, pred, (h_n, c_n))
         final = torch.from_numpy(np.ascontiguousarray(h_n.transpose(1, 0, 2, 3)))  # (R, L, B, H)
         if CELLS[self.cfg.kind].has_cell_state:
             final = (final, torch.from_numpy(np.ascontiguousarray(c_n.transpose(1, 0, 2, 3))))
@@ -180,10 +181,9 @@ class StackEngine:
         losses = np.empty((epoch.steps(), R), dtype)
         preds = np.empty((R, len(epoch.lengths), self.w["head.weight"].shape[1]), dtype)
         grad_norm = np.empty(R)
-        kernels.sgd_epoch(CELLS[self.cfg.kind].code, epoch.x, epoch.lengths, epoch.target, epoch.starts,
-                          *self.w_layers, self.w["head.weight"], self.w["head.bias"], *self.g_layers,
-                          self.g["head.weight"], self.g["head.bias"], self.stack.flat.detach().numpy(),
-                          self.grad.numpy(), self._replica_of, lr, losses, preds, grad_norm)
+        kernels.sgd_epoch(self.code, (epoch.x, epoch.lengths, epoch.target, epoch.starts),
+                          self.params, self.grads, self.stack.flat.detach().numpy(), self.grad.numpy(),
+                          self._replica_of, lr, losses, preds, grad_norm)
         self.stack.flat.grad = self.grad  # the last step's gradient, as after loss_and_grad
         return torch.from_numpy(losses), torch.from_numpy(preds), torch.from_numpy(grad_norm).to(self.grad.dtype)
 
@@ -193,10 +193,13 @@ class StackEngine:
 
         In chunks of rows small enough for the kernels' per-lane weight copies (``kernels.LANES``,
         a third faster here than the broadcast layout a larger batch gets); in the forward pass
-        the layout changes no number."""
+        the layout changes no number. Wide layers (``kernels.BLAS``) take every row at once."""
         x, lengths = np.ascontiguousarray(x.numpy()), np.asarray(lengths.numpy(), dtype=np.int64)
-        G, K = self.w_layers[1][0].shape[1], max(x.shape[3], self.cfg.hidden_size)
+        layers, _ = self.params
+        G, K = layers[1][0].shape[1], max(x.shape[3], self.cfg.hidden_size)   # weight_hh of layer 0: (R, G, H)
         rows = max(1, kernels.LANE_COPIES_UP_TO // (G * K * self.stack.replicas))
+        if K >= kernels.BLAS_FROM:  # wide layers: BLAS's products, the larger the better
+            rows = x.shape[1]
         return torch.from_numpy(np.concatenate([self._last_outputs(x[:, a : a + rows], lengths[a : a + rows])
                                                 for a in range(0, x.shape[1], rows)], axis=1))
 
@@ -204,12 +207,12 @@ class StackEngine:
         R, B, T = self.stack.replicas, x.shape[1], x.shape[2]
         h0, c0 = self._state_by_layer(None, B)
         h_n, c_n = np.empty_like(h0[0]), np.empty_like(c0[0])
-        tape = np.empty((R, B, T, len(CELLS[self.cfg.kind].tape) * self.cfg.hidden_size), h0.dtype)
+        tape = np.empty((R, B, T, kernels.tape_width(self.code, self.cfg.hidden_size)), h0.dtype)
         inputs = np.ascontiguousarray(x)
-        for layer, weights in enumerate(zip(*self.w_layers)):
+        for layer, weights in enumerate(zip(*self.params[0])):
             out = np.empty((R, B, T, self.cfg.hidden_size), h0.dtype)
-            kernels.sequence_forward(CELLS[self.cfg.kind].code, inputs, lengths, h0[layer], c0[layer], *weights, out,
-                                     tape, h_n, c_n)
+            kernels.sequence_forward(self.code, inputs, lengths, (h0[layer], c0[layer]),
+                                     tuple(weights), out, tape, (h_n, c_n))
             inputs = out
         return inputs[:, np.arange(B), lengths - 1]
 
@@ -232,8 +235,7 @@ class StackEngine:
                                        tuple(self.w[f"{n}.bias"] for n in linears), inputs, preds)
         else:
             h0, c0 = self._state_by_layer(state, B)  # only read by the kernel
-            kernels.sampled_inputs(CELLS[self.cfg.kind].code, x_, feed, h0, c0, *self.w_layers,
-                                   self.w["head.weight"], self.w["head.bias"], inputs, preds)
+            kernels.sampled_inputs(self.code, x_, feed, (h0, c0), self.params, inputs, preds)
         return torch.from_numpy(inputs), torch.from_numpy(preds)
 
     def rollout(self, x: Tensor, state, steps: int, gates: bool = False):
@@ -251,8 +253,8 @@ class StackEngine:
             return (torch.from_numpy(preds), {}) if gates else torch.from_numpy(preds)
         cell = CELLS[self.cfg.kind]
         h, c = (a.copy() for a in self._state_by_layer(state, B))  # the rollout moves its state in place
-        tape = np.empty((R, B, steps, len(cell.tape) * self.cfg.hidden_size), x0.dtype)
-        kernels.rollout(cell.code, x0, h, c, *self.w_layers, self.w["head.weight"], self.w["head.bias"], preds, tape)
+        tape = np.empty((R, B, steps, kernels.tape_width(cell.code, self.cfg.hidden_size)), x0.dtype)
+        kernels.rollout(cell.code, x0, (h, c), self.params, preds, tape)
         if not gates:
             return torch.from_numpy(preds)
         return torch.from_numpy(preds), cell.gate_view(torch.from_numpy(tape))

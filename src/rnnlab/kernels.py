@@ -14,6 +14,8 @@ Conventions, shared by every kernel:
   dtype (float32 in training, float64 in the gradient tests). Every sum and product is taken
   in float64 and rounded once when stored, so float32 results differ from PyTorch's only in
   the last bits, and float64 results match autograd to ~1e-15.
+* Wide layers (inputs or hidden units from ``BLAS_FROM``) take their matrix products through
+  BLAS (see the layouts below): still in float64, summed in BLAS's order.
 * Replicas ``R`` lead every array; an input with a leading 1 is shared by all replicas.
 * Sequences may be shorter than the padded ``T``: step ``t`` of row ``b`` exists when
   ``t < lengths[b]`` (the ball's packed histories). Outputs past a row's end are zero and its
@@ -39,6 +41,14 @@ from numba.extending import intrinsic
 
 compiled = numba.njit(cache=True, nogil=True, error_model="numpy")
 helper = numba.njit(cache=True, inline="always", error_model="numpy")
+
+# The recurrent kernels take their arrays grouped in plain tuples (a named tuple costs numba's
+# dispatcher ~5-10 us a call, as much as a small training step's arithmetic):
+#   state      (h, c)                                    (R, B, H) each, or (L, R, B, H) for a stack
+#   weights    (weight_ih, weight_hh, bias_ih, bias_hh)  one layer's (R, G, I), (R, G, H), (R, G), (R, G)
+#   params     (layers, head)                            a stack's: layers = weights with each entry a
+#                                                        tuple over the layers; head = (weight (R, O, H), bias (R, O))
+#   minibatches (x, lengths, target, starts)             an epoch's, end to end (sgd_epoch)
 
 
 @helper
@@ -143,14 +153,22 @@ def _rnn_cell_float32(gi, gh, h, active, out_t):
 # All three sum every product in the same order, so the layout changes no number in the
 # forward pass; weight gradients are summed per lane first in LANES (rows of a replica added
 # at the end, in order), per replica directly in the others.
+#   BLAS (wide layers, inputs or hidden units >= BLAS_FROM): (R, G, K), each replica's products
+#     one matrix product through BLAS (numba's np.dot: dgemm/dgemv), and in the backward pass
+#     the weight gradients one product over every step at the end. BLAS sums in its own order
+#     (blocked, vectorised), so wide layers' numbers differ from the loops' in the last bits;
+#     below BLAS_FROM (every size the texts use) the loops run and nothing changes.
 # ---------------------------------------------------------------------------------------
 
-ROWS, LANES, SHARED = 0, 1, 2
+ROWS, LANES, SHARED, BLAS = 0, 1, 2, 3
 LANE_COPIES_UP_TO = 1 << 16  # numbers in one per-lane weight array (512 KiB)
+BLAS_FROM = 48  # widest of inputs and hidden units from which BLAS's products beat the loops (docs/engine.md)
 
 
 @helper
 def _layout(G, K, N):
+    if K >= BLAS_FROM:
+        return BLAS
     if N < 8:
         return ROWS
     return SHARED if G * K * N > LANE_COPIES_UP_TO else LANES
@@ -227,6 +245,15 @@ def _inputs_at(x, t, R, lanes):
 def _project(weight, bias, v, out, layout):
     """out = W v + b for every lane: v (K, N) -> out (G, N)."""
     G, N = out.shape
+    if layout == BLAS:
+        R = weight.shape[0]
+        B = N // R
+        for r in range(R):
+            product = np.dot(weight[r], np.ascontiguousarray(v[:, r * B : (r + 1) * B]))  # (G, B)
+            for g in range(G):
+                for b in range(B):
+                    out[g, r * B + b] = product[g, b] + bias[r, g]
+        return
     if layout == LANES:
         K = weight.shape[1]
         for g in range(G):
@@ -270,6 +297,15 @@ def _project_back(weight, d, out, layout):
     """out += W^T d for every lane: d (G, N) -> out (K, N)."""
     G, N = d.shape
     K = out.shape[0]
+    if layout == BLAS:
+        R = weight.shape[0]
+        B = N // R
+        for r in range(R):
+            product = np.dot(weight[r].T, np.ascontiguousarray(d[:, r * B : (r + 1) * B]))  # (K, B)
+            for k in range(K):
+                for b in range(B):
+                    out[k, r * B + b] += product[k, b]
+        return
     if layout == LANES:
         for g in range(0, G - G % 4, 4):  # four products per pass over out, added in the same order
             for k in range(K):
@@ -336,6 +372,16 @@ def _accumulate(acc, acc_bias, d, v, layout):
     """Weight gradients of one step: acc += d v^T and acc_bias += d."""
     G, N = d.shape
     K = v.shape[0]
+    if layout == BLAS:
+        R = acc.shape[0]
+        B = N // R
+        for r in range(R):
+            d_r = np.ascontiguousarray(d[:, r * B : (r + 1) * B])                         # (G, B)
+            acc[r] += np.dot(d_r, np.ascontiguousarray(v[:, r * B : (r + 1) * B].T))       # (G, K)
+            for g in range(G):
+                for b in range(B):
+                    acc_bias[r, g] += d_r[g, b]
+        return
     if layout == LANES:
         for g in range(G):
             for n in range(N):
@@ -403,6 +449,40 @@ def _accumulate_shared(acc, acc_bias, d, v):
 
 
 @helper
+def _steps_record(G, K, R, N, T, layout):
+    """In BLAS, every step's gradients (R, T*B, G) and inputs (R, T*B, K) of a replica, row
+    t*B + b for step t of batch row b, zero where no step is computed; zero-size otherwise."""
+    rows = T * (N // R) if layout == BLAS else 0
+    return np.zeros((R, rows, G)), np.zeros((R, rows, K))
+
+
+@helper
+def _record_step(d, v, t, d_steps, v_steps):
+    """Step t's d (G, N) and v (K, N) into the records of ``_steps_record``."""
+    G, N = d.shape
+    K, R = v.shape[0], d_steps.shape[0]
+    B = N // R
+    for r in range(R):
+        for b in range(B):
+            for g in range(G):
+                d_steps[r, t * B + b, g] = d[g, r * B + b]
+            for k in range(K):
+                v_steps[r, t * B + b, k] = v[k, r * B + b]
+
+
+@helper
+def _accumulate_steps(acc, acc_bias, d_steps, v_steps):
+    """The weight gradients of every recorded step at once: acc[r] += d^T v, one matrix product
+    over all steps and rows (BLAS), and acc_bias[r] += the sum of d's rows."""
+    R, rows, G = d_steps.shape
+    for r in range(R):
+        acc[r] += np.dot(d_steps[r].T, v_steps[r])                                         # (G, K)
+        for m in range(rows):
+            for g in range(G):
+                acc_bias[r, g] += d_steps[r, m, g]
+
+
+@helper
 def _store_grads(acc, R, out, layout):
     """Gradients into ``out`` (R, ...): as accumulated per replica, or in LANES each replica's
     lanes summed in row order."""
@@ -425,6 +505,12 @@ def _store_grads(acc, R, out, layout):
 # ---------------------------------------------------------------------------------------
 
 RNN, GRU, LSTM = 0, 1, 2  # the ``kind`` argument of the recurrent kernels
+
+
+@helper
+def tape_width(kind, H):
+    """Columns of the tape per step: rnn none, gru [r, z, n, W_hn h + b_hn], lstm [i, f, g, o, c, tanh c]."""
+    return (0 if kind == RNN else 4 if kind == GRU else 6) * H
 
 
 @helper
@@ -469,8 +555,11 @@ def _cell(kind, gi, gh, h, c, active, out_t, tape_t):
 
 
 @compiled
-def sequence_forward(kind, x, lengths, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, out, tape, h_n, c_n):
-    """One layer of every replica over a padded sequence: out, tape, and the final state."""
+def sequence_forward(kind, x, lengths, state0, weights, out, tape, state_n):
+    """One layer of every replica over a padded sequence: out, tape, and the final state.
+    ``state0``/``state_n`` are states (h, c), ``weights`` the layer's weights (tuples, see the top)."""
+    (h0, c0), (h_n, c_n) = state0, state_n
+    weight_ih, weight_hh, bias_ih, bias_hh = weights
     R, B, T, I = out.shape[0], x.shape[1], x.shape[2], x.shape[3]
     H, G, N = h0.shape[2], weight_hh.shape[1], out.shape[0] * x.shape[1]
     layout = _layout(G, max(I, H), N)
@@ -532,13 +621,16 @@ def _stack_step(kind, xt, w_ih, w_hh, b_ih, b_hh, w_head, b_head, hs, cs, gi, gh
 
 
 @compiled
-def rollout(kind, x0, h, c, weight_ih, weight_hh, bias_ih, bias_hh, head_weight, head_bias, preds, tape):
+def rollout(kind, x0, state, params, preds, tape):
     """Feed each prediction back as the next input, through every layer and the Linear head.
 
-    x0 (R, B, I) is the first input; h, c (L, R, B, H) the state to start from, updated in
-    place; the layers' weights are tuples (one array per layer); preds (R, B, steps, O) and
-    the last layer's tape (R, B, steps, K) are written. Same arithmetic as ``sequence_forward``.
+    x0 (R, B, I) is the first input; ``state`` (h, c (L, R, B, H)) the state to start from,
+    updated in place; ``params`` the stack's (layers, head) (each layer weight a tuple, one array per layer);
+    preds (R, B, steps, O) and the last layer's tape (R, B, steps, K) are written. Same
+    arithmetic as ``sequence_forward``.
     """
+    h, c = state
+    (weight_ih, weight_hh, bias_ih, bias_hh), (head_weight, head_bias) = params
     R, B, steps, O = preds.shape
     L, H, N = h.shape[0], h.shape[3], R * B
     G = weight_hh[0].shape[1]
@@ -566,22 +658,23 @@ def rollout(kind, x0, h, c, weight_ih, weight_hh, bias_ih, bias_hh, head_weight,
 
 
 @compiled
-def sampled_inputs(kind, x, feed, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, head_weight, head_bias, inputs,
-                   preds):
+def sampled_inputs(kind, x, feed, state0, params, inputs, preds):
     """Scheduled sampling's inputs (Bengio et al. 2015): one forward pass over a window in which
     step t > 0 reads the model's own prediction from step t - 1 wherever ``feed`` says so, the
     true input elsewhere. The fed-back prediction is a value, not a path for the gradient: a
     training step then runs on ``inputs`` as on any other.
 
-    x (R|1, B, T, I) the true inputs; feed (R, B, T) bool (step 0 always reads x); h0, c0
-    (L, R, B, H) the state to start from, only read; the layers' weights are tuples as in
+    x (R|1, B, T, I) the true inputs; feed (R, B, T) bool (step 0 always reads x); ``state0``
+    (h0, c0 (L, R, B, H)) the state to start from, only read; ``params`` the stack's as in
     ``rollout``; writes inputs (R, B, T, I), what each step read, and preds (R, B, T, O), I = O.
     Same arithmetic as ``rollout`` (all fed back) and ``sequence_forward`` (none fed back).
     """
+    h0, c0 = state0
+    (weight_ih, weight_hh, bias_ih, bias_hh), (head_weight, head_bias) = params
     R, B, T, O = preds.shape
     H, N = h0.shape[3], R * B
     G, I = weight_hh[0].shape[1], x.shape[3]
-    K = (0 if kind == RNN else 4 if kind == GRU else 6) * H  # the tape's width
+    K = tape_width(kind, H)
     layout = _layout(G, max(I, H), N)
     w_ih, w_hh, b_ih, b_hh, w_head, b_head = _stack_in_layout(weight_ih, weight_hh, bias_ih, bias_hh, head_weight,
                                                               head_bias, B, layout)
@@ -645,11 +738,7 @@ def _cell_backward(kind, tape_t, out_t, h_prev, c_prev, active, dh, d_out_t, dc,
                 direct[j, n] = dh[j, n]
                 continue
             d = dh[j, n] + d_out_t[n, j]
-            if kind == RNN:
-                h = np.float64(out_t[n, j])
-                a = d * (1.0 - h * h)
-                d_gi[j, n], d_gh[j, n], direct[j, n] = a, a, 0.0
-            elif kind == GRU:
+            if kind == GRU:
                 reset, update = np.float64(tape_t[n, j]), np.float64(tape_t[n, H + j])
                 new, hidden_n = np.float64(tape_t[n, 2 * H + j]), np.float64(tape_t[n, 3 * H + j])
                 d_a_n = d * (1.0 - update) * (1.0 - new * new)
@@ -674,14 +763,17 @@ def _cell_backward(kind, tape_t, out_t, h_prev, c_prev, active, dh, d_out_t, dc,
 
 
 @compiled
-def sequence_backward(kind, x, lengths, h0, c0, weight_ih, weight_hh, out, tape, d_out, d_h_n, d_c_n,
-                      d_x, d_h0, d_c0, d_weight_ih, d_weight_hh, d_bias_ih, d_bias_hh):
+def sequence_backward(kind, x, lengths, state0, weights, out, tape, d_out, d_state_n, d_x, d_state0, d_weights):
     """Backward through time of one layer (what ``sequence_forward`` recorded): writes the
-    gradients of the inputs, of the initial state and of the four weights.
+    gradients of the inputs ``d_x``, of the initial state ``d_state0`` and of the four weights
+    ``d_weights`` (the same order; the biases of ``weights`` are not read).
 
-    ``d_out`` is dL/d(out), ``d_h_n``/``d_c_n`` dL/d(final state). Weight gradients are summed
-    in float64 and stored once.
+    ``d_out`` is dL/d(out), ``d_state_n`` dL/d(final state). Weight gradients are summed in
+    float64 and stored once.
     """
+    (h0, c0), (d_h_n, d_c_n), (d_h0, d_c0) = state0, d_state_n, d_state0
+    weight_ih, weight_hh, _, _ = weights
+    d_weight_ih, d_weight_hh, d_bias_ih, d_bias_hh = d_weights
     R, B, T, I = out.shape[0], x.shape[1], x.shape[2], x.shape[3]
     H, G, N = h0.shape[2], weight_hh.shape[1], out.shape[0] * x.shape[1]
     K = tape.shape[3]
@@ -692,6 +784,8 @@ def sequence_backward(kind, x, lengths, h0, c0, weight_ih, weight_hh, out, tape,
     dh, dh_next, dc = np.empty((H, N)), np.empty((H, N)), np.zeros((H, N))
     xt, h_prev, c_prev, dx = np.empty((I, N)), np.empty((H, N)), np.zeros((H, N)), np.empty((I, N))
     d_gi, d_gh, direct = np.empty((G, N)), np.empty((G, N)), np.empty((H, N))
+    d_gi_steps, x_steps = _steps_record(G, I, R, N, T, layout)
+    d_gh_steps, h_steps = _steps_record(G, H, R, N, T, layout)
     active = np.empty(N, np.bool_)
     _to_lanes(d_h_n, dh)
     if kind == LSTM:
@@ -714,8 +808,12 @@ def sequence_backward(kind, x, lengths, h0, c0, weight_ih, weight_hh, out, tape,
         _cell_backward(kind, tape_lanes[:, t], out_lanes[:, t], h_prev, c_prev, active, dh, d_out_lanes[:, t], dc,
                        d_gi, d_gh, direct)
         _inputs_at(x, t, R, xt)
-        _accumulate(acc_ih, acc_bih, d_gi, xt, layout)
-        _accumulate(acc_hh, acc_bhh, d_gh, h_prev, layout)
+        if layout == BLAS:  # the weight gradients of every step in one product at the end
+            _record_step(d_gi, xt, t, d_gi_steps, x_steps)
+            _record_step(d_gh, h_prev, t, d_gh_steps, h_steps)
+        else:
+            _accumulate(acc_ih, acc_bih, d_gi, xt, layout)
+            _accumulate(acc_hh, acc_bhh, d_gh, h_prev, layout)
         dx[:] = 0
         _project_back(w_ih, d_gi, dx, layout)
         for i in range(I):
@@ -727,6 +825,9 @@ def sequence_backward(kind, x, lengths, h0, c0, weight_ih, weight_hh, out, tape,
     _from_lanes(dh, d_h0)
     if kind == LSTM:
         _from_lanes(dc, d_c0)
+    if layout == BLAS:
+        _accumulate_steps(acc_ih, acc_bih, d_gi_steps, x_steps)
+        _accumulate_steps(acc_hh, acc_bhh, d_gh_steps, h_steps)
     _store_grads(acc_ih, R, d_weight_ih, layout)
     _store_grads(acc_hh, R, d_weight_hh, layout)
     _store_grads(acc_bih, R, d_bias_ih, layout)
@@ -779,30 +880,44 @@ def dense_backward(x, weight, y, relu, d_y, d_x, d_weight, d_bias):
         d_bias[r] = acc_b
 
 
+@helper
+def _mlp_buffers(inputs, weights, preds):
+    """The MLP's working vectors for one lane: v (float64) and y, which rounds each layer's
+    output to the model's dtype as ``dense_forward`` stores it; wide enough for every layer."""
+    width = inputs
+    for w in weights:
+        width = max(width, w.shape[1])
+    return np.empty(width), np.empty(width, preds.dtype)
+
+
+@helper
+def _mlp_lane(weights, biases, r, v, y):
+    """Replica r's MLP on one lane: its input in v, through every layer (ReLU between), the
+    output left in v. Same arithmetic as ``dense_forward``."""
+    last = len(weights) - 1
+    for k in range(len(weights)):
+        w, bias = weights[k][r], biases[k][r]
+        for o in range(w.shape[0]):
+            s = np.float64(bias[o])
+            for i in range(w.shape[1]):
+                s += np.float64(w[o, i]) * v[i]
+            y[o] = s if k == last or s > 0 else 0.0
+        for o in range(w.shape[0]):
+            v[o] = y[o]
+
+
 @compiled
 def mlp_rollout(x0, weights, biases, preds):
     """The MLP fed its own output: x0 (R, B, I), weights/biases tuples (ReLU between layers),
     preds (R, B, steps, O). Same arithmetic as ``dense_forward``."""
     R, B, steps, _ = preds.shape
-    width = x0.shape[2]
-    for w in weights:
-        width = max(width, w.shape[1])
-    v, y = np.empty(width), np.empty(width, preds.dtype)  # y rounds each layer's output, as dense_forward stores it
-    last = len(weights) - 1
+    v, y = _mlp_buffers(x0.shape[2], weights, preds)
     for r in range(R):
         for b in range(B):
             for i in range(x0.shape[2]):
                 v[i] = x0[r, b, i]
             for t in range(steps):
-                for k in range(len(weights)):
-                    w, bias = weights[k][r], biases[k][r]
-                    for o in range(w.shape[0]):
-                        s = np.float64(bias[o])
-                        for i in range(w.shape[1]):
-                            s += np.float64(w[o, i]) * v[i]
-                        y[o] = s if k == last or s > 0 else 0.0
-                    for o in range(w.shape[0]):
-                        v[o] = y[o]
+                _mlp_lane(weights, biases, r, v, y)
                 for o in range(preds.shape[3]):
                     preds[r, b, t, o] = v[o]  # the prediction is the next input
 
@@ -813,11 +928,7 @@ def mlp_sampled_inputs(x, feed, weights, biases, inputs, preds):
     (R, B, T, I) and preds (R, B, T, O), I = O. Same arithmetic as ``dense_forward``."""
     R, B, T, _ = preds.shape
     I = x.shape[3]
-    width = I
-    for w in weights:
-        width = max(width, w.shape[1])
-    v, y = np.empty(width), np.empty(width, preds.dtype)  # y rounds each layer's output, as dense_forward stores it
-    last = len(weights) - 1
+    v, y = _mlp_buffers(I, weights, preds)
     for r in range(R):
         rx = 0 if x.shape[0] == 1 else r
         for b in range(B):
@@ -825,15 +936,7 @@ def mlp_sampled_inputs(x, feed, weights, biases, inputs, preds):
                 for i in range(I):
                     inputs[r, b, t, i] = preds[r, b, t - 1, i] if t > 0 and feed[r, b, t] else x[rx, b, t, i]
                     v[i] = inputs[r, b, t, i]
-                for k in range(len(weights)):
-                    w, bias = weights[k][r], biases[k][r]
-                    for o in range(w.shape[0]):
-                        s = np.float64(bias[o])
-                        for i in range(w.shape[1]):
-                            s += np.float64(w[o, i]) * v[i]
-                        y[o] = s if k == last or s > 0 else 0.0
-                    for o in range(w.shape[0]):
-                        v[o] = y[o]
+                _mlp_lane(weights, biases, r, v, y)
                 for o in range(preds.shape[3]):
                     preds[r, b, t, o] = v[o]
 
@@ -859,26 +962,28 @@ def mse(pred, target, loss, d_pred):
 
 
 @compiled
-def recurrent_step(kind, x, lengths, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, head_weight, head_bias,
-                   target, last_only, d_weight_ih, d_weight_hh, d_bias_ih, d_bias_hh, d_head_weight, d_head_bias,
-                   loss, pred, h_n, c_n):
+def recurrent_step(kind, x, lengths, target, last_only, state0, params, grads, loss, pred, state_n):
     """Loss and gradient of L recurrent layers and a Linear head: the same kernels, called in
     the same order as one would from Python, without Python between them (a ball minibatch is
     ~100 us of arithmetic; the glue around five kernel calls cost as much again).
 
-    x (R|1, B, T, I); h0, c0, h_n, c_n (L, R, B, H) (c zero-width without a cell state); the
-    layers' weights and their gradients are tuples, one array per layer. ``target`` (M, O)
-    with M = B (``last_only``: the prediction after each row's last step) or B*T. Writes
-    ``loss`` (R,), ``pred`` (R, M, O), the weight gradients and the final state.
+    x (R|1, B, T, I); ``state0``, ``state_n`` (h, c (L, R, B, H), c zero-width without a cell
+    state); ``params`` and ``grads`` (layers, head) (each layer weight a tuple, one array per layer).
+    ``target`` (M, O) with M = B (``last_only``: the prediction after each row's last step) or
+    B*T. Writes ``loss`` (R,), ``pred`` (R, M, O), the gradients and the final state.
     """
+    (h0, c0), (h_n, c_n) = state0, state_n
+    (weight_ih, weight_hh, bias_ih, bias_hh), (head_weight, head_bias) = params
+    (d_weight_ih, d_weight_hh, d_bias_ih, d_bias_hh), (d_head_weight, d_head_bias) = grads
     L, R, B, H = h0.shape
     T = x.shape[2]
-    K = (0 if kind == RNN else 4 if kind == GRU else 6) * H  # the tape's width
+    K = tape_width(kind, H)
     inputs, outs, tapes = [x], [], []
     for layer in range(L):
         out, tape = np.empty((R, B, T, H), h0.dtype), np.empty((R, B, T, K), h0.dtype)
-        sequence_forward(kind, inputs[layer], lengths, h0[layer], c0[layer], weight_ih[layer], weight_hh[layer],
-                         bias_ih[layer], bias_hh[layer], out, tape, h_n[layer], c_n[layer])
+        sequence_forward(kind, inputs[layer], lengths, (h0[layer], c0[layer]),
+                         (weight_ih[layer], weight_hh[layer], bias_ih[layer], bias_hh[layer]), out, tape,
+                         (h_n[layer], c_n[layer]))
         outs.append(out)
         tapes.append(tape)
         inputs.append(out)
@@ -908,9 +1013,10 @@ def recurrent_step(kind, x, lengths, h0, c0, weight_ih, weight_hh, bias_ih, bias
     for layer in range(L - 1, -1, -1):
         inp = inputs[layer]
         d_x = np.empty((R, B, T, inp.shape[3]), h0.dtype)
-        sequence_backward(kind, inp, lengths, h0[layer], c0[layer], weight_ih[layer], weight_hh[layer], outs[layer],
-                          tapes[layer], d_out, zero_h, zero_c, d_x, d_h0, d_c0, d_weight_ih[layer], d_weight_hh[layer],
-                          d_bias_ih[layer], d_bias_hh[layer])
+        sequence_backward(kind, inp, lengths, (h0[layer], c0[layer]),
+                          (weight_ih[layer], weight_hh[layer], bias_ih[layer], bias_hh[layer]), outs[layer],
+                          tapes[layer], d_out, (zero_h, zero_c), d_x, (d_h0, d_c0),
+                          (d_weight_ih[layer], d_weight_hh[layer], d_bias_ih[layer], d_bias_hh[layer]))
         d_out = d_x
 
 
@@ -982,20 +1088,20 @@ def _keep_larger(best, value):
 
 
 @compiled
-def sgd_epoch(kind, x, lengths, target, starts, weight_ih, weight_hh, bias_ih, bias_hh, head_weight, head_bias,
-              d_weight_ih, d_weight_hh, d_bias_ih, d_bias_hh, d_head_weight, d_head_bias, flat, flat_grad,
-              replica_of, lr, losses, preds, grad_norm):
+def sgd_epoch(kind, minibatches, params, grads, flat, flat_grad, replica_of, lr, losses, preds, grad_norm):
     """Every minibatch of an epoch in order, each as ``fit`` steps it: ``recurrent_step`` from a
     zero state (many to one), the gradient norm of each replica, then ``sgd_step`` on the flat
     parameter. One call instead of one per minibatch: at the ball's sizes the Python around
     each step (wrappers, norm, optimizer, metrics: ~50 us) cost half as much as the step.
 
-    The minibatches lie end to end: rows ``starts[s]:starts[s + 1]`` of x (rows, T, I) (inputs
-    shared by every replica), lengths (rows,) and target (rows, O) are minibatch s. The
-    weights and their gradients are the engine's views of ``flat`` and ``flat_grad``
+    The ``minibatches`` lie end to end: rows ``starts[s]:starts[s + 1]`` of x (rows, T, I)
+    (inputs shared by every replica), lengths (rows,) and target (rows, O) are minibatch s.
+    ``params`` and ``grads`` ((layers, head)) are the engine's views of ``flat`` and ``flat_grad``
     (``replica_of`` as in ``replica_norms``). Writes losses (S, R), every prediction into preds
     (R, rows, O), and grad_norm (R,): the largest norm of the epoch, before its update.
     """
+    x, lengths, target, starts = minibatches
+    (weight_ih, weight_hh, _, _), (head_weight, _) = params
     L, R, H = len(weight_ih), head_weight.shape[0], weight_hh[0].shape[2]
     T, I = x.shape[1], x.shape[2]
     C = H if kind == LSTM else 0  # rnn and gru take zero-width cell states
@@ -1006,9 +1112,8 @@ def sgd_epoch(kind, x, lengths, target, starts, weight_ih, weight_hh, bias_ih, b
         h0, c0 = np.zeros((L, R, b - a, H), flat.dtype), np.zeros((L, R, b - a, C), flat.dtype)
         h_n, c_n = np.empty_like(h0), np.empty_like(c0)
         pred = np.empty((R, b - a, preds.shape[2]), preds.dtype)
-        recurrent_step(kind, x[a:b].reshape(1, b - a, T, I), lengths[a:b], h0, c0, weight_ih, weight_hh, bias_ih,
-                       bias_hh, head_weight, head_bias, target[a:b], True, d_weight_ih, d_weight_hh, d_bias_ih,
-                       d_bias_hh, d_head_weight, d_head_bias, loss, pred, h_n, c_n)
+        recurrent_step(kind, x[a:b].reshape(1, b - a, T, I), lengths[a:b], target[a:b], True, (h0, c0), params,
+                       grads, loss, pred, (h_n, c_n))
         replica_norms(flat_grad, replica_of, norms)
         sgd_step(flat, flat_grad, lr)
         for r in range(R):

@@ -138,21 +138,24 @@ def run_layer(kind: str, x: np.ndarray, lengths: np.ndarray, h0: np.ndarray, c0:
     if c0 is None:
         c0 = np.zeros((R, B, H if cell.has_cell_state else 0), dtype)
     out = np.empty((R, B, T, H), dtype)
-    tape = np.empty((R, B, T, len(cell.tape) * H), dtype)
+    tape = np.empty((R, B, T, kernels.tape_width(cell.code, H)), dtype)
     h_n, c_n = np.empty_like(h0), np.empty_like(c0)
-    kernels.sequence_forward(cell.code, x, lengths, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, out, tape, h_n, c_n)
+    kernels.sequence_forward(cell.code, x, lengths, (h0, c0),
+                             (weight_ih, weight_hh, bias_ih, bias_hh), out, tape, (h_n, c_n))
     return LayerRun(kind, x, lengths, h0, c0, out, tape, h_n, c_n)
 
 
-def backward_layer(run: LayerRun, weight_ih: np.ndarray, weight_hh: np.ndarray, d_out: np.ndarray,
-                   d_h_n: np.ndarray, d_c_n: np.ndarray, d_weights: tuple[np.ndarray, ...]):
-    """Backward through time of one layer: writes the four weight gradients into ``d_weights``
-    (weight_ih, weight_hh, bias_ih, bias_hh) and returns (d_x (R, B, T, I), d_h0, d_c0)."""
+def backward_layer(run: LayerRun, weights: tuple[np.ndarray, ...], d_out: np.ndarray, d_h_n: np.ndarray,
+                   d_c_n: np.ndarray, d_weights: tuple[np.ndarray, ...]):
+    """Backward through time of one layer with ``weights`` (weight_ih, weight_hh, bias_ih,
+    bias_hh): writes the four weight gradients into ``d_weights`` (the same order) and returns
+    (d_x (R, B, T, I), d_h0, d_c0)."""
     R, B, T, _ = run.out.shape
     d_x = np.empty((R, B, T, run.x.shape[3]), run.out.dtype)
     d_h0, d_c0 = np.empty_like(run.h0), np.empty_like(run.c0)
-    kernels.sequence_backward(CELLS[run.kind].code, run.x, run.lengths, run.h0, run.c0, weight_ih, weight_hh,
-                              run.out, run.tape, np.ascontiguousarray(d_out), d_h_n, d_c_n, d_x, d_h0, d_c0, *d_weights)
+    kernels.sequence_backward(CELLS[run.kind].code, run.x, run.lengths, (run.h0, run.c0),
+                              tuple(weights), run.out, run.tape, np.ascontiguousarray(d_out),
+                              (d_h_n, d_c_n), d_x, (d_h0, d_c0), tuple(d_weights))
     return d_x, d_h0, d_c0
 
 
@@ -175,10 +178,10 @@ class _RecurrentLayer(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, d_out, d_h, d_c):
-        run, (weight_ih, weight_hh, *_) = ctx.run, ctx.weights
+        run = ctx.run
         d_c = _numpy(d_c) if run.c0.shape[2] else np.zeros_like(run.c0)
         d_weights = tuple(np.empty_like(w) for w in ctx.weights)
-        d_x, d_h0, d_c0 = backward_layer(run, weight_ih, weight_hh, _numpy(d_out), _numpy(d_h), d_c, d_weights)
+        d_x, d_h0, d_c0 = backward_layer(run, ctx.weights, _numpy(d_out), _numpy(d_h), d_c, d_weights)
         if ctx.x_replicas == 1:
             d_x = d_x.sum(0, keepdims=True)  # an input shared by every replica gets every replica's gradient
         d_c0 = torch.from_numpy(d_c0) if run.c0.shape[2] else None
