@@ -71,14 +71,15 @@ def test_study_has_one_run_per_sequence_length_including_the_commit():
     assert runs[40].values("gru", "rollout_mse") == [0.2, 0.3, 0.8]
 
 
-def test_table_is_model_by_seq_len_with_median_and_range():
+def test_table_is_model_by_seq_len_with_median_and_bootstrap_interval():
     study = collect(shown(exp("exp-ten", run_data(10))))
     frame = report.table(report.by_seq_len(study), study.models, "rollout_mse")
-    assert list(frame.columns) == ["seq_len 10", "seq_len 20"]
-    assert frame.loc["GRU", "seq_len 20"] == "0.019 [0.018, 0.02]"
-    assert frame.loc["RNN", "seq_len 10"] == "0.9 [0.5, 1.2]"
-    assert frame.loc["linear AR, no constant (the texts'; reference)", "seq_len 10"] == "0.05"
-    assert frame.loc["Holt-Winters (reference)", "seq_len 10"] == "0.0113"  # every reference the run has
+    assert list(frame.columns) == ["seq_len 10 (3 seeds)", "seq_len 20 (3 seeds)"]
+    # three seeds: the resampled medians run from the smallest value to the largest
+    assert frame.loc["GRU", "seq_len 20 (3 seeds)"] == "0.019 [0.018, 0.02]"
+    assert frame.loc["RNN", "seq_len 10 (3 seeds)"] == "0.9 [0.5, 1.2]"
+    assert frame.loc["linear AR, no constant (the texts'; reference)", "seq_len 10 (3 seeds)"] == "0.05"
+    assert frame.loc["Holt-Winters (reference)", "seq_len 10 (3 seeds)"] == "0.0113"  # every reference the run has
     assert "seasonal naive (reference)" not in frame.index
 
 
@@ -95,7 +96,7 @@ def test_runs_missing_metrics_or_changing_other_params_are_listed_and_skipped():
     assert reasons["exp-failed"].startswith("no data")
 
 
-@pytest.mark.parametrize(("changed", "key"), [({"seeds": [0, 1]}, "seeds"), ({"threads": 2}, "threads"),
+@pytest.mark.parametrize(("changed", "key"), [({"threads": 2}, "threads"), ({"series": {"horizon": 5}}, "series.horizon"),
                                              ({"sine": {"train": {"lr": 0.0005, "epochs": 9}}}, "sine.train.epochs")])
 def test_every_param_that_feeds_the_sine_stages_counts_as_a_change(changed, key):
     study = collect(shown(exp("exp-other", run_data(10, params={**PARAMS, **changed}))))
@@ -110,6 +111,17 @@ def test_runs_that_change_only_params_outside_the_sine_stages_join_the_study():
     assert report.by_seq_len(study)[10].name == "exp-ball-lr"
 
 
+def test_seeds_and_origins_may_differ_from_the_commit_and_the_run_with_most_seeds_is_reported():
+    """A study asks for more seeds (`-S seeds=30`) and origins than the commit's runs have: how sure
+    a number is, not what was trained. At one length the run with the most seeds wins."""
+    many = run_data(20, gru=tuple(0.02 + 0.001 * k for k in range(8)), params={**PARAMS, "seeds": 8,
+                                                                                "series": {"origins": 25}})
+    study = collect(shown(exp("exp-many", many), exp("exp-ten", run_data(10))))
+    runs = report.by_seq_len(study)
+    assert runs[20].name == "exp-many" and runs[20].seeds == 8
+    assert ("aaaaaaa", "seq_len 20 already reported by exp-many") in study.skipped
+
+
 def test_a_second_run_at_the_same_length_is_reported_once():
     study = collect(shown(exp("exp-new", run_data(10)), exp("exp-old", run_data(10, gru=(9, 9, 9)))))
     runs = report.by_seq_len(study)
@@ -117,21 +129,28 @@ def test_a_second_run_at_the_same_length_is_reported_once():
     assert ("exp-old", "seq_len 10 already reported by exp-new") in study.skipped
 
 
-def test_write_makes_the_figure_and_three_tables(tmp_path):
+def test_write_makes_the_figure_the_hold_rates_three_tables_and_the_comparisons(tmp_path):
     study = collect(shown(exp("exp-ten", run_data(10)), exp("exp-thirty", run_data(30))))
     report.write(study, tmp_path / "study.png", tmp_path / "study.md")
     assert (tmp_path / "study.png").stat().st_size > 10_000
     text = (tmp_path / "study.md").read_text()
-    assert text.count("| GRU |") == 3 and "mean of the last 10 epochs" in text
+    assert text.startswith("<!-- rnnlab report: 3 runs, 18 trainings -->\n")
+    assert text.count("| GRU |") == 4 and "mean of the last 10 epochs" in text  # hold rate + three measures
+    assert "| GRU | 100% [44%, 100%] |" in text and "| RNN | 0% [0%, 56%] |" in text
+    assert "### the texts' epochs: architecture vs architecture at one length (0 of 3 resolved)" in text
+    assert "| GRU at 10 vs RNN at 10 | 0.019 vs 0.9 | 1.00 | Mann-Whitney U, n = 3 / 3 | 0.1 | 0.3 | within noise | 6 |" \
+        in text
+    assert "| RNN at 30 vs linear AR (30 lags) | 0.9 vs 0.05 | 0.00 | sign test, n = 3 | 0.25 |" in text
     fig = report.figure(report.protocols(study), study.models)
-    assert [ax.get_title() for ax in fig.axes] == ["GRU", "RNN"]
-    assert all(ax.get_yscale() == "log" for ax in fig.axes)
+    assert [ax.get_title() for ax in fig.axes][:2] == ["GRU", "RNN"]
+    assert fig.axes[2].get_title().startswith("Hold rate")
+    assert all(ax.get_yscale() == "log" for ax in fig.axes[:2])
 
 
 def test_study_figure_gives_each_model_its_own_panel_on_one_scale_with_every_seed():
     study = collect(shown(exp("exp-ten", run_data(10)), exp("exp-forty", run_data(40, gru=(0.2, 0.3, 0.8)))))
     fig = report.figure(report.protocols(study), study.models)
-    gru, rnn = fig.axes
+    gru, rnn, _ = fig.axes
     assert gru.get_shared_y_axes().joined(gru, rnn)  # four bands on one axis hid each other
     seeds = [line for line in gru.get_lines() if line.get_marker() == "." and list(line.get_xdata()) == [40] * 3]
     assert [list(line.get_ydata()) for line in seeds] == [[0.2, 0.3, 0.8]]
@@ -289,7 +308,7 @@ def test_the_tuned_recipe_runs_at_other_lengths_are_that_models_curve_only(tmp_p
     curves = {m: (best[m], runs) for m, runs in report.tuned_runs(study, best).items()}
     assert list(curves) == ["gru"] and list(curves["gru"][1]) == [10, 20, 40]
     fig = report.figure(report.protocols(study), study.models, curves)
-    gru, rnn = ({line.get_label() for line in ax.get_lines()} for ax in fig.axes)
+    gru, rnn = ({line.get_label() for line in ax.get_lines()} for ax in fig.axes[:2])
     assert "GRU median (tuned: lr 0.002, validation 0.1)" in gru
     assert not any("tuned" in label or "validation" in label for label in rnn)
     text = (tmp_path / "s.md").read_text()
@@ -321,3 +340,73 @@ def test_on_a_tie_the_recipe_that_changes_less_is_the_tuned_one():
     same = {"gru": (0.05, 0.04, 0.06), "rnn": (0.9, 0.8, 1.0)}
     study = collect(shown(exp("plain", recipe(20, same)), exp("wider", recipe(20, same, hidden_size=32))))
     assert report.tuned(report.grid(study), study.models) == {"gru": "validation 0.1", "rnn": "validation 0.1"}
+
+
+def test_a_richer_study_on_disk_is_not_overwritten_without_force(tmp_path):
+    """Issue 24, item 5: a report over a few experiments silently replaced the committed study."""
+    table, figure = tmp_path / "s.md", tmp_path / "s.png"
+    rich = collect(shown(*[exp(f"exp-{n}", run_data(n)) for n in (5, 10, 30, 40)]))
+    report.write(rich, figure, table)
+    kept = table.read_text()
+    assert kept.startswith("<!-- rnnlab report: 5 runs, 30 trainings -->")
+    figure_bytes = figure.read_bytes()
+    few = collect(shown(exp("exp-ten", run_data(10))))
+    with pytest.raises(RnnlabError, match=r"s.md rests on 30 trainings, this study on 12: not overwritten .*--force"):
+        report.write(few, figure, table)
+    assert table.read_text() == kept and figure.read_bytes() == figure_bytes
+    report.write(few, figure, table, force=True)
+    assert table.read_text().startswith("<!-- rnnlab report: 2 runs, 12 trainings -->")
+    report.write(rich, figure, table)  # a study at least as rich replaces it without asking
+    assert table.read_text() == kept
+
+
+def test_an_unmarked_table_on_disk_is_not_overwritten_without_force(tmp_path):
+    table, figure = tmp_path / "s.md", tmp_path / "s.png"
+    table.write_text("Rollout test MSE ... (a study written before the report marked its size)\n")
+    with pytest.raises(RnnlabError, match="does not say how many trainings made it"):
+        report.write(collect(shown(exp("exp-ten", run_data(10)))), figure, table)
+    assert not figure.exists()
+
+
+def test_report_command_refuses_to_overwrite_with_one_line_and_force_overrides(monkeypatch, capsys, tmp_path):
+    from rnnlab import cli
+
+    (tmp_path / "s.md").write_text("an older study\n")
+    code, out = run_report(monkeypatch, capsys, tmp_path, shown(exp("exp-ten", run_data(10))))
+    assert code == 1 and out.err.splitlines()[-1].startswith(f"error: {tmp_path / 's.md'} does not say how many")
+    code = cli.main(["report", "--figure", str(tmp_path / "s.png"), "--table", str(tmp_path / "s.md"), "--force"])
+    assert code == 0 and (tmp_path / "s.md").read_text().startswith("<!-- rnnlab report: 2 runs")
+
+
+def closed_loop_run(seq_len, **kwargs):
+    params = copy.deepcopy(PARAMS)
+    params["sine"]["train"]["horizon"] = 10
+    return run_data(seq_len, params=params, **kwargs)
+
+
+def test_the_closed_loop_objective_is_its_own_protocol_compared_with_the_texts():
+    study = collect(shown(exp("exp-ten", run_data(10)), exp("cl-ten", closed_loop_run(10, gru=(0.01, 0.011, 0.012))),
+                          exp("cl-forty", closed_loop_run(40))))
+    groups = report.protocols(study)
+    assert list(groups) == [report.TEXTS, "horizon 10"]
+    families = report.comparisons(groups, study.models, "rollout_mse")
+    (against_texts,) = [f for name, f in families.items() if name.startswith("horizon 10 vs the texts'")]
+    gru = next(f for f in against_texts if f.first == "GRU at 10 (horizon 10)")
+    assert gru.second == "GRU at 10 (texts')" and gru.result.beats == 1.0
+
+
+def test_comparisons_use_holm_within_each_family_and_the_sign_test_against_the_ar():
+    many = tuple(0.001 * (k + 1) for k in range(12))   # 12 seeds, all far below the RNN's and the AR's 0.05
+    worse = tuple(0.5 + 0.01 * k for k in range(12))
+    params = {**PARAMS, "seeds": 12}
+    study = collect(shown(exp("a", run_data(10, gru=many, rnn=worse, params=params)),
+                          exp("b", run_data(30, gru=many, rnn=worse, params=params)),
+                          exp("c", run_data(20, gru=many, rnn=worse, params=params))))
+    families = report.comparisons(report.protocols(study), study.models, "rollout_mse")
+    pairs = families["the texts' epochs: architecture vs architecture at one length"]
+    assert [f.result.resolved for f in pairs] == [True] * 3
+    assert all(f.result.p_adjusted == pytest.approx(min(1, 3 * f.result.p)) for f in pairs)  # equal p: Holm = 3 p
+    ar = families["the texts' epochs: network vs the linear AR at the same lags"]
+    gru_ar = next(f for f in ar if f.first == "GRU at 10")
+    assert gru_ar.result.test == "sign test" and gru_ar.result.beats == 1.0
+    assert gru_ar.result.p == pytest.approx(2 / 2**12)

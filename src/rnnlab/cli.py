@@ -129,7 +129,7 @@ def report(args) -> int:
     repo = Path(args.repo)
     study = study_report.collect(study_report.exp_show(repo, args.all_commits), study_report.git_reader(repo))
     try:
-        runs = study_report.write(study, Path(args.figure), Path(args.table))
+        runs = study_report.write(study, Path(args.figure), Path(args.table), args.force)
     finally:  # above all when too few runs are left: the skipped ones say why
         for name, why in study.skipped:
             print(f"skipped {name}: {why}", file=sys.stderr)
@@ -234,6 +234,8 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--repo", default=".", help="the DVC repository (default: here)")
     r.add_argument("--figure", default="plots/seq_len_study.png", help="default %(default)s")
     r.add_argument("--table", default="plots/seq_len_study.md", help="default %(default)s")
+    r.add_argument("--force", action="store_true",
+                   help="overwrite the table and figure even if they hold a study of more trainings")
     r.set_defaults(run=report)
 
     d = commands.add_parser("docs", help="write the tables of README.md and docs/*.md from metrics/*.json",

@@ -27,6 +27,12 @@ MAX_WIDTHS = 16
 MAX_PARAMS_BYTES = 1 << 20  # params.yaml is 6 KB
 
 
+class Seeds(tuple):
+    """The annotation of a ``seeds`` key: a list of torch seeds (``[0, 1, 2, 3, 4]``), or a count
+    ``N`` meaning seeds 0 .. N-1 (``-S seeds=30``), so a study asks for many in one ``-S``. Either
+    way the dataclass holds a plain tuple of ints; seed 0 first keeps the texts' run first."""
+
+
 @dataclass(frozen=True)
 class SineData:
     points: int
@@ -103,6 +109,10 @@ class SineTraining(Training):
     # Scheduled sampling: the chance, reached at the last epoch, that a training input is the model's
     # own previous prediction (0: teacher forcing, the texts'). Defaulted as SineData.validation_fraction.
     sampling: float = 0.0
+    # The closed-loop objective: the last `horizon` predictions of each window are a free run (each
+    # fed back as the next input, the gradient through it: closed_loop.py). null or 0: teacher
+    # forcing (the texts'). Defaulted as `sampling`.
+    horizon: int | None = None
 
     def check(self, at: str) -> None:
         super().check(at)
@@ -110,6 +120,16 @@ class SineTraining(Training):
             _positive(self.steps, f"{at}.steps")
         if not 0 <= self.sampling <= 1:
             raise ParamsError(f"{at}.sampling must be in [0, 1], got {self.sampling}")
+        if self.horizon is not None and self.horizon < 0:
+            raise ParamsError(f"{at}.horizon must be >= 0 (0 or null: teacher forcing), got {self.horizon}")
+        if self.closed_loop and self.sampling > 0:
+            raise ParamsError(f"{at}.horizon and {at}.sampling are two ways to feed predictions back; set one")
+
+    @property
+    def closed_loop(self) -> bool:
+        """Does a window end in a free run with the gradient through it (horizon > 1; a horizon
+        of 1 is teacher forcing: its one prediction reads the true input)?"""
+        return (self.horizon or 0) > 1
 
     def epochs_for(self, steps_per_epoch: int) -> int:
         """The texts' fixed epochs, or as many epochs as spend ``steps`` optimizer steps (rounded
@@ -263,7 +283,7 @@ class BallTraining(Training):
     min_history: int | None   # null: whole rows only; k: also every prefix with at least k inputs
     patience: int             # stop when the best epoch is more than this many epochs old
     monitor: str              # what "best" means: val_accuracy (seed 004) or val_mae
-    seeds: tuple[int, ...]    # one replica per torch seed (manual_seed before each is built); the first seeds the shuffle
+    seeds: Seeds              # one replica per torch seed (manual_seed before each is built); the first seeds the shuffle
     engine: str               # torch: nn.RNN/LSTM/GRU on packed batches, bitwise seed 004's; compiled: kernels.py
 
     def check(self, at: str) -> None:
@@ -358,7 +378,7 @@ class Analysis:
 @dataclass(frozen=True)
 class Params:
     seq_len: int            # input steps per training window (seed 003: 20)
-    seeds: tuple[int, ...]  # one replica per torch seed, each set after the data are cut
+    seeds: Seeds            # one replica per torch seed, each set after the data are cut; N: seeds 0 .. N-1
     threads: int            # torch intra-op threads in every stage
     series: Series
     sine: Sine
@@ -370,6 +390,9 @@ class Params:
     def check(self, at: str) -> None:
         _positive(self.seq_len, "seq_len")
         _positive(self.threads, "threads")
+        if (self.sine.train.horizon or 0) > self.seq_len:
+            raise ParamsError(f"sine.train.horizon ({self.sine.train.horizon}) must be at most seq_len ({self.seq_len}): "
+                              "the free run is the end of one training window")
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
             raise ParamsError(f"seeds must be a non-empty list without repeats, got {list(self.seeds)}")
 
@@ -392,6 +415,13 @@ def _convert(value, hint, key: str):
     """Coerce one YAML value to the annotated type, or say which key is wrong."""
     if dataclasses.is_dataclass(hint):
         return _build(hint, value, key)
+    if hint is Seeds:  # a count N is seeds 0 .. N-1
+        if isinstance(value, int) and not isinstance(value, bool):
+            _positive(value, key)
+            return tuple(range(value))
+        if not isinstance(value, list | tuple):
+            raise ParamsError(f"{key} must be a list of seeds or a count, got {value!r}")
+        return _convert(value, tuple[int, ...], key)
     origin = typing.get_origin(hint)
     if origin is tuple:
         if not isinstance(value, list | tuple):

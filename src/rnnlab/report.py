@@ -22,6 +22,7 @@ runs of that recipe at other lengths are the model's tuned curve in the study.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -33,6 +34,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from rnnlab import stats
 from rnnlab.errors import RnnlabError
 from rnnlab.plotting import BAND_ALPHA, REFERENCE_STYLES, _color, new_figure, seeds_text, short_number, tidy_log_axis
 
@@ -47,7 +49,12 @@ RECIPE_KEYS = {
     "sine.model.hidden_size": "hidden {}",
     "sine.train.sampling": "sampling {}",
     "sine.data.validation_fraction": "validation {}",
+    "sine.train.horizon": "horizon {}",  # the closed-loop objective (closed_loop.py)
 }
+# How many seeds and backtest origins a run has: they change how sure its numbers are, not what
+# it trains, so a run may differ from its commit in them and stay in the study; at one length
+# and protocol the run with the most seeds is reported.
+STUDY_KEYS = ("seeds", "series.origins")
 CAPTION_RUNS = 8  # more runs than this are counted in the figure's caption, not named
 SELECTION = "validation_mse"  # what the grid chooses by: the rollout over the validation slice
 # The top-level params the sine stages read (dvc.yaml's train_sine and evaluate_sine); a
@@ -62,10 +69,12 @@ REFERENCE_ROWS = {  # the classical forecasters, beside the networks in every ta
     "naive": "naive (reference)",
 }
 MEASURES = {
-    "rollout_mse": "final epoch (the texts' number)",
-    "rollout_mse_last10": "mean of the last 10 epochs",
-    "rollout_mse_best": "best epoch",
+    "rollout_mse": "Rollout test MSE, final epoch (the texts' number)",
+    "backtest_mse": "Backtest MSE: each seed's mean over the rolling origins (the second metric)",
+    "rollout_mse_last10": "Rollout test MSE, mean of the last 10 epochs",
+    "rollout_mse_best": "Rollout test MSE, best epoch (chosen on the test range: optimistic)",
 }
+COMPARED = ("rollout_mse", "backtest_mse")  # the measures every comparison is drawn for
 
 
 @dataclass
@@ -89,6 +98,14 @@ class Run:
 
     def values(self, model: str, measure: str) -> list[float]:
         return [m[measure] for m in self.per_seed[model].values()]
+
+    @property
+    def seeds(self) -> int:
+        """Seeds per model (the most any model has)."""
+        return max(len(seeds) for seeds in self.per_seed.values())
+
+    def reference(self, name: str, measure: str = "rollout_mse") -> float | None:
+        return (self.references.get(name) or {}).get(measure)
 
 
 @dataclass
@@ -188,7 +205,7 @@ def _differences(params: dict, base: dict, prefix: str = "") -> list[str]:
     found = []
     for key in keys:
         dotted = f"{prefix}{key}"
-        if dotted == "seq_len" or dotted in RECIPE_KEYS:
+        if dotted == "seq_len" or dotted in RECIPE_KEYS or dotted in STUDY_KEYS:
             continue
         a, b = params.get(key), base.get(key)
         if isinstance(a, dict) or isinstance(b, dict):  # a section one side lacks: compare its keys
@@ -199,9 +216,10 @@ def _differences(params: dict, base: dict, prefix: str = "") -> list[str]:
 
 
 def by_seq_len(study: Study, protocol: str = TEXTS) -> dict[int, Run]:
-    """One run per sequence length of a protocol: the first listed (DVC lists the newest first)."""
+    """One run per sequence length of a protocol: the one with the most seeds, on a tie the first
+    listed (DVC lists the newest first)."""
     chosen: dict[int, Run] = {}
-    for run in (r for r in study.runs if r.protocol == protocol):
+    for run in sorted((r for r in study.runs if r.protocol == protocol), key=lambda r: -r.seeds):  # stable
         if run.seq_len in chosen:
             study.skipped.append((run.name, f"seq_len {run.seq_len} already reported by {chosen[run.seq_len].name}"))
         else:
@@ -302,19 +320,138 @@ def _median_range(values: list[float]) -> str:
     return f"{np.median(values):.3g} [{min(values):.3g}, {max(values):.3g}]"
 
 
+def _interval(values: list[float]) -> str:
+    median, low, high = stats.bootstrap_median(values)
+    return f"{median:.3g} [{low:.3g}, {high:.3g}]"
+
+
+def _has(runs: dict[int, Run], models: list[str], measure: str) -> bool:
+    """Does every seed of every run have ``measure`` (older runs lack the newer measures)?"""
+    return all(measure in seed for run in runs.values() for m in models if m in run.per_seed
+               for seed in run.per_seed[m].values())
+
+
 def table(runs: dict[int, Run], models: list[str], measure: str) -> pd.DataFrame:
-    """model x seq_len: ``median [min, max]`` over seeds."""
+    """model x seq_len: ``median [95% bootstrap interval]`` over seeds; the references' one number
+    each (of the same question: the backtest's for the backtest, else the rollout's)."""
+    question = "backtest_mse" if measure == "backtest_mse" else "rollout_mse"
     cells = {}
     for seq_len, run in runs.items():
         column = {}
         for model in models:
             if model in run.per_seed:
-                column[model.upper()] = _median_range(run.values(model, measure))
+                column[model.upper()] = _interval(run.values(model, measure))
         for name, label in REFERENCE_ROWS.items():  # those a run has (no seasonal one without a season)
-            if name in run.references:
-                column[label] = f"{run.references[name]['rollout_mse']:.3g}"
+            if run.reference(name, question) is not None:
+                column[label] = f"{run.reference(name, question):.3g}"
+        cells[f"seq_len {seq_len} ({run.seeds} seeds)"] = column
+    return pd.DataFrame(cells)
+
+
+def hold_rate(run: Run, model: str) -> tuple[float, float, float]:
+    """The share of the model's seeds whose free run holds (``stats.hold_rate``), with its interval."""
+    return stats.hold_rate(run.values(model, "rollout_mse"), run.reference("zero"))
+
+
+def hold_table(runs: dict[int, Run], models: list[str]) -> pd.DataFrame:
+    """model x seq_len: the hold rate [95% Wilson interval]; the linear AR's: holds or not."""
+    cells = {}
+    for seq_len, run in runs.items():
+        column = {m.upper(): "{:.0%} [{:.0%}, {:.0%}]".format(*hold_rate(run, m)) for m in models if m in run.per_seed}
+        if run.reference("linear_ar") is not None:
+            holds = run.reference("linear_ar") < run.reference("zero") * stats.HOLD_FRACTION
+            column[REFERENCE_ROWS["linear_ar"]] = "holds" if holds else "drifts"
         cells[f"seq_len {seq_len}"] = column
     return pd.DataFrame(cells)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One comparison the study draws: ``first`` against ``second`` (lower MSE is better)."""
+
+    first: str
+    second: str
+    medians: tuple[float, float]
+    result: stats.Comparison
+
+    def row(self) -> dict[str, str]:
+        r = self.result
+        needed = "—" if r.resolved else ("no effect seen" if r.seeds_needed() == float("inf") else f"{r.seeds_needed()}")
+        return {"comparison": f"{self.first} vs {self.second}",
+                "medians": f"{self.medians[0]:.3g} vs {self.medians[1]:.3g}",
+                "P(first beats second)": f"{r.beats:.2f}",
+                "test": f"{r.test}, n = {r.n_a}" + (f" / {r.n_b}" if r.test != "sign test" else ""),
+                "p": f"{r.p:.2g}", "Holm p": f"{r.p_adjusted:.2g}", "verdict": f"**{r.verdict}**" if r.resolved else r.verdict,
+                "seeds needed per side": needed}
+
+
+def _pair(first: str, a: list[float], second: str, b: list[float]) -> Finding:
+    return Finding(first, second, (float(np.median(a)), float(np.median(b))), stats.compare(a, b))
+
+
+def _family(findings: list[Finding]) -> list[Finding]:
+    """Holm's adjustment over one family of comparisons."""
+    adjusted = stats.holm([f.result for f in findings])
+    return [Finding(f.first, f.second, f.medians, r) for f, r in zip(findings, adjusted)]
+
+
+def comparisons(groups: dict[str, dict[int, Run]], models: list[str], measure: str) -> dict[str, list[Finding]]:
+    """The study's comparisons of ``measure``, by family (Holm within each):
+
+    - per protocol, architecture vs architecture at each length (every pair);
+    - per protocol, each architecture at each length vs its best length (lowest median);
+    - per protocol, each network vs the linear AR at the same lags (sign test: the AR has no seeds);
+    - each other protocol vs the texts', per architecture and length.
+    """
+    question = "backtest_mse" if measure == "backtest_mse" else "rollout_mse"
+    families: dict[str, list[Finding]] = {}
+    for protocol, runs in groups.items():
+        if not _has(runs, models, measure):
+            continue
+        pairs, lengths, ar = [], [], []
+        for seq_len, run in runs.items():
+            present = [m for m in models if m in run.per_seed]
+            for k, a in enumerate(present):
+                for b in present[k + 1:]:
+                    pairs.append(_pair(f"{a.upper()} at {seq_len}", run.values(a, measure),
+                                       f"{b.upper()} at {seq_len}", run.values(b, measure)))
+                reference = run.reference("linear_ar", question)
+                if reference is not None:
+                    values = run.values(a, measure)
+                    ar.append(Finding(f"{a.upper()} at {seq_len}", f"linear AR ({seq_len} lags)",
+                                      (float(np.median(values)), reference), stats.against_value(values, reference)))
+        for model in models:
+            have = {n: run.values(model, measure) for n, run in runs.items() if model in run.per_seed}
+            if len(have) < 2:
+                continue
+            best = min(have, key=lambda n: np.median(have[n]))
+            lengths += [_pair(f"{model.upper()} at {best}", have[best], f"{model.upper()} at {n}", have[n])
+                        for n in have if n != best]
+        for name, found in ((f"{protocol}: architecture vs architecture at one length", pairs),
+                            (f"{protocol}: each architecture's best length vs its others", lengths),
+                            (f"{protocol}: network vs the linear AR at the same lags", ar)):
+            if found:
+                families[name] = _family(found)
+    texts = groups.get(TEXTS, {})
+    for protocol, runs in groups.items():
+        if protocol == TEXTS or not _has(runs, models, measure) or not _has(texts, models, measure):
+            continue
+        found = [_pair(f"{m.upper()} at {n} ({protocol})", run.values(m, measure), f"{m.upper()} at {n} (texts')",
+                       texts[n].values(m, measure))
+                 for n, run in runs.items() if n in texts for m in models if m in run.per_seed and m in texts[n].per_seed]
+        if found:
+            families[f"{protocol} vs the texts' epochs, same architecture and length"] = _family(found)
+    return families
+
+
+POWER_RULE = (f"Each comparison: the Mann-Whitney U test (two-sided) of the two cells' seeds, or against the "
+              f"linear AR, which has no seeds, the sign test (exact binomial) of how many seeds beat it; "
+              f"P(first beats second) is the chance that a seed of the first has the lower MSE (ties half). "
+              f"p is adjusted by Holm's method within each table (a family); a finding is **resolved** when "
+              f"that adjusted p is below {stats.ALPHA}, else within noise. Seeds needed per side: the power rule "
+              f"for a two-sided test at {stats.ALPHA:.0%} with {stats.POWER:.0%} power at the observed effect "
+              f"(Noether 1987: N = (z_0.975 + z_0.8)^2 / (3 (P - 1/2)^2) seeds in all, half per side; for the sign "
+              f"test, the binomial's normal approximation), unadjusted for the family.")
 
 
 def _markdown_table(frame: pd.DataFrame) -> str:
@@ -323,17 +460,43 @@ def _markdown_table(frame: pd.DataFrame) -> str:
     return "\n".join("| " + " | ".join(row) + " |" for row in rows)
 
 
+def trainings(groups: dict[str, dict[int, Run]]) -> int:
+    """How many trained models a study's tables rest on: runs x models x seeds."""
+    runs = {run.name: run for runs in groups.values() for run in runs.values()}
+    return sum(len(seeds) for run in runs.values() for seeds in run.per_seed.values())
+
+
+MARKER = "<!-- rnnlab report: {runs} runs, {trainings} trainings -->"
+
+
 def markdown(groups: dict[str, dict[int, Run]], study: Study) -> str:
     first = next(iter(next(iter(groups.values())).values()))
-    seeds = len(next(iter(first.per_seed.values())))
-    floor = first.references.get("clean_sine", {}).get("rollout_mse")
-    parts = [f"Rollout test MSE over the free-running test range, median [min, max] over {seeds} seeds. "
+    floor = first.reference("clean_sine")
+    zero = first.reference("zero")
+    seeds = sorted({run.seeds for runs in groups.values() for run in runs.values()})
+    runs = {run.name for runs in groups.values() for run in runs.values()}
+    parts = [MARKER.format(runs=len(runs), trainings=trainings(groups)) + "\n\n"
+             f"Every cell: the median over seeds ({'-'.join(map(str, (seeds[0], seeds[-1]))) if len(seeds) > 1 else seeds[0]}"
+             f" seeds a cell) with its 95% bootstrap interval ({stats.RESAMPLES} resamples). "
              + (f"Noise floor (clean sine): {floor:.4f}; " if floor is not None else "")
-             + f"predicting zero: {first.references['zero']['rollout_mse']:.3f}.\n"]
+             + f"predicting zero: {zero:.3f}. A free run *holds* when its MSE is below predict-zero's / "
+             f"{1 / stats.HOLD_FRACTION:.0f} = {zero * stats.HOLD_FRACTION:.4f}.\n"]
     for protocol, runs in groups.items():
         parts.append(f"\n## Protocol: {protocol}\n")
+        parts.append(f"\n### Hold rate: the share of seeds whose free run holds [95% Wilson interval]\n\n"
+                     f"{_markdown_table(hold_table(runs, study.models))}\n")
         for measure, label in MEASURES.items():
-            parts.append(f"\n### {label}\n\n{_markdown_table(table(runs, study.models, measure))}\n")
+            if _has(runs, study.models, measure):
+                parts.append(f"\n### {label}\n\n{_markdown_table(table(runs, study.models, measure))}\n")
+    for measure in COMPARED:
+        families = comparisons(groups, study.models, measure)
+        if not families:
+            continue
+        parts.append(f"\n## Comparisons: {MEASURES[measure]}\n\n{POWER_RULE}\n")
+        for name, found in families.items():
+            resolved = sum(f.result.resolved for f in found)
+            frame = pd.DataFrame([f.row() for f in found]).set_index("comparison")
+            parts.append(f"\n### {name} ({resolved} of {len(found)} resolved)\n\n{_markdown_table(frame)}\n")
     parts.append(sweep_markdown(study))
     if study.skipped:
         parts.append("\nSkipped: " + "; ".join(f"{name} ({why})" for name, why in study.skipped) + "\n")
@@ -372,8 +535,10 @@ TUNED_STYLE = ("D:", "d", 0.9)  # colored dots and diamonds: the gray dash-dot i
 def figure(groups: dict[str, dict[int, Run]], models: list[str],
            tuned_curves: dict[str, tuple[str, dict[int, Run]]] | None = None) -> Figure:
     """Rollout MSE against seq_len, one panel per model on one shared scale (four bands on one
-    axis hide each other): every seed as a dot, the median as a line per protocol, the band from
-    the best to the worst seed, and the references in every panel. A recipe with a validation
+    axis hide each other): every seed as a dot (each protocol's dots side by side), the median
+    with its 95% bootstrap interval as a line per protocol, the band from the best to the worst
+    seed, and the references in every panel. Below them the hold rate of every model and
+    protocol, and (where the runs have it) the backtest's median. A recipe with a validation
     slice is drawn only as the tuned curve of the models it is tuned for (``tuned_curves``:
     model -> (recipe, runs by seq_len)), not in every panel."""
     tuned_curves = tuned_curves or {}
@@ -384,14 +549,18 @@ def figure(groups: dict[str, dict[int, Run]], models: list[str],
     cols = 1 if len(models) == 1 else 2
     rows = -(-len(models) // cols)
     captioned = {**groups, **{f"tuned {m}": runs for m, (_, runs) in tuned_curves.items()}}
-    fig = new_figure((12, 3.2 * rows + 1.0), caption(captioned))  # the tuned recipes: in the legends
-    grid = fig.subplots(rows, cols, sharex=True, sharey=True, squeeze=False).ravel()
-    for spare in grid[len(models):]:
-        spare.remove()
-    axes = grid[: len(models)]
+    fig = new_figure((12, 3.2 * rows + 3.4), caption(captioned))  # the tuned recipes: in the legends
+    layout = fig.add_gridspec(rows + 1, cols, height_ratios=[1] * rows + [0.8])
+    axes = []
+    for k in range(len(models)):
+        axes.append(fig.add_subplot(layout[k // cols, k % cols], sharex=axes[0] if axes else None,
+                                    sharey=axes[0] if axes else None))
+    spread = 0.9 if len(groups) > 1 else 0.0  # each protocol's seeds beside the others', not on them
+    offsets = {name: (k - (len(groups) - 1) / 2) * spread for k, name in enumerate(groups)}
     for k, (ax, model) in enumerate(zip(axes, models)):
         for (protocol, runs), styles in zip(groups.items(), PROTOCOL_STYLES):
-            _protocol_curve(ax, model, runs, protocol, styles, first=protocol == next(iter(groups)))
+            _protocol_curve(ax, model, runs, protocol, styles, first=protocol == next(iter(groups)),
+                            offset=offsets[protocol])
         if model in tuned_curves:
             protocol, runs = tuned_curves[model]
             _protocol_curve(ax, model, runs, f"tuned: {protocol}", TUNED_STYLE, first=not groups)
@@ -407,19 +576,70 @@ def figure(groups: dict[str, dict[int, Run]], models: list[str],
         ax.set(yscale="log", xticks=lengths)
         tuned_note = f" · diamonds, dotted: its tuned recipe ({tuned_curves[model][0]})" if model in tuned_curves else ""
         ax.set_title(model.upper() + tuned_note, fontsize="medium" if not tuned_note else "small")
-        if k + cols >= len(models):  # no panel below it
-            ax.set_xlabel("seq_len (input steps per training window)")
-            ax.xaxis.set_tick_params(labelbottom=True)
         if k % cols == 0:
             ax.set_ylabel("rollout test MSE")
     axes[0].legend(fontsize="x-small", loc="center right", ncols=2)
     tidy_log_axis(axes[0])
-    seeds = len(next(iter(everything[lengths[0]].per_seed.values())))
-    fig.suptitle(f"What sequence length does: rollout test MSE, median of {seeds} seeds, band from best to worst seed")
+    _hold_panel(fig.add_subplot(layout[rows, 0]), groups, models, lengths)
+    if cols > 1:
+        backtest = fig.add_subplot(layout[rows, 1])
+        if any(_has(runs, models, "backtest_mse") for runs in groups.values()):
+            _backtest_panel(backtest, groups, models, lengths)
+        else:
+            backtest.remove()
+    seeds = sorted({run.seeds for run in everything.values()})
+    count = f"{seeds[0]}" if len(seeds) == 1 else f"{seeds[0]}-{seeds[-1]}"
+    fig.suptitle(f"What sequence length does: rollout test MSE, every seed a dot ({count} seeds a cell), the median "
+                 "with its 95% bootstrap interval, the band from best to worst seed")
     return fig
 
 
-def _protocol_curve(ax, model: str, runs: dict[int, Run], protocol: str, styles: tuple, first: bool) -> None:
+def _yerr(cells: np.ndarray) -> np.ndarray:
+    """(n, 3) rows of (value, low, high) -> matplotlib's (2, n) distances below and above, never
+    negative (rounding can put an interval's end a hair past its value)."""
+    return np.maximum(0.0, np.stack([cells[:, 0] - cells[:, 1], cells[:, 2] - cells[:, 0]]))
+
+
+def _hold_panel(ax, groups: dict[str, dict[int, Run]], models: list[str], lengths: list[int]) -> None:
+    """The hold rate of each model (color) and protocol (line style), with its Wilson interval."""
+    for (protocol, runs), (style, _, alpha) in zip(groups.items(), PROTOCOL_STYLES):
+        for model in models:
+            present = [s for s in runs if model in runs[s].per_seed]
+            rates = np.array([hold_rate(runs[s], model) for s in present]) * 100  # (lengths, 3) in %
+            ax.errorbar(present, rates[:, 0], yerr=_yerr(rates), fmt=style,
+                        color=_color(model), alpha=alpha, ms=4, capsize=2, lw=1,
+                        label=f"{model.upper()}" + ("" if protocol == TEXTS else f" ({protocol})"))
+    ax.set(xticks=lengths, ylim=(-3, 103), xlabel="seq_len (input steps per training window)", ylabel="seeds that hold (%)")
+    ax.set_title(f"Hold rate: free run MSE below predict zero / {1 / stats.HOLD_FRACTION:.0f}, 95% interval",
+                 fontsize="medium")
+    ax.legend(fontsize="xx-small", ncols=max(1, len(groups)), loc="best")
+
+
+def _backtest_panel(ax, groups: dict[str, dict[int, Run]], models: list[str], lengths: list[int]) -> None:
+    """The backtest MSE's median and 95% interval of each model and protocol, and the linear AR's."""
+    for runs, (style, _, alpha) in zip(groups.values(), PROTOCOL_STYLES):
+        if not _has(runs, models, "backtest_mse"):
+            continue
+        for model in models:
+            present = [s for s in runs if model in runs[s].per_seed]
+            cells = np.array([stats.bootstrap_median(runs[s].values(model, "backtest_mse")) for s in present])
+            ax.errorbar(present, cells[:, 0], yerr=_yerr(cells), fmt=style,
+                        color=_color(model), alpha=alpha, ms=4, capsize=2, lw=1)
+    first = next(runs for runs in groups.values() if _has(runs, models, "backtest_mse"))
+    ar = [(s, first[s].reference("linear_ar", "backtest_mse")) for s in first]
+    ar = [(s, v) for s, v in ar if v is not None]
+    if ar:
+        label, style = REFERENCE_STYLES["linear_ar"]
+        ax.plot(*zip(*ar), color="gray", ls=style, label=f"{label} over seq_len lags")
+        ax.legend(fontsize="x-small")
+    origins = (next(iter(first.values())).params.get("series") or {}).get("origins")
+    ax.set(yscale="log", xticks=lengths, xlabel="seq_len (input steps per training window)", ylabel="backtest MSE")
+    ax.set_title("Backtest: each seed's mean over the rolling origins" + (f" ({origins})" if origins else ""),
+                 fontsize="medium")
+
+
+def _protocol_curve(ax, model: str, runs: dict[int, Run], protocol: str, styles: tuple, first: bool,
+                    offset: float = 0.0) -> None:
     style, marker, alpha = styles
     color = _color(model)
     present = [s for s in runs if model in runs[s].per_seed]
@@ -428,21 +648,50 @@ def _protocol_curve(ax, model: str, runs: dict[int, Run], protocol: str, styles:
         ax.fill_between(present, [min(v) for v in values], [max(v) for v in values], color=color, alpha=BAND_ALPHA, lw=0,
                         label="best to worst seed")
     for s, v in zip(present, values):
-        ax.plot([s] * len(v), v, marker, color=color, ms=4, alpha=0.6 * alpha,
+        ax.plot([s + offset] * len(v), v, marker, color=color, ms=4, alpha=0.6 * alpha,
                 label=("one seed" if first else f"one seed ({protocol})") if s == present[0] else None)
     median = f"{model.upper()} median" + ("" if first and protocol == TEXTS else f" ({protocol})")
-    ax.plot(present, [np.median(v) for v in values], style, color=color, alpha=alpha, label=median)
+    cells = np.array([stats.bootstrap_median(v) for v in values])  # (lengths, 3): median, low, high
+    ax.plot(present, cells[:, 0], style, color=color, alpha=alpha, label=median)
+    ax.errorbar(present, cells[:, 0], yerr=_yerr(cells), fmt="none",
+                ecolor=color, alpha=alpha, capsize=3, lw=1)
 
 
-def write(study: Study, figure_path: Path, table_path: Path) -> dict[int, Run]:
+def written_trainings(table_path: Path) -> int | None:
+    """How many trainings the study in an existing table rests on (its ``MARKER``), or None."""
+    try:
+        first = table_path.read_text().split("\n", 1)[0]
+    except (FileNotFoundError, UnicodeDecodeError):
+        return None
+    match = re.fullmatch(MARKER.format(runs=r"\d+", trainings=r"(\d+)"), first)
+    return int(match.group(1)) if match else None
+
+
+def guard(table_path: Path, figure_path: Path, new: int, force: bool) -> None:
+    """Refuse to overwrite a study that rests on more trainings than ``new`` (or on an unknown
+    number: a table this report did not mark), unless ``force``: a report over a few experiments
+    must not silently replace a committed study of hundreds."""
+    if force or not table_path.exists():
+        return
+    old = written_trainings(table_path)
+    if old is not None and old <= new:
+        return
+    what = "does not say how many trainings made it" if old is None else f"rests on {old} trainings, this study on {new}"
+    raise RnnlabError(f"{table_path} {what}: not overwritten (nor {figure_path}). Write elsewhere with "
+                      "--table and --figure, or replace it with --force")
+
+
+def write(study: Study, figure_path: Path, table_path: Path, force: bool = False) -> dict[int, Run]:
     """The figure and tables of every protocol with two or more lengths; returns the runs drawn
-    by sequence length (the texts' protocol's where it has one)."""
+    by sequence length (the texts' protocol's where it has one). An existing table of a richer
+    study (``guard``) is kept unless ``force``."""
     from rnnlab.io import save_figure, write_text
 
     groups = protocols(study)
     if not groups:
         have = ", ".join(f"{r.name} (seq_len {r.seq_len})" for r in study.runs) or "none"
         raise RnnlabError(f"a study needs runs at two or more sequence lengths; found {have}. Create them with:\n  {HOW_TO}")
+    guard(table_path, figure_path, trainings(groups), force)
     best = tuned(grid(study), study.models)
     curves = {model: (best[model], runs) for model, runs in tuned_runs(study, best).items()}
     save_figure(figure_path, figure(groups, study.models, curves))

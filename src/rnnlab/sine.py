@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from rnnlab import data, evaluation, references
+from rnnlab import closed_loop, data, evaluation, references
 from rnnlab.models import ModelConfig, build_stack, config_for, parameter_count
 from rnnlab.params import Params
 from rnnlab.progress import OnEpoch, Progress, chain
@@ -49,8 +49,11 @@ def train(p: Params, values: np.ndarray, kind: str, on_epoch: OnEpoch | None = N
     )
     recipe = dataclasses.replace(p.sine.train, epochs=p.sine.train.epochs_for(len(windows.inputs)))
     progress = Progress(recipe.epochs, f"sine {kind}")
-    regime = StatefulWindows(windows, split.test, validation=part.validation, sampling=recipe.sampling,
-                             epochs=recipe.epochs, seeds=tuple(p.seeds))
+    # opt-in: each window ends in a free run, trained through (closed_loop.py); else teacher forcing
+    closed = {"horizon": recipe.horizon} if recipe.closed_loop else {}
+    regime = (closed_loop.ClosedLoopWindows if closed else StatefulWindows)(
+        windows, split.test, validation=part.validation, sampling=recipe.sampling, epochs=recipe.epochs,
+        seeds=tuple(p.seeds), **closed)
     result = fit(model, regime, recipe, chain(progress.fit_callback("test_loss"), on_epoch))
     seconds = progress.close()
     if regime.validates:
