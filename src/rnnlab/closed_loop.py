@@ -305,8 +305,8 @@ def train_step(model, x: Tensor, target: Tensor, state, horizon: int) -> tuple[T
     else:
         h0, c0 = engine._state_by_layer(state, B)
         h_n, c_n = np.empty_like(h0), np.empty_like(c0)
-        recurrent_closed_loop(CELLS[model.cfg.kind].code, x_, start, h0, c0, *engine.w_layers, engine.w["head.weight"],
-                              engine.w["head.bias"], target_, *engine.g_layers, engine.g["head.weight"],
+        recurrent_closed_loop(CELLS[model.cfg.kind].code, x_, start, h0, c0, *engine.params[0], engine.w["head.weight"],
+                              engine.w["head.bias"], target_, *engine.grads[0], engine.g["head.weight"],
                               engine.g["head.bias"], loss, pred, h_n, c_n)
         final = torch.from_numpy(np.ascontiguousarray(h_n.transpose(1, 0, 2, 3)))  # (R, L, B, H)
         if CELLS[model.cfg.kind].has_cell_state:
