@@ -120,6 +120,7 @@ def test_seeds_and_origins_may_differ_from_the_commit_and_the_run_with_most_seed
     runs = report.by_seq_len(study)
     assert runs[20].name == "exp-many" and runs[20].seeds == 8
     assert ("aaaaaaa", "seq_len 20 already reported by exp-many") in study.skipped
+    assert report.caption(report.protocols(study)).startswith("seq_len=10, 20 · 3-8 seeds a run · ")
 
 
 def test_a_second_run_at_the_same_length_is_reported_once():

@@ -510,9 +510,12 @@ def caption(groups: dict[str, dict[int, Run]]) -> str:
     first = next(iter(runs.values()))
     lengths = sorted({run.seq_len for run in runs.values()})
     seeds = first.params.get("seeds") or sorted({int(s) for model in first.per_seed.values() for s in model})
+    seeds = range(seeds) if isinstance(seeds, int) else seeds  # `seeds: 30` is seeds 0-29
     sine = first.params.get("sine") or {}
     model, train = sine.get("model") or {}, sine.get("train") or {}
-    parts = [f"seq_len={', '.join(map(str, lengths))}", seeds_text(seeds)]
+    counts = sorted({run.seeds for run in runs.values()})
+    parts = [f"seq_len={', '.join(map(str, lengths))}",
+             seeds_text(seeds) if len(counts) == 1 else f"{counts[0]}-{counts[-1]} seeds a run"]
     if "hidden_size" in model:
         layers = model.get("num_layers", 1)
         parts.append(f"hidden {model['hidden_size']}" + (f" x {layers} layers" if layers > 1 else ""))
