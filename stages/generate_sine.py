@@ -1,4 +1,4 @@
-"""Stage generate_sine: the noisy sine series of seed 003, one value per line."""
+"""Stage generate_sine: the noisy sine series of text 003, one value per line."""
 
 import argparse
 import logging

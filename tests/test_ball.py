@@ -39,7 +39,7 @@ def test_packed_prediction_equals_running_each_history_alone(kind):
         torch.testing.assert_close(prediction, alone[0, -1], atol=1e-6, rtol=0)
 
 
-def test_accuracy_is_seed_004s_formula():
+def test_accuracy_is_text_004s_formula():
     actual = torch.tensor([[0.5], [0.0], [-0.2]])
     predicted = torch.tensor([[0.4], [0.01], [-0.2]])
     expected = 1 - np.mean([0.1 / 0.5001, 0.01 / 0.0001, 0.0])
@@ -72,7 +72,7 @@ def test_minibatches_walk_the_shards_in_order_and_shuffle_only_when_asked():
     assert first != [y.flatten().tolist() for _, _, y in shuffled.batches()]  # a new order each epoch
 
 
-def test_early_stopping_follows_seed_004s_rule():
+def test_early_stopping_follows_text_004s_rule():
     stopping = EarlyStopping("val_accuracy", patience=2)
     model = torch.nn.Linear(1, 1)
     values = [0.5, 0.7, 0.6, 0.69, 0.65]

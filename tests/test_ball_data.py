@@ -69,7 +69,7 @@ def test_chunks_of_2000_lines_split_60_20_20_padded_and_scaled():
         assert torch.all(row[length:] == 0)
 
 
-def test_split_uses_seed_004s_permutation():
+def test_split_uses_text_004s_permutation():
     rows = ball_data.generate_rows(2000, (-10, 10), 5, (5, 10), seed=1)
     torch.random.manual_seed(0)
     order = torch.randperm(2000)

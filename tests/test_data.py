@@ -13,7 +13,7 @@ from rnnlab.params import SineData
 SEED_003 = SineData(points=1000, span_pi=10, noise=0.1, seed=42, train_fraction=0.8)
 
 
-def test_generated_csv_is_byte_identical_to_seed_003():
+def test_generated_csv_is_byte_identical_to_text_003():
     # Text 003 computes, with the legacy global stream:
     #   np.random.seed(42); y = sin(linspace(0, 10*pi, 1000)) + np.random.normal(0, 0.1, 1000)
     #   np.savetxt(..., fmt='%.6f')

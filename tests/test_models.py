@@ -36,7 +36,7 @@ def test_unknown_model_lists_the_choices():
 
 
 def test_replicas_are_initialised_exactly_as_the_seed_builds_its_model():
-    # seed 003: torch.manual_seed(0), then nn.GRU(1, 16), then nn.Linear(16, 1)
+    # text 003: torch.manual_seed(0), then nn.GRU(1, 16), then nn.Linear(16, 1)
     torch.manual_seed(0)
     gru, linear = nn.GRU(1, 16), nn.Linear(16, 1)
     stack = build_stack(ModelConfig("gru"), [5, 0])
@@ -45,7 +45,7 @@ def test_replicas_are_initialised_exactly_as_the_seed_builds_its_model():
     assert torch.equal(replica["head.weight"], linear.weight)
 
 
-def test_seed_003_parameter_counts():
+def test_text_003_parameter_counts():
     assert parameter_count(ModelConfig("gru")) == 3 * (16 + 16 * 16 + 2 * 16) + 17
     assert parameter_count(ModelConfig("mlp")) == (2 * 32) + (33 * 16) + 17
 

@@ -22,7 +22,8 @@ def run_data(seq_len, gru=(0.02, 0.018, 0.019), rnn=(0.5, 0.9, 1.2), params=None
     metrics/sine_detail.json that `git show` finds in its commit. ``validation``: model -> each
     seed's validation_mse (a run that held out a validation slice)."""
     per_seed = {
-        model: {str(s): {"rollout_mse": v, "rollout_mse_best": v / 2, "rollout_mse_last10": v * 1.1} for s, v in enumerate(vals)}
+        model: {str(s): {"rollout_mse": v, "oracle_rollout_mse_best": v / 2, "rollout_mse_last10": v * 1.1}
+                for s, v in enumerate(vals)}
         for model, vals in (("gru", gru), ("rnn", rnn))
     }
     for model, values in (validation or {}).items():

@@ -110,7 +110,7 @@ def test_training_twice_gives_bitwise_identical_checkpoints(tmp_path, root):
 
 
 @pytest.mark.slow
-def test_default_params_reproduce_seed_003_gru_to_the_digit(root):
+def test_default_params_reproduce_text_003_gru_to_the_digit(root):
     # The text prints: GRU loss=0.0116, GRU test loss=0.0171 (150 epochs, seq_len 20).
     p = params.load(root / "params.yaml")
     values = data.parse_series(data.series_csv(data.noisy_sine(p.sine.data)))

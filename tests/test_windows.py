@@ -15,7 +15,7 @@ def p(root):
     return params.load(root / "params.yaml")
 
 
-def test_windows_series_is_seed_001s():
+def test_windows_series_is_text_001s():
     np.random.seed(0)
     expected = (np.sin(np.linspace(0, 100, 500)) + np.random.normal(0, 0.1, 500)).astype(np.float32)
     cfg = params.WindowsData(points=500, x_max=100, noise=0.1, seed=0, train_fraction=0.8)

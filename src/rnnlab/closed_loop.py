@@ -317,7 +317,7 @@ def train_step(model, x: Tensor, target: Tensor, state, horizon: int) -> tuple[T
 
 @dataclass(frozen=True)
 class ClosedLoopWindows(StatefulWindows):
-    """Seed 003's stateful windows (``training.StatefulWindows``: same order, same carried state,
+    """Text 003's stateful windows (``training.StatefulWindows``: same order, same carried state,
     same rollout test), each trained on the closed loop: its last ``horizon`` predictions are a
     free run with the gradient through the fed-back values (``train_step``)."""
 

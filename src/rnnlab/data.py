@@ -342,14 +342,14 @@ def hold_out(train: Tensor, points: int, validation_fraction: float, seq_len: in
 
 
 @dataclass(frozen=True)
-class Windows:
+class WindowPairs:
     """Non-overlapping training windows, many-to-many (text 003)."""
 
     inputs: Tensor   # (N, seq_len, 1)
     targets: Tensor  # (N, seq_len, 1)
 
 
-def stateful_windows(train: Tensor, seq_len: int) -> Windows:
+def stateful_windows(train: Tensor, seq_len: int) -> WindowPairs:
     """Cut the training series into consecutive windows of ``seq_len + 1`` points.
 
     ::
@@ -369,4 +369,4 @@ def stateful_windows(train: Tensor, seq_len: int) -> Windows:
             f"each window needs seq_len + 1 = {span}"
         )
     windows = train[: count * span].view(count, span, 1)  # (N, seq_len+1, 1)
-    return Windows(inputs=windows[:, :-1], targets=windows[:, 1:])
+    return WindowPairs(inputs=windows[:, :-1], targets=windows[:, 1:])

@@ -43,7 +43,7 @@ class ModelConfig:
     input_size: int = 1
     output_size: int = 1
     # None keeps PyTorch's default initialisation; a number re-draws every recurrent
-    # parameter from N(0, init_std) right after construction (seed 002's tiny init).
+    # parameter from N(0, init_std) right after construction (text 002's tiny init).
     init_std: float | None = None
 
     def __post_init__(self):

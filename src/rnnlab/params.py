@@ -38,7 +38,7 @@ class SineData:
     points: int
     span_pi: float          # x = linspace(0, span_pi * pi, points)
     noise: float            # standard deviation of the Gaussian noise
-    seed: int               # numpy seed of the noise (seed 003 uses 42)
+    seed: int               # numpy seed of the noise (text 003 uses 42)
     train_fraction: float
     # The training part's last validation_fraction * points are held out: rolled out every epoch,
     # never trained on (0: none, the texts'). A default only for code that builds this directly:
@@ -54,7 +54,7 @@ class SineData:
 
 
 @dataclass(frozen=True)
-class Architecture:
+class ModelParams:
     hidden_size: int
     num_layers: int
     mlp_widths: tuple[int, ...]
@@ -150,7 +150,7 @@ RECURRENT_NAMES = ("rnn", "lstm", "gru")
 class Sine:
     data: SineData
     models: tuple[str, ...]
-    model: Architecture
+    model: ModelParams
     train: SineTraining
 
     def check(self, at: str, allowed: tuple[str, ...] = MODEL_NAMES) -> None:
@@ -261,7 +261,7 @@ class BallGenerate:
 @dataclass(frozen=True)
 class BallPrepare:
     chunk_lines: int
-    scale: float              # positions are divided by this (seed 004: 50)
+    scale: float              # positions are divided by this (text 004: 50)
     split: tuple[float, ...]  # cut points of each chunk's permutation: [0.6, 0.8] = 60/20/20
     seed: int                 # torch.random.manual_seed at the start of preparation
 
@@ -279,12 +279,12 @@ BALL_ENGINES = ("torch", "compiled")
 @dataclass(frozen=True)
 class BallTraining(Training):
     batch_size: int
-    shuffle: bool             # false: minibatches in shard order (seed 004); true: reshuffled every epoch
+    shuffle: bool             # false: minibatches in shard order (text 004); true: reshuffled every epoch
     min_history: int | None   # null: whole rows only; k: also every prefix with at least k inputs
     patience: int             # stop when the best epoch is more than this many epochs old
-    monitor: str              # what "best" means: val_accuracy (seed 004) or val_mae
+    monitor: str              # what "best" means: val_accuracy (text 004) or val_mae
     seeds: Seeds              # one replica per torch seed (manual_seed before each is built); the first seeds the shuffle
-    engine: str               # torch: nn.RNN/LSTM/GRU on packed batches, bitwise seed 004's; compiled: kernels.py
+    engine: str               # torch: nn.RNN/LSTM/GRU on packed batches, bitwise text 004's; compiled: kernels.py
 
     def check(self, at: str) -> None:
         super().check(at)
@@ -309,7 +309,7 @@ class Ball:
     generate: BallGenerate
     prepare: BallPrepare
     models: tuple[str, ...]
-    model: Architecture
+    model: ModelParams
     train: BallTraining
 
     def check(self, at: str) -> None:
@@ -321,7 +321,7 @@ class WindowsData:
     points: int
     x_max: float              # data = sin(linspace(0, x_max, points)) + N(0, noise)
     noise: float
-    seed: int                 # numpy seed of the noise (seed 001: 0)
+    seed: int                 # numpy seed of the noise (text 001: 0)
     train_fraction: float
 
     def check(self, at: str) -> None:
@@ -332,9 +332,9 @@ class WindowsData:
 @dataclass(frozen=True)
 class Windows:
     data: WindowsData
-    time_step: int            # values per window (seed 001: 10)
+    time_step: int            # values per window (text 001: 10)
     models: tuple[str, ...]
-    model: Architecture
+    model: ModelParams
     train: Training
 
     def check(self, at: str) -> None:
@@ -344,7 +344,7 @@ class Windows:
 
 @dataclass(frozen=True)
 class RandomWindows:
-    steps: int                    # points per window (seed 002: 50 -> 49 inputs)
+    steps: int                    # points per window (text 002: 50 -> 49 inputs)
     span: float                   # a window covers sin over [start, start + span]
     start_max: int                # start = randint(start_max)
     seed: int                     # numpy seed of the random starts
@@ -352,7 +352,7 @@ class RandomWindows:
     iterations_per_epoch: int     # one history row (and one test) per this many iterations
     init_std: float               # recurrent parameters drawn from N(0, init_std)
     models: tuple[str, ...]
-    model: Architecture
+    model: ModelParams
     train: Training               # epochs x iterations_per_epoch = iterations
 
     def check(self, at: str) -> None:
@@ -377,7 +377,7 @@ class Analysis:
 
 @dataclass(frozen=True)
 class Params:
-    seq_len: int            # input steps per training window (seed 003: 20)
+    seq_len: int            # input steps per training window (text 003: 20)
     seeds: Seeds            # one replica per torch seed, each set after the data are cut; N: seeds 0 .. N-1
     threads: int            # torch intra-op threads in every stage
     series: Series

@@ -98,7 +98,7 @@ def validation_questions(p: Params, length: int) -> references.Questions:
 # --- training ----------------------------------------------------------------------------------
 
 
-def strided_windows(z: torch.Tensor, seq_len: int, stride: int) -> data.Windows:
+def strided_windows(z: torch.Tensor, seq_len: int, stride: int) -> data.WindowPairs:
     """Windows of ``seq_len + 1`` starting every ``stride`` steps (they overlap when stride <= seq_len)::
 
         z     : z0 z1 z2 z3 z4 z5 ...        seq_len 3, stride 1
@@ -108,7 +108,7 @@ def strided_windows(z: torch.Tensor, seq_len: int, stride: int) -> data.Windows:
     if len(z) < span:
         raise DataError(f"the forecaster's training part has {len(z)} points, fewer than seq_len + 1 = {span}")
     windows = z.unfold(0, span, stride).unsqueeze(-1)  # (N, seq_len+1, 1)
-    return data.Windows(inputs=windows[:, :-1], targets=windows[:, 1:])
+    return data.WindowPairs(inputs=windows[:, :-1], targets=windows[:, 1:])
 
 
 @dataclass
@@ -118,7 +118,7 @@ class ShuffledWindows:
     and, for the history only, the rollout over the test range (``test_loss``), both in the series'
     units."""
 
-    windows: data.Windows
+    windows: data.WindowPairs
     batch_size: int
     seed: int
     judge: object  # model -> {"val_loss": (R,), "test_loss": (R,)}

@@ -72,7 +72,7 @@ MEASURES = {
     "rollout_mse": "Rollout test MSE, final epoch (the texts' number)",
     "backtest_mse": "Backtest MSE: each seed's mean over the rolling origins (the second metric)",
     "rollout_mse_last10": "Rollout test MSE, mean of the last 10 epochs",
-    "rollout_mse_best": "Rollout test MSE, best epoch (chosen on the test range: optimistic)",
+    "oracle_rollout_mse_best": "Rollout test MSE, best epoch (chosen on the test range: optimistic)",
 }
 COMPARED = ("rollout_mse", "backtest_mse")  # the measures every comparison is drawn for
 

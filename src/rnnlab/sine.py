@@ -1,6 +1,6 @@
-"""Experiment S (seeds 003 and 000): next-step prediction of a noisy sine.
+"""Experiment S (texts 003 and 000): next-step prediction of a noisy sine.
 
-The stages call these functions; they hold the experiment's recipe, in the seed's order:
+The stages call these functions; they hold the experiment's recipe, in the texts' order:
 read the csv, split 80/20, cut non-overlapping windows, *then* seed and build the models,
 train statefully, judge each epoch by a free-running rollout over the test range. Opt-in: a
 validation slice held out of the training part (``sine.data.validation_fraction``), rolled out
@@ -41,7 +41,7 @@ def train(p: Params, values: np.ndarray, kind: str, on_epoch: OnEpoch | None = N
     part = data.hold_out(split.train, len(values), p.sine.data.validation_fraction, p.seq_len)
     windows = data.stateful_windows(part.fit, p.seq_len)
     cfg = model_config(p, kind)
-    model = build_stack(cfg, list(p.seeds))  # seeded per replica, after the data are cut (seed 003)
+    model = build_stack(cfg, list(p.seeds))  # seeded per replica, after the data are cut (text 003)
     held_out = f", {len(part.validation)} validation points" if len(part.validation) else ""
     log.info(
         "%s: %d training windows of %d steps%s, %d test points, %d parameters, seeds %s",
@@ -57,7 +57,7 @@ def train(p: Params, values: np.ndarray, kind: str, on_epoch: OnEpoch | None = N
     result = fit(model, regime, recipe, chain(progress.fit_callback("test_loss"), on_epoch))
     seconds = progress.close()
     if regime.validates:
-        result = dataclasses.replace(result, state=regime.test_state(model, result.state))
+        result = dataclasses.replace(result, state=regime.state_at_test_start(model, result.state))
     # in the series' own units (``unit``: the scaling's std squared), as the history and metrics are
     last = {k: float(np.median(v[-1].numpy())) * (unit if k in LOSSES else 1.0) for k, v in result.history.items()}
     validation = f", validation MSE {last['val_loss']:.4g}" if regime.validates else ""
@@ -143,7 +143,7 @@ def seed_metrics(p: Params, series: np.ndarray, history: pd.DataFrame, preds: di
         curve = history[f"test_loss_seed{seed}"].to_numpy()
         row = {
             "train_loss": float(history[f"train_loss_seed{seed}"].iloc[-1]),
-            "rollout_mse_best": float(curve.min()),                   # the best epoch's
+            "oracle_rollout_mse_best": float(curve.min()),  # the best epoch's: chosen on the test range
             "rollout_mse_last10": float(curve[-LAST_EPOCHS:].mean()),  # mean of the last 10 epochs
         }
         for question, by_measure in measures.items():

@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 
 from rnnlab import kernels
-from rnnlab.data import Windows
+from rnnlab.data import WindowPairs
 from rnnlab.engine import Batch
 from rnnlab.errors import DivergedError
 from rnnlab.evaluation import mse, rollout, warm
@@ -73,7 +73,7 @@ class CompiledAdam(_Optimizer):
 class PlainSGD(_Optimizer):
     """``torch.optim.SGD`` (no weight decay, dampening or Nesterov): the same PyTorch tensor
     operations in the same order, so the same numbers bit for bit (the ball's torch engine is
-    held to seed 004's loop by ``benchmarks/bench_ball.py``)."""
+    held to text 004's loop by ``benchmarks/bench_ball.py``)."""
 
     def __init__(self, params, lr: float, momentum: float = 0.0):
         super().__init__(params, lr=lr, momentum=momentum)
@@ -160,7 +160,7 @@ class Regime(Protocol):
 
 @dataclass(frozen=True)
 class StatefulWindows:
-    """Seed 003: non-overlapping windows in order, batch 1, state carried, rollout test.
+    """Text 003: non-overlapping windows in order, batch 1, state carried, rollout test.
 
     ::
 
@@ -171,7 +171,7 @@ class StatefulWindows:
     With a ``validation`` slice (the training part's last points, never trained on), each epoch
     also rolls out over it, from its first point and the state left by window N-1 (``val_loss``),
     and the test rollout starts from that state warmed teacher-forced through the slice
-    (``test_state``), so the test range still follows the data the model has read::
+    (``state_at_test_start``), so the test range still follows the data the model has read::
 
         series : windows 0 .. N-1 | validation v0 .. vK | test t0 .. t199
         val    : free run from v0, state of window N-1
@@ -193,7 +193,7 @@ class StatefulWindows:
     fraction of inputs that were predictions.
     """
 
-    windows: Windows
+    windows: WindowPairs
     test: Tensor  # (N_test,)
     carries_state: bool = True
     validation: Tensor | None = None  # (N_val,); None or empty: no validation slice (the texts')
@@ -246,13 +246,13 @@ class StatefulWindows:
         fed_back = torch.from_numpy(feed.mean((1, 2))).to(loss.dtype)      # (R,)
         return {"loss": loss, "fed_back": fed_back}, state
 
-    def test_state(self, model, state):
+    def state_at_test_start(self, model, state):
         """The state the test range starts from: ``state`` (left by the last window) after
         reading the validation slice teacher-forced; ``state`` itself without a slice."""
         return warm(model, self.validation, state) if self.validates else state
 
     def evaluate(self, model, state):
-        preds = rollout(model, self.test[0], self.test_state(model, state), len(self.test) - 1)
+        preds = rollout(model, self.test[0], self.state_at_test_start(model, state), len(self.test) - 1)
         row = {"test_loss": mse(preds, self.test[1:])}
         if self.validates:
             preds = rollout(model, self.validation[0], state, len(self.validation) - 1)
@@ -264,7 +264,7 @@ class StatefulWindows:
 class EarlyStopping:
     """Keep the weights of the best epoch; stop when the best is more than ``patience`` epochs old.
 
-    Seed 004's rule: a strictly better ``monitor`` value saves the model; otherwise, once
+    Text 004's rule: a strictly better ``monitor`` value saves the model; otherwise, once
     ``epoch - best_epoch > patience``, training stops. The best weights are restored at the end.
 
     Per replica: each replica of a stack keeps its own record, best epoch and stop epoch, as if
@@ -287,7 +287,7 @@ class EarlyStopping:
     kept: dict[int, object] = field(init=False, default_factory=dict)     # replica -> its weights to restore
 
     def _start(self) -> float:
-        # seed 004 starts its record at 0 accuracy; an error to minimise starts at infinity
+        # text 004 starts its record at 0 accuracy; an error to minimise starts at infinity
         return 0.0 if self.mode == "max" else math.inf
 
     @property
