@@ -103,3 +103,21 @@ def root() -> Path:
 @pytest.fixture
 def default_params() -> dict:
     return yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+# --- helpers only tests use ------------------------------------------------------------------------
+
+
+def caption_text(fig) -> str | None:
+    """The params caption of a figure made by rnnlab.plotting, or None."""
+    from rnnlab.plotting import CAPTION_GID
+
+    return next((t.get_text() for t in fig.texts if t.get_gid() == CAPTION_GID), None)
+
+
+def reference_checkpoint(cfg, model, seed: int, **extra):
+    """A one-seed checkpoint of a plain PyTorch module, as a training stage would save it."""
+    from rnnlab.checkpoints import Checkpoint
+
+    weights = {name: p.detach().unsqueeze(0) for name, p in model.state_dict().items()}
+    return Checkpoint(cfg, [seed], weights, None, extra)

@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 
 from rnnlab import ball, ball_data
-from rnnlab.checkpoints import reference_checkpoint, save_checkpoint
+from rnnlab.checkpoints import save_checkpoint
 from rnnlab.cli import main
 from rnnlab.models import ModelConfig, build_reference
+
+from conftest import reference_checkpoint
 
 
 @pytest.fixture

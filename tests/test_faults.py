@@ -35,12 +35,12 @@ import yaml
 
 from rnnlab import ball, ball_data, cli, params
 from rnnlab import io as rnnlab_io
-from rnnlab.checkpoints import load_checkpoint, reference_checkpoint, save_checkpoint
+from rnnlab.checkpoints import load_checkpoint, save_checkpoint
 from rnnlab.errors import DataError, ParamsError
 from rnnlab.models import ModelConfig, build_reference
 from rnnlab.stage import INTERRUPTED
 
-from conftest import ROOT, Project, clone_tree, run, tiny
+from conftest import ROOT, Project, clone_tree, reference_checkpoint, run, tiny
 
 # ---------------------------------------------------------------------------------------
 # Helpers

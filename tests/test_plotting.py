@@ -14,7 +14,7 @@ from matplotlib.ticker import NullFormatter
 
 from rnnlab import params, plotting
 
-from conftest import ROOT
+from conftest import ROOT, caption_text
 
 SEEDS = [0, 1, 2]
 
@@ -121,7 +121,7 @@ def test_short_numbers():
 @pytest.mark.parametrize("name", list(every_figure("x")))
 def test_each_figure_carries_its_caption_at_the_foot_clear_of_every_axes(name):
     fig = drawn(every_figure("seq_len=20 · seeds 0-2")[name])
-    assert plotting.caption_text(fig) == "seq_len=20 · seeds 0-2"
+    assert caption_text(fig) == "seq_len=20 · seeds 0-2"
     (text,) = [t for t in fig.texts if t.get_gid() == plotting.CAPTION_GID]
     assert text.get_fontsize() <= 8
     renderer = fig.canvas.get_renderer()
@@ -131,7 +131,7 @@ def test_each_figure_carries_its_caption_at_the_foot_clear_of_every_axes(name):
 
 
 def test_without_a_caption_a_figure_has_none():
-    assert plotting.caption_text(plotting.gates(pd.DataFrame({"step": [0, 1], "truth": [0, 1]}))) is None
+    assert caption_text(plotting.gates(pd.DataFrame({"step": [0, 1], "truth": [0, 1]}))) is None
 
 
 # --- ball ------------------------------------------------------------------------------------------

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from rnnlab import plotting, report
+from rnnlab import report
 from rnnlab.errors import RnnlabError
+
+from conftest import caption_text
 
 PARAMS = {"seq_len": 20, "seeds": [0, 1, 2], "threads": 1, "sine": {"train": {"lr": 0.0005}},
           "ball": {"train": {"lr": 0.1}}}
@@ -164,7 +166,7 @@ def test_study_figure_gives_each_model_its_own_panel_on_one_scale_with_every_see
 
 def test_study_figure_is_captioned_with_the_params_its_runs_share():
     study = collect(shown(exp("exp-ten", run_data(10)), exp("exp-thirty", run_data(30))))
-    text = plotting.caption_text(report.figure(report.protocols(study), study.models))
+    text = caption_text(report.figure(report.protocols(study), study.models))
     assert text.startswith("seq_len=10, 20, 30 · seeds 0-2 · ")
     assert "lr 5e-4" in text and text.endswith("runs: exp-ten, aaaaaaa, exp-thirty")
 

@@ -74,11 +74,6 @@ def stack_checkpoint(model, seeds: list[int], state) -> Checkpoint:
     return Checkpoint(model.cfg, list(seeds), model.stacked_state_dict(), state)
 
 
-def reference_checkpoint(cfg: ModelConfig, model: nn.Module, seed: int, **extra) -> Checkpoint:
-    weights = {name: p.detach().unsqueeze(0) for name, p in model.state_dict().items()}
-    return Checkpoint(cfg, [seed], weights, None, extra)
-
-
 def load_checkpoint(path: str | Path, cfg: ModelConfig | None = None, seeds: list[int] | None = None) -> Checkpoint:
     """Read and check a checkpoint; every problem is a DataError naming the file.
 

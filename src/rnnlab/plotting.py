@@ -45,11 +45,6 @@ def new_figure(figsize: tuple[float, float], caption: str | None = None) -> Figu
     return fig
 
 
-def caption_text(fig: Figure) -> str | None:
-    """The params caption of a figure made here, or None."""
-    return next((t.get_text() for t in fig.texts if t.get_gid() == CAPTION_GID), None)
-
-
 def tidy_log_axis(ax, axis: str = "y") -> None:
     """A log axis a reader can read: plain numbers (0.02, not 2x10^-2) and 1-2-5 ticks when it
     spans less than three decades, powers of ten otherwise; never labelled minor ticks."""
