@@ -58,10 +58,10 @@ def test_the_default_is_one_seed_text_004s(defaults):
     ([], "compiled", "ball.train.seeds must be a non-empty list without repeats, got []"),
     ([2, 2], "compiled", "ball.train.seeds must be a non-empty list without repeats, got [2, 2]"),
     ([0, "one"], "compiled", "ball.train.seeds[1] must be an integer, got 'one'"),
-    (3, "compiled", "ball.train.seeds must be a list, got 3"),
+    ("abc", "compiled", "ball.train.seeds must be a list of seeds or a count, got 'abc'"),
     ([0, 1], "torch", "ball.train.seeds: the torch engine trains one seed (text 004's loop), got [0, 1]; "
                       "add -S ball.train.engine=compiled to train several at once"),
-], ids=["empty", "repeated", "not-an-integer", "not-a-list", "torch-engine"])
+], ids=["empty", "repeated", "not-an-integer", "neither-list-nor-count", "torch-engine"])
 def test_bad_seeds_are_refused_naming_the_key(root, seeds, engine, message):
     data = yaml.safe_load((root / "params.yaml").read_text())
     data["ball"]["train"].update(seeds=seeds, engine=engine)

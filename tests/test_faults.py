@@ -124,6 +124,8 @@ def _wrong_type(hint) -> tuple[object, str]:
         return "abc", "must be a mapping, got 'abc'"
     if typing.get_origin(hint) is tuple:
         return "abc", "must be a list, got 'abc'"
+    if hint is params.Seeds:  # a list of seeds, or a count of them
+        return "abc", "must be a list of seeds or a count, got 'abc'"
     return {
         int: ("abc", "must be an integer, got 'abc'"),
         float: ("abc", "must be a finite number, got 'abc'"),

@@ -86,5 +86,6 @@ def test_declared_metrics_are_few_and_the_readmes_command_lists_them_one_per_lin
     for name, prefix in (("windows", "W"), ("random_windows", "R")):
         declared = json.loads((ROOT / "metrics" / f"{name}.json").read_text())[prefix]
         assert all(len(keys) == 2 for keys in declared.values()), name  # the medians; min/max in the detail
-    assert width("metrics", "show") <= 2000  # 2621 with W's and R's spread declared
+    # 2621 with W's and R's spread declared; 2024 since AutoReg with a constant joined the references
+    assert width("metrics", "show") <= 2100
     assert width("metrics", "diff", "--all") <= 110
