@@ -25,10 +25,10 @@ import gzip
 import itertools
 import logging
 import tempfile
-import time
 from pathlib import Path
 
 import torch
+from timing import best_of
 from torch import nn
 
 from rnnlab import ball, ball_data
@@ -148,21 +148,6 @@ def ours(p, shards: Path, model: str, engine: str) -> TextRun:
 def theirs(p, shards: Path, model: str) -> TextRun:
     t = p.ball.train
     return text_004_train(shards, model, p.ball.model.hidden_size, t.lr, t.batch_size, t.epochs, t.patience, t.seeds[0])
-
-
-def best_of(rounds: int, sides: dict) -> dict[str, tuple[float, TextRun]]:
-    """Each side run once untimed, then ``rounds`` rounds of every side in turn: each side's best
-    time and its (deterministic) result."""
-    for run in sides.values():
-        run()
-    best = {name: (float("inf"), None) for name in sides}
-    for _ in range(rounds):
-        for name, run in sides.items():
-            start = time.perf_counter()
-            result = run()
-            seconds = time.perf_counter() - start
-            best[name] = (min(best[name][0], seconds), result)
-    return best
 
 
 def main() -> None:

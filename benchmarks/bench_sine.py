@@ -24,10 +24,10 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 
 import numpy as np
 import torch
+from timing import best_of
 from torch import nn
 
 from rnnlab import data, sine
@@ -111,20 +111,6 @@ def ours(p, values: np.ndarray) -> dict[str, float]:
         result[f"{kind}_train"] = fit.history["train_loss"][-1, 0].item()
         result[f"{kind}_test"] = fit.history["test_loss"][-1, 0].item()
     return result
-
-
-def best_of(rounds: int, sides: dict) -> dict[str, tuple[float, dict]]:
-    """Each side run once untimed, then ``rounds`` rounds of every side in turn: each side's best
-    time and its (deterministic) result."""
-    for run in sides.values():
-        run()
-    best = {name: (float("inf"), None) for name in sides}
-    for _ in range(rounds):
-        for name, run in sides.items():
-            start = time.perf_counter()
-            result = run()
-            best[name] = (min(best[name][0], time.perf_counter() - start), result)
-    return best
 
 
 def main() -> None:
