@@ -86,6 +86,30 @@ def clone_tree(dest: Path) -> None:
             shutil.copy2(source, dest / name)
 
 
+def tiny_project(dest: Path, edit, message: str = "tiny params") -> Project:
+    """A committed copy of the project at ``dest`` with tiny params, ``edit(params)`` applied on
+    top; no dvc.lock (the main tree's hashes are not in this copy's cache)."""
+    dest.mkdir()
+    clone_tree(dest)
+    (dest / "dvc.lock").unlink(missing_ok=True)
+    run(["git", "init", "-q", "-b", "main"], dest)
+    project = Project(dest)
+    params = tiny(project.params())
+    edit(params)
+    project.write_params(params)
+    project.commit(message)
+    return project
+
+
+def long_ball(epochs: int):
+    """A params edit: the ball's GRU alone, on the torch engine (no kernel to compile in a fresh
+    copy), trained ``epochs`` epochs without stopping early."""
+    def edit(params: dict) -> None:
+        params["ball"]["models"] = ["gru"]
+        params["ball"]["train"].update(engine="torch", epochs=epochs, patience=epochs)
+    return edit
+
+
 @pytest.fixture
 def project(tmp_path: Path) -> Project:
     dest = tmp_path / "project"

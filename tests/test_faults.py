@@ -40,7 +40,7 @@ from rnnlab.errors import DataError, ParamsError
 from rnnlab.models import ModelConfig, build_reference
 from rnnlab.stage import INTERRUPTED
 
-from conftest import ROOT, Project, clone_tree, reference_checkpoint, run, tiny
+from conftest import ROOT, long_ball, reference_checkpoint, run, tiny, tiny_project
 
 # ---------------------------------------------------------------------------------------
 # Helpers
@@ -791,17 +791,7 @@ def ball_pipeline(tmp_path_factory):
     """A copy of the project whose ball data are prepared and committed; training uses the torch
     engine (no kernel to compile in a fresh copy) for 600 epochs: a few seconds, long enough to
     be caught mid-run after its first progress line."""
-    dest = tmp_path_factory.mktemp("faults") / "project"
-    dest.mkdir()
-    clone_tree(dest)
-    (dest / "dvc.lock").unlink(missing_ok=True)  # the main tree's hashes: not in this copy's cache
-    run(["git", "init", "-q", "-b", "main"], dest)
-    project = Project(dest)
-    data = tiny(project.params())
-    data["ball"]["models"] = ["gru"]
-    data["ball"]["train"].update(engine="torch", epochs=600, patience=600)
-    project.write_params(data)
-    project.commit("tiny ball params")
+    project = tiny_project(tmp_path_factory.mktemp("faults") / "project", long_ball(600), "tiny ball params")
     project.run("dvc", "repro", "prepare_ball")
     project.commit("prepared ball data")
     return {"project": project}

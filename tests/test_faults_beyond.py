@@ -9,7 +9,6 @@ import math
 import os
 import re
 import stat
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -28,7 +27,7 @@ from rnnlab.errors import DataError, DivergedError, ParamsError, WriteError
 from rnnlab.models import build_stack
 from rnnlab.training import StatefulWindows, fit
 
-from conftest import ROOT, Project, clone_tree, tiny
+from conftest import ROOT, Project, long_ball, tiny, tiny_project
 
 ball_models = test_faults.ball_models  # the catalogue's fixtures: untrained ball models, shards, metrics
 prepared = test_faults.prepared          # a good ball csv prepared into shards
@@ -452,17 +451,7 @@ def test_the_csv_paths_are_quoted_in_the_stage_commands():
 
 @pytest.fixture
 def sine_project(tmp_path) -> Project:
-    dest = tmp_path / "project"
-    dest.mkdir()
-    clone_tree(dest)
-    (dest / "dvc.lock").unlink(missing_ok=True)
-    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=dest, check=True)
-    project = Project(dest)
-    data_ = tiny(project.params())
-    data_["sine"]["models"] = ["mlp", "gru"]
-    project.write_params(data_)
-    project.commit("tiny params")
-    return project
+    return tiny_project(tmp_path / "project", lambda params: params["sine"].update(models=["mlp", "gru"]))
 
 
 def no_nan_in(project: Project) -> list[str]:
@@ -577,17 +566,7 @@ def test_a_stage_whose_params_did_not_change_ends_cleanly(tmp_path):
 def long_ball_training(tmp_path) -> Project:
     """A project copy with prepared ball data whose training (torch engine, 3000 epochs) lasts
     about a minute: long enough for a second DVC command to start while it runs."""
-    dest = tmp_path / "project"
-    dest.mkdir()
-    clone_tree(dest)
-    (dest / "dvc.lock").unlink(missing_ok=True)
-    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=dest, check=True)
-    project = Project(dest)
-    data_ = tiny(project.params())
-    data_["ball"]["models"] = ["gru"]
-    data_["ball"]["train"].update(engine="torch", epochs=3000, patience=3000)
-    project.write_params(data_)
-    project.commit("tiny ball params")
+    project = tiny_project(tmp_path / "project", long_ball(3000), "tiny ball params")
     project.run("dvc", "repro", "prepare_ball")
     project.commit("prepared ball data")
     return project
