@@ -23,7 +23,7 @@ repro: setup
 
 # pytest-xdist: one worker per core; a test file stays on one worker, so its module fixtures run once
 test: setup
-	$(BIN)/pytest -n auto --dist loadfile
+	$(BIN)/pytest -n auto --dist loadfile --no-loadscope-reorder
 
 lint: setup
 	$(BIN)/ruff check .

@@ -1,3 +1,4 @@
+import fcntl
 import os
 import shutil
 import subprocess
@@ -14,6 +15,20 @@ matplotlib.use("Agg")
 torch.set_num_threads(1)
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# pytest-xdist (`make test`: two workers, one file at a time, in this order, with
+# --no-loadscope-reorder) hands each worker the next file when it is down to its last test. The
+# end-to-end files take 50-150 s each, the rest of the suite about 250 s together: the first
+# builds ``tiny_baseline`` (about 100 s) while the other worker runs files that do not need it,
+# and the long files go before the many short ones, which fill in at the end (--durations).
+FIRST = ("test_e2e_workflow.py", "test_faults.py", "test_faults_beyond.py", "test_benchmarks.py",
+         "test_fresh_clone.py", "test_e2e_machines.py", "test_e2e_series.py",
+         "test_stages.py", "test_cli.py")
+
+
+def pytest_collection_modifyitems(items) -> None:
+    rank = {name: i for i, name in enumerate(FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(FIRST)))  # stable: the rest keep their order
 
 
 def run(cmd: list[str], cwd: Path, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
@@ -108,6 +123,36 @@ def long_ball(epochs: int):
         params["ball"]["models"] = ["gru"]
         params["ball"]["train"].update(engine="torch", epochs=epochs, patience=epochs)
     return edit
+
+
+@pytest.fixture(scope="session")
+def tiny_baseline(tmp_path_factory) -> Path:
+    """A committed copy of the project with tiny params whose ``dvc repro`` is done and committed
+    (dvc.lock, metrics, plots; the models in its DVC cache): what a user has after the README's
+    first command. Built once per ``make test``, by whichever pytest-xdist worker asks first,
+    under a file lock in the folder the workers share; every test that starts from it gets its
+    own copy (``repro_done``)."""
+    shared = tmp_path_factory.getbasetemp().parent  # pytest-N/, above each worker's popen-gwK/
+    path = shared / "tiny-baseline" / "project"
+    with open(shared / "tiny-baseline.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released on close: the others wait while the first builds
+        if not (path.parent / "done").exists():
+            shutil.rmtree(path.parent, ignore_errors=True)
+            path.parent.mkdir()
+            project = tiny_project(path, lambda params: None)
+            project.run("dvc", "repro")
+            project.commit("baseline: dvc repro with tiny params")
+            (path.parent / "done").touch()
+    return path
+
+
+@pytest.fixture
+def repro_done(tiny_baseline: Path, tmp_path: Path) -> Project:
+    """This test's own copy of ``tiny_baseline``: git history, workspace and DVC cache (not DVC's
+    state database under .dvc/tmp, which is keyed by the original files' inodes)."""
+    dest = tmp_path / "project"
+    shutil.copytree(tiny_baseline, dest, symlinks=True, ignore=lambda folder, names: ["tmp"] if folder.endswith(".dvc") else [])
+    return Project(dest)
 
 
 @pytest.fixture

@@ -40,7 +40,10 @@ from numba.core import types
 from numba.extending import intrinsic
 
 compiled = numba.njit(cache=True, nogil=True, error_model="numpy")
-helper = numba.njit(cache=True, inline="always", error_model="numpy")
+# Helpers are left to LLVM to inline: numba's own ``inline="always"`` (inlining its IR before
+# type inference) made the first compile 99 s instead of 56 s and a cached load 0.75 s instead
+# of 0.56 s, and the trained numbers and step times were the same (benchmarks/bench_scale.py).
+helper = numba.njit(cache=True, error_model="numpy")
 
 # The recurrent kernels take their arrays grouped in plain tuples (a named tuple costs numba's
 # dispatcher ~5-10 us a call, as much as a small training step's arithmetic):
