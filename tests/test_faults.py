@@ -735,6 +735,13 @@ def wait_for_line(stream, prefix: str) -> list[str]:
     return lines
 
 
+def ctrl_c_as_in_a_terminal() -> None:
+    """In the child before it runs: SIGINT's default action, as a terminal's foreground job has it.
+    A test run started as a background job of a non-interactive shell (`make test &`) inherits
+    SIGINT ignored, and a Python started with SIGINT ignored never raises KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.slow
 def test_sigint_of_a_training_stage_prints_one_line_no_traceback_and_keeps_the_previous_checkpoint(tmp_path):
     # the torch engine: no kernel to compile first; 3000 epochs: far longer than the test waits
@@ -751,7 +758,8 @@ def test_sigint_of_a_training_stage_prints_one_line_no_traceback_and_keeps_the_p
     command = [sys.executable, str(ROOT / "stages/train_ball.py"), "--model", "gru", "--shards", str(shards),
                "--checkpoint", str(checkpoint), "--history", str(tmp_path / "gru.csv"),
                "--timing", str(tmp_path / "gru.json"), "--params", str(p)]
-    with subprocess.Popen(command, cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True) as proc:
+    with subprocess.Popen(command, cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True,
+                          preexec_fn=ctrl_c_as_in_a_terminal) as proc:
         seen = wait_for_line(proc.stderr, "ball gru: ")  # the first progress line: training is under way
         assert seen and seen[-1].startswith("ball gru: "), "".join(seen)
         proc.send_signal(signal.SIGINT)
@@ -804,7 +812,7 @@ def start_repro(project, *args: str, log: Path, shell: str = "/bin/bash") -> sub
            "PYTHONPATH": str(project.path / "src"), "SHELL": shell}
     with log.open("w") as out:
         return subprocess.Popen(["dvc", "repro", *args], cwd=project.path, env=env, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+                                stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=ctrl_c_as_in_a_terminal)
 
 
 def wait_for_training(proc: subprocess.Popen, log: Path) -> None:
