@@ -1,11 +1,14 @@
 """Seeds at scale: `-S seeds=30` asks for seeds 0..29 in one key (a list still works), and the
-closed-loop objective's key, ``sine.train.horizon``, is checked like every other."""
+closed-loop objective's key, ``sine.train.horizon``, is checked like every other; the benchmark of
+what many seeds cost runs the training stage as DVC runs it."""
 
 import copy
+import sys
 
 import pytest
 import yaml
 
+from conftest import ROOT, run
 from rnnlab import params
 from rnnlab.errors import ParamsError
 
@@ -60,3 +63,14 @@ def test_the_horizon_defaults_to_teacher_forcing_and_is_checked(tmp_path, defaul
         load_with(tmp_path, default_params, sine__train__horizon=-1)
     with pytest.raises(ParamsError, match=r"sine\.train\.horizon and sine\.train\.sampling are two ways"):
         load_with(tmp_path, default_params, sine__train__horizon=5, sine__train__sampling=0.5)
+
+
+def test_the_seeds_benchmark_times_the_training_stage_as_dvc_runs_it(tmp_path, default_params):
+    params = tmp_path / "params.yaml"
+    default_params["sine"]["train"]["epochs"] = 2
+    params.write_text(yaml.safe_dump(default_params, sort_keys=False))
+    proc = run([sys.executable, str(ROOT / "benchmarks/bench_seeds.py"), "--stage", "--params", str(params),
+                "--model", "mlp", "--counts", "1", "3"], ROOT)
+    rows = [line.split() for line in proc.stdout.splitlines() if "seeds:" in line]
+    assert [row[0] for row in rows] == ["1", "3"], proc.stdout
+    assert all(float(row[2]) > 0 for row in rows), proc.stdout

@@ -343,7 +343,7 @@ def per_replica(value, replicas: int) -> list:
 
 def warm_up_kernels() -> float:
     """``models.warm_up`` and the one kernel it does not load, the compiled engine's whole SGD
-    epoch (~50 ms from numba's cache, ~20 s to compile), so that a timed training pays neither.
+    epoch (~50 ms from numba's cache, seconds to compile), so that a timed training pays neither.
     Returns the seconds it took."""
     seconds = models.warm_up()
     start = time.perf_counter()
