@@ -140,15 +140,34 @@ def test_gradient_equals_autograd_through_the_fed_back_values(kind, num_layers, 
 
 
 @pytest.mark.parametrize("kind", ["gru", "lstm"])
-def test_gradient_equals_autograd_in_the_shared_weight_layout(kind):
-    """90 replicas of hidden 16: more than 2^16 numbers per lane copy, the kernels' third layout
-    (a study of 100 seeds trains in it)."""
-    stack = build_stack(ModelConfig(kind, hidden_size=16), list(range(90))).double()
+def test_gradient_equals_autograd_with_100_replicas_of_one_row(kind):
+    """A study of 100 seeds, one window each: more than 2^16 numbers per lane copy, and still
+    per-lane copies (one row per replica is nothing to vectorise a shared weight over)."""
+    stack = build_stack(ModelConfig(kind, hidden_size=16), list(range(100))).double()
     x, target = window()
     loss, _, _ = closed_loop.train_step(stack, x.view(1, 1, -1, 1), target.view(1, -1, 1), None, 5)
-    for r in (0, 45, 89):
+    for r in (0, 45, 99):
         expected_loss, expected_grads, _ = reference_loss(stack, r, x, target, 5)
         torch.testing.assert_close(loss[r], expected_loss, atol=1e-14, rtol=1e-12)
+        for ours, theirs in zip(flat_grad_of_replica(stack, r), expected_grads):
+            torch.testing.assert_close(ours, theirs, atol=1e-13, rtol=1e-10)
+
+
+@pytest.mark.parametrize("kind", ["gru", "lstm"])
+def test_gradient_equals_autograd_in_the_shared_weight_layout(kind):
+    """10 replicas of 16 rows, hidden 16: more than 2^16 numbers per lane copy and rows enough per
+    replica, the kernels' third layout. The loss is the mean over rows, so its gradient is the
+    mean of each row's."""
+    rows = 16
+    stack = build_stack(ModelConfig(kind, hidden_size=16), list(range(10))).double()
+    pairs = [window(seed=s) for s in range(rows)]
+    x, target = torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])  # (rows, T) each
+    loss, _, _ = closed_loop.train_step(stack, x.view(1, rows, -1, 1), target.view(rows, -1, 1), None, 5)
+    for r in (0, 9):
+        per_row = [reference_loss(stack, r, x[b], target[b], 5) for b in range(rows)]
+        expected_loss = torch.stack([row[0] for row in per_row]).mean()
+        torch.testing.assert_close(loss[r], expected_loss, atol=1e-14, rtol=1e-12)
+        expected_grads = [torch.stack(grads).mean(0) for grads in zip(*(row[1] for row in per_row))]
         for ours, theirs in zip(flat_grad_of_replica(stack, r), expected_grads):
             torch.testing.assert_close(ours, theirs, atol=1e-13, rtol=1e-10)
 

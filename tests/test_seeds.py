@@ -3,6 +3,7 @@ closed-loop objective's key, ``sine.train.horizon``, is checked like every other
 what many seeds cost runs the training stage as DVC runs it."""
 
 import copy
+import dataclasses
 import sys
 
 import pytest
@@ -74,3 +75,19 @@ def test_the_seeds_benchmark_times_the_training_stage_as_dvc_runs_it(tmp_path, d
     rows = [line.split() for line in proc.stdout.splitlines() if "seeds:" in line]
     assert [row[0] for row in rows] == ["1", "3"], proc.stdout
     assert all(float(row[2]) > 0 for row in rows), proc.stdout
+
+
+def test_seeds_0_to_4_of_a_100_seed_pass_are_the_5_seed_run_bit_for_bit(tmp_path, default_params):
+    """5 seeds of one window each run in one kernel layout (a plain loop per lane), 100 in another
+    (per-lane weight copies, vectorised): both add every product in the same order."""
+    import torch
+
+    from rnnlab import data, sine
+
+    p = load_with(tmp_path, default_params, sine__train__epochs=1)
+    values = data.parse_series(data.series_csv(data.noisy_sine(p.sine.data)))
+    runs = {n: sine.train(dataclasses.replace(p, seeds=tuple(range(n))), values, "gru") for n in (5, 100)}
+    for name in ("train_loss", "test_loss"):
+        assert torch.equal(runs[5][1].history[name], runs[100][1].history[name][:, :5]), name
+    for five, hundred in zip(runs[5][0].reference_state_dicts(), runs[100][0].reference_state_dicts()[:5]):
+        assert all(torch.equal(five[name], hundred[name]) for name in five)

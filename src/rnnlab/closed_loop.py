@@ -95,7 +95,7 @@ def recurrent_closed_loop(kind, x, free_from, h0, c0, weight_ih, weight_hh, bias
     T, I = x.shape[2], x.shape[3]
     O, N, G = head_weight.shape[1], R * B, weight_hh[0].shape[1]
     K = (0 if kind == kernels.RNN else 4 if kind == kernels.GRU else 6) * H  # the tape's width
-    layout = _layout(G, max(I, H), N)
+    layout = _layout(G, max(I, H), N, B)
     w_ih, w_hh, b_ih, b_hh, w_head, b_head = _stack_in_layout(weight_ih, weight_hh, bias_ih, bias_hh, head_weight,
                                                               head_bias, B, layout)
     hs, cs = _state_in_lanes(kind, h0, c0, N)

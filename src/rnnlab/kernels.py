@@ -169,12 +169,16 @@ BLAS_FROM = 48  # widest of inputs and hidden units from which BLAS's products b
 
 
 @helper
-def _layout(G, K, N):
+def _layout(G, K, N, B):
+    """The products' layout for G gate rows of width K over N lanes, B rows per replica. SHARED
+    broadcasts a weight over its replica's rows, so it pays only when a replica has rows enough
+    to vectorise (8); with fewer (the sine's 100 seeds of one window each) every lane keeps its
+    own copy, however large: SHARED there is one scalar loop per replica, 5x slower at 100 seeds."""
     if K >= BLAS_FROM:
         return BLAS
     if N < 8:
         return ROWS
-    return SHARED if G * K * N > LANE_COPIES_UP_TO else LANES
+    return SHARED if G * K * N > LANE_COPIES_UP_TO and B >= 8 else LANES
 
 
 @helper
@@ -565,7 +569,7 @@ def sequence_forward(kind, x, lengths, state0, weights, out, tape, state_n):
     weight_ih, weight_hh, bias_ih, bias_hh = weights
     R, B, T, I = out.shape[0], x.shape[1], x.shape[2], x.shape[3]
     H, G, N = h0.shape[2], weight_hh.shape[1], out.shape[0] * x.shape[1]
-    layout = _layout(G, max(I, H), N)
+    layout = _layout(G, max(I, H), N, B)
     w_ih, w_hh = _weights(weight_ih, B, layout), _weights(weight_hh, B, layout)
     b_ih, b_hh = _bias(bias_ih, B, layout), _bias(bias_hh, B, layout)
     h, c, xt = np.empty((H, N)), np.zeros((H, N)), np.empty((I, N))
@@ -637,7 +641,7 @@ def rollout(kind, x0, state, params, preds, tape):
     R, B, steps, O = preds.shape
     L, H, N = h.shape[0], h.shape[3], R * B
     G = weight_hh[0].shape[1]
-    layout = _layout(G, max(x0.shape[2], H), N)
+    layout = _layout(G, max(x0.shape[2], H), N, B)
     w_ih, w_hh, b_ih, b_hh, w_head, b_head = _stack_in_layout(weight_ih, weight_hh, bias_ih, bias_hh, head_weight,
                                                               head_bias, B, layout)
     hs, cs = _state_in_lanes(kind, h, c, N)
@@ -678,7 +682,7 @@ def sampled_inputs(kind, x, feed, state0, params, inputs, preds):
     H, N = h0.shape[3], R * B
     G, I = weight_hh[0].shape[1], x.shape[3]
     K = tape_width(kind, H)
-    layout = _layout(G, max(I, H), N)
+    layout = _layout(G, max(I, H), N, B)
     w_ih, w_hh, b_ih, b_hh, w_head, b_head = _stack_in_layout(weight_ih, weight_hh, bias_ih, bias_hh, head_weight,
                                                               head_bias, B, layout)
     hs, cs = _state_in_lanes(kind, h0, c0, N)
@@ -780,7 +784,7 @@ def sequence_backward(kind, x, lengths, state0, weights, out, tape, d_out, d_sta
     R, B, T, I = out.shape[0], x.shape[1], x.shape[2], x.shape[3]
     H, G, N = h0.shape[2], weight_hh.shape[1], out.shape[0] * x.shape[1]
     K = tape.shape[3]
-    layout = _layout(G, max(I, H), N)
+    layout = _layout(G, max(I, H), N, B)
     w_ih, w_hh = _weights(weight_ih, B, layout), _weights(weight_hh, B, layout)
     acc_ih, acc_hh = _accumulator(G, I, R, N, layout), _accumulator(G, H, R, N, layout)
     acc_bih, acc_bhh = _bias_accumulator(G, R, N, layout), _bias_accumulator(G, R, N, layout)
