@@ -9,9 +9,10 @@ import sys
 import pytest
 import yaml
 
-from conftest import ROOT, run
 from rnnlab import params
 from rnnlab.errors import ParamsError
+
+from conftest import ROOT, run
 
 
 def load_with(tmp_path, default_params, **top):
