@@ -80,7 +80,7 @@ def test_the_seeds_benchmark_times_the_training_stage_as_dvc_runs_it(tmp_path, d
 
 def test_seeds_0_to_4_of_a_100_seed_pass_are_the_5_seed_run_bit_for_bit(tmp_path, default_params):
     """5 seeds of one window each run in one kernel layout (a plain loop per lane), 100 in another
-    (per-lane weight copies, vectorised): both add every product in the same order."""
+    (per-lane weight copies, vectorised): the same products in the same order, the same numbers."""
     import torch
 
     from rnnlab import data, sine
