@@ -6,6 +6,7 @@ seed and seed ensemble beside every classical reference, and the seconds each ne
 
     python benchmarks/bench_series.py                     # all three, a few minutes
     python benchmarks/bench_series.py --series nile --models gru,rnn
+    python benchmarks/bench_series.py --seeds 30          # the ensembles of 30 replicas
 """
 
 from __future__ import annotations
@@ -30,8 +31,10 @@ TEXT = {"sunspots": lambda: datasets.packaged_csv("sunspots"), "co2": datasets.c
         "nile": lambda: datasets.packaged_csv("nile")}
 
 
-def contest(name: str, models: list[str], params_path: str) -> dict[str, str]:
+def contest(name: str, models: list[str], params_path: str, seeds: int | None = None) -> dict[str, str]:
     raw = yaml.safe_load(Path(params_path).read_text())
+    if seeds is not None:
+        raw["seeds"] = seeds  # the one-key form: seeds 0..seeds-1, as `-S seeds=N`
     raw["series"].update(COMMANDS[name], csv_path=f"{name}.csv", recipe="forecaster", arima_order=None)
     p = parse(raw)
     x = data.parse_column(TEXT[name](), p.series.column, source=name, gaps=p.series.gaps)
@@ -58,11 +61,12 @@ def main() -> None:
     parser.add_argument("--series", default="sunspots,co2,nile")
     parser.add_argument("--models", default="mlp,rnn,lstm,gru")
     parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--seeds", type=int, help="seeds 0..N-1 (default: the params' seeds)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     logging.basicConfig(level=logging.WARNING)
     names = args.series.split(",")
-    table = {name: contest(name, args.models.split(","), args.params) for name in names}
+    table = {name: contest(name, args.models.split(","), args.params, args.seeds) for name in names}
     rows = list(dict.fromkeys(row for cells in table.values() for row in cells))
     print("| backtest MASE: networks median seed / ensemble | " + " | ".join(names) + " |")
     print("|---|" + "---:|" * len(names))

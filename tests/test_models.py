@@ -1,5 +1,9 @@
 """The registry: every architecture behind one interface, replicas seeded like the texts."""
 
+import json
+import subprocess
+import sys
+
 import pytest
 import torch
 from torch import nn
@@ -79,3 +83,29 @@ def test_warm_up_compiles_what_the_stages_use():
         CompiledAdam([stack.flat], lr=0.01).step()
         build_stack(ModelConfig(kind, hidden_size=3), [0, 1, 2]).rollout(x[:, :, :1], None, 3)
     assert {name: len(f.signatures) for name, f in dispatchers.items()} == before
+
+
+SIGNATURES_AFTER_EACH_PART = """
+import json, sys
+from rnnlab import ball, kernels
+for part in sys.argv[1:]:
+    ball.warm_up_kernels(None if part == "whole" else part)
+    print(json.dumps({name: sorted(map(str, f.signatures)) for name, f in vars(kernels).items() if hasattr(f, "signatures")}))
+"""
+
+
+def signatures_after_each(*parts: str) -> list[dict[str, set[str]]]:
+    """Each kernel's loaded signatures after each warm-up part in turn, in one fresh process."""
+    proc = subprocess.run([sys.executable, "-c", SIGNATURES_AFTER_EACH_PART, *parts], capture_output=True, text=True,
+                          check=True)
+    return [{name: set(sigs) for name, sigs in json.loads(line).items()} for line in proc.stdout.splitlines()]
+
+
+def test_make_setups_two_warm_up_halves_load_every_signature_of_the_whole_warm_up():
+    """``make setup`` compiles the kernels in two processes, one half each: together they must
+    leave nothing for a stage to compile that the whole warm-up would have compiled."""
+    one_layer, both, whole = signatures_after_each("one_layer", "rest", "whole")
+    [rest] = signatures_after_each("rest")
+    assert both == whole, "the whole warm-up loaded signatures the two halves did not"
+    assert {name: one_layer[name] | rest[name] for name in whole} == whole
+    assert one_layer != whole and rest != whole, "each half leaves work to the other"

@@ -341,11 +341,13 @@ def per_replica(value, replicas: int) -> list:
     return list(value) if isinstance(value, list) else [value] * replicas
 
 
-def warm_up_kernels() -> float:
+def warm_up_kernels(part: str | None = None) -> float:
     """``models.warm_up`` and the one kernel it does not load, the compiled engine's whole SGD
     epoch (~50 ms from numba's cache, seconds to compile), so that a timed training pays neither.
-    Returns the seconds it took."""
-    seconds = models.warm_up()
+    ``part``: as ``models.warm_up``'s (the SGD epoch goes with the one-layer step). Returns the seconds it took."""
+    seconds = models.warm_up(part)
+    if part == "rest":
+        return seconds
     start = time.perf_counter()
     with torch.random.fork_rng():
         stack = build_stack(ModelConfig("rnn", hidden_size=2), [0])

@@ -297,24 +297,40 @@ def detach_state(state):
     return state.detach()
 
 
-def warm_up() -> float:
+WARM_UP_PARTS = ("one_layer", "rest")  # two halves of about equal compile time, for two processes
+
+
+def warm_up(part: str | None = None) -> float:
     """Compile every kernel signature the pipeline's stages train, roll out and evaluate with
     (float32), or load them from numba's cache, so that no stage compiles: a tiny step of each
     architecture, one of a two-layer stack (the windows' tuples of two layers are another
     signature; the kernels take ``kind`` as a number, so one architecture compiles it for all),
-    and one Adam update. Returns the seconds it took."""
+    and one Adam update. Returns the seconds it took.
+
+    ``part`` (one of WARM_UP_PARTS) compiles half of it: the one-layer training step (about half
+    of the compile time), or everything else. Two processes, one per part, fill the cache in
+    about half the time of one (``make setup``). numba writes each signature's code to a file of
+    its own and re-reads a function's index just before adding to it, so the halves keep each
+    other's entries (were two writes to coincide to the millisecond, a signature would compile
+    again on first use: slower, never wrong)."""
+    if part not in (None, *WARM_UP_PARTS):
+        raise ValueError(f"warm_up part {part!r}: one of {WARM_UP_PARTS} or None")
     start = time.perf_counter()
+    x = torch.zeros(1, 1, 2, 1)
     with torch.random.fork_rng():
         for kind in MODELS:
             stack = build_stack(ModelConfig(kind, hidden_size=2), [0])
-            x = torch.zeros(1, 1, 2, 1)
-            stack.train_step(Batch(x, torch.zeros(1, 2, 1)), None)
-            stack.train_step(Batch(x, torch.zeros(1, 1), torch.tensor([1]), last_only=True), None)
-            stack.rollout(x[:, :, :1], None, 2)
-            with torch.inference_mode():
-                stack(x)
-        stack = build_stack(ModelConfig("rnn", hidden_size=2, num_layers=2), [0])
-        stack.train_step(Batch(torch.zeros(1, 1, 2, 1), torch.zeros(1, 1), last_only=True), None)
-    param = np.zeros(2, np.float32)
-    kernels.adam_step(param, param.copy(), param.copy(), param.copy(), 0.001, 0.9, 0.999, 1e-8, 1)
+            if part is None or (part == "one_layer") == (kind != "mlp"):  # the MLP's step is in "rest"
+                stack.train_step(Batch(x, torch.zeros(1, 2, 1)), None)
+                stack.train_step(Batch(x, torch.zeros(1, 1), torch.tensor([1]), last_only=True), None)
+            if part != "one_layer":
+                stack.rollout(x[:, :, :1], None, 2)
+                with torch.inference_mode():
+                    stack(x)
+        if part != "one_layer":
+            stack = build_stack(ModelConfig("rnn", hidden_size=2, num_layers=2), [0])
+            stack.train_step(Batch(torch.zeros(1, 1, 2, 1), torch.zeros(1, 1), last_only=True), None)
+    if part != "one_layer":
+        param = np.zeros(2, np.float32)
+        kernels.adam_step(param, param.copy(), param.copy(), param.copy(), 0.001, 0.9, 0.999, 1e-8, 1)
     return time.perf_counter() - start
