@@ -13,9 +13,10 @@ setup: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	@# --no-compile: no .pyc for the thousands of modules never imported (27 s of 71 here);
-	@# Python writes those it imports on first use
-	$(BIN)/pip install --quiet --no-compile --constraint constraints.txt --editable '.[dev]'
+	$(BIN)/pip install --quiet --constraint constraints.txt --editable '.[dev]'
+	@# the editable package's bytecode too: where PYTHONDONTWRITEBYTECODE is set (as on this
+	@# machine) every stage, dvc and test process would otherwise compile src/ anew (~0.1 s each)
+	$(BIN)/python -m compileall -q src
 	@# compile the numba kernels once into their cache beside the source, which every stage,
 	@# queued experiment and test then loads in milliseconds: two halves, one process per core
 	$(BIN)/python -c "$(WARM)" one_layer & half=$$!; \

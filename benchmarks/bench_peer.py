@@ -16,6 +16,7 @@ darts is not a dependency of rnnlab: install it apart, with its pinned versions:
     .venv-peer/bin/pip install --constraint constraints-peer.txt -e '.[peer]'
     .venv-peer/bin/python benchmarks/bench_peer.py                 # sunspots
     .venv-peer/bin/python benchmarks/bench_peer.py --series nile   # or co2
+    .venv-peer/bin/python benchmarks/bench_peer.py --seeds 30      # rnnlab with 30 seeds in one pass
 """
 
 from __future__ import annotations
@@ -44,9 +45,11 @@ SERIES = {
 }
 
 
-def load_series(name: str, params_path: str):
+def load_series(name: str, params_path: str, seeds: int | None = None):
     keys, text = SERIES[name]
     raw = yaml.safe_load(Path(params_path).read_text())
+    if seeds is not None:
+        raw["seeds"] = seeds  # the one-key form: seeds 0..seeds-1, as `-S seeds=N`
     raw["series"].update(keys, csv_path=f"{name}.csv", recipe="forecaster", transform="none", arima_order=None)
     p = parse(raw)
     values = data.parse_column(text(), keys["column"], source=name, gaps=keys.get("gaps", "refuse"))
@@ -107,13 +110,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--series", choices=sorted(SERIES), default="sunspots")
     parser.add_argument("--models", default="gru,lstm")
+    parser.add_argument("--seeds", type=int, help="rnnlab's seeds 0..N-1, in one pass (default: the params', five)")
     parser.add_argument("--darts-seeds", type=int, default=1, help="darts models trained per architecture (default 1)")
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args()
     torch.set_num_threads(1)
     logging.basicConfig(level=logging.WARNING)
     warnings.filterwarnings("ignore")
-    p, x = load_series(args.series, args.params)
+    p, x = load_series(args.series, args.params, args.seeds)
     rows = []
     for kind in args.models.split(","):
         runs, seconds, epochs = rnnlab_run(p, x, kind)
