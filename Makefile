@@ -3,7 +3,6 @@ PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-WARM   := import sys; from rnnlab import ball; print(f'kernels ({sys.argv[1]}) compiled in {ball.warm_up_kernels(sys.argv[1]):.0f} s')
 # Stage commands say `python`: they must find the venv's interpreter first.
 export PATH := $(abspath $(BIN)):$(PATH)
 
@@ -19,8 +18,8 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m compileall -q src
 	@# compile the numba kernels once into their cache beside the source, which every stage,
 	@# queued experiment and test then loads in milliseconds: two halves, one process per core
-	$(BIN)/python -c "$(WARM)" one_layer & half=$$!; \
-	$(BIN)/python -c "$(WARM)" rest && wait $$half
+	$(BIN)/python -m rnnlab.warm one_layer & half=$$!; \
+	$(BIN)/python -m rnnlab.warm rest && wait $$half
 	touch $(STAMP)
 
 repro: setup

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from rnnlab import kernels
+from rnnlab import closed_loop, kernels, warm
 from rnnlab.engine import Batch
 from rnnlab.errors import ParamsError
 from rnnlab.models import MODELS, ModelConfig, build_reference, build_stack, detach_state, parameter_count, warm_up
@@ -87,10 +87,11 @@ def test_warm_up_compiles_what_the_stages_use():
 
 SIGNATURES_AFTER_EACH_PART = """
 import json, sys
-from rnnlab import ball, kernels
+from rnnlab import closed_loop, kernels, warm
 for part in sys.argv[1:]:
-    ball.warm_up_kernels(None if part == "whole" else part)
-    print(json.dumps({name: sorted(map(str, f.signatures)) for name, f in vars(kernels).items() if hasattr(f, "signatures")}))
+    warm.warm_up(None if part == "whole" else part)
+    print(json.dumps({f"{module.__name__}.{name}": sorted(map(str, f.signatures)) for module in (kernels, closed_loop)
+                      for name, f in vars(module).items() if hasattr(f, "signatures")}))
 """
 
 
@@ -102,10 +103,25 @@ def signatures_after_each(*parts: str) -> list[dict[str, set[str]]]:
 
 
 def test_make_setups_two_warm_up_halves_load_every_signature_of_the_whole_warm_up():
-    """``make setup`` compiles the kernels in two processes, one half each: together they must
-    leave nothing for a stage to compile that the whole warm-up would have compiled."""
+    """``make setup`` compiles the kernels in two processes (``python -m rnnlab.warm one_layer``
+    and ``rest``): together they must leave nothing for a stage to compile that the whole warm-up
+    would have compiled, the closed loop's kernels included."""
     one_layer, both, whole = signatures_after_each("one_layer", "rest", "whole")
     [rest] = signatures_after_each("rest")
     assert both == whole, "the whole warm-up loaded signatures the two halves did not"
     assert {name: one_layer[name] | rest[name] for name in whole} == whole
     assert one_layer != whole and rest != whole, "each half leaves work to the other"
+
+
+def test_the_warm_up_compiles_what_a_closed_loop_stage_uses():
+    """``-S sine.train.horizon=k`` trains every architecture on the closed loop, several seeds,
+    the state carried from window to window: after the warm-up none of it compiles."""
+    warm.warm_up_closed_loop()
+    dispatchers = {name: f for name, f in vars(closed_loop).items() if hasattr(f, "signatures")}
+    before = {name: len(f.signatures) for name, f in dispatchers.items()}
+    for kind in MODELS:
+        stack = build_stack(ModelConfig(kind, hidden_size=3), [0, 1, 2])
+        x = torch.randn(1, 1, 6, 1)
+        _, _, state = closed_loop.train_step(stack, x, torch.randn(1, 6, 1), None, horizon=3)
+        closed_loop.train_step(stack, x, torch.randn(1, 6, 1), state, horizon=3)
+    assert {name: len(f.signatures) for name, f in dispatchers.items()} == before
