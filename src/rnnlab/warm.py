@@ -14,7 +14,7 @@ import time
 import torch
 
 from rnnlab import ball, closed_loop
-from rnnlab.models import WARM_UP_PARTS, ModelConfig, build_stack
+from rnnlab.models import ModelConfig, build_stack
 
 
 def warm_up_closed_loop() -> None:
@@ -27,7 +27,7 @@ def warm_up_closed_loop() -> None:
 
 
 def warm_up(part: str | None = None) -> float:
-    """Every kernel (``part`` None) or one of ``WARM_UP_PARTS``; the closed loop goes with "rest",
+    """Every kernel (``part`` None) or one of ``models.WARM_UP_PARTS``; the closed loop goes with "rest",
     the shorter half. Returns the seconds it took."""
     start = time.perf_counter()
     ball.warm_up_kernels(part)
@@ -39,10 +39,12 @@ def warm_up(part: str | None = None) -> float:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     part = args[0] if args else None
-    if part not in (None, *WARM_UP_PARTS):
-        print(f"rnnlab.warm: unknown part {part!r}; one of {', '.join(WARM_UP_PARTS)}, or none for all", file=sys.stderr)
+    try:
+        seconds = warm_up(part)  # models.warm_up refuses an unknown part before compiling anything
+    except ValueError as error:
+        print(f"rnnlab.warm: {error}", file=sys.stderr)
         return 2
-    print(f"kernels ({part or 'all'}) ready in {warm_up(part):.0f} s")
+    print(f"kernels ({part or 'all'}) ready in {seconds:.0f} s")
     return 0
 
 
