@@ -15,7 +15,8 @@ Conventions, shared by every kernel:
   in float64 and rounded once when stored, so float32 results differ from PyTorch's only in
   the last bits, and float64 results match autograd to ~1e-15.
 * Wide layers (inputs or hidden units from ``BLAS_FROM``) take their matrix products through
-  BLAS (see the layouts below): still in float64, summed in BLAS's order.
+  BLAS (see the layouts below) in the model's own dtype, as PyTorch does: sgemm for a float32
+  model (its products' sums in float32, in BLAS's order), dgemm for a float64 one.
 * Replicas ``R`` lead every array; an input with a leading 1 is shared by all replicas.
 * Sequences may be shorter than the padded ``T``: step ``t`` of row ``b`` exists when
   ``t < lengths[b]`` (the ball's packed histories). Outputs past a row's end are zero and its
@@ -94,19 +95,23 @@ def _expm1_near_zero(z):
 
 
 @helper
+def _expm1_doubled(u, times):
+    """e^(2^times z) - 1 from u = e^z - 1, squaring ``times`` times: (1 + u)^2 - 1 = u (2 + u).
+    Without the 1, so no digits are lost to cancellation; each squaring at most doubles u's
+    relative error. ``times`` is a constant at every call, so the loop unrolls and vectorises."""
+    for _ in range(times):
+        u = u * (2.0 + u)
+    return u
+
+
+@helper
 def _tanh_arithmetic(a):
     """tanh(a) within ~1e-15 relative (measured 1.1e-15 over 10^7 values) for |a| < 10; +-tanh(10)
     beyond, which rounds to +-1 in float32 as every tanh beyond does.
 
-    tanh|a| = u / (u + 2) with u = e^(2|a|) - 1, that from u at 2|a| / 32 squared five times:
-    (1 + u)^2 - 1 = u (2 + u).
+    tanh|a| = u / (u + 2) with u = e^(2|a|) - 1, that from u at 2|a| / 32 squared five times.
     """
-    u = _expm1_near_zero(min(abs(a), 10.0) * 0.0625)
-    u = u * (2.0 + u)
-    u = u * (2.0 + u)
-    u = u * (2.0 + u)
-    u = u * (2.0 + u)
-    u = u * (2.0 + u)
+    u = _expm1_doubled(_expm1_near_zero(min(abs(a), 10.0) * 0.0625), 5)
     return math.copysign(u / (u + 2.0), a)
 
 
@@ -141,6 +146,77 @@ def _rnn_cell_float32(gi, gh, h, active, out_t):
 
 
 # ---------------------------------------------------------------------------------------
+# The GRU's and LSTM's gates in float32 for wide layers, without libm
+#
+# At hidden 256 x 100 rows a GRU's forward pass calls libm's exp and tanh 1.5 million times a
+# window, scalar, ~8 ns each: as long as its matrix products. Wide float32 layers already sum
+# their products in float32 (sgemm, as PyTorch), so their gates need float32's precision, not
+# libm's last bit: here they come from arithmetic good to ~1e-13 relative, in loops that
+# vectorise. Below BLAS_FROM (every default size) the cells keep libm, and every number.
+# ---------------------------------------------------------------------------------------
+
+
+@helper
+def _sigmoid_arithmetic(a):
+    """1 / (1 + e^-a) within ~1e-13 relative, no libm call: u = e^|a| - 1 from ``_expm1_near_zero``
+    at |a| / 256, squared eight times. |a| is clamped at 80: the
+    sigmoid there is within 2e-35 of 0 or 1, nothing a float32 gate can tell apart."""
+    u = _expm1_doubled(_expm1_near_zero(min(abs(a), 80.0) * 0.00390625), 8)
+    return (1.0 + u) / (2.0 + u) if a >= 0 else 1.0 / (2.0 + u)
+
+
+@helper
+def _gated_cell_wide(kind, gi, gh, h, c, active, out_t, tape_t):
+    """``_cell`` of the GRU or LSTM for a float32 layer of BLAS_FROM units or more: the same
+    equations and the same stored values (gates, state and output rounded to float32 where
+    stored, the state re-read from what was stored), the gates from the arithmetic above.
+
+    Two passes: every lane's gates along the contiguous rows of gi and gh, into gi (gates) and
+    gh (the GRU's new state in its first H rows, the LSTM's c', tanh c' and h' in its first 3H;
+    the GRU's W_hn h + b_hn stays in gh's last H rows), a loop that vectorises; then the
+    active lanes' values transposed into out_t and tape_t (N, ...)."""
+    H, N = h.shape
+    for j in range(H):
+        if kind == GRU:
+            for n in range(N):
+                reset = np.float64(np.float32(_sigmoid_arithmetic(gi[j, n] + gh[j, n])))
+                update = np.float64(np.float32(_sigmoid_arithmetic(gi[H + j, n] + gh[H + j, n])))
+                new = np.float64(np.float32(_tanh_arithmetic(gi[2 * H + j, n] + reset * gh[2 * H + j, n])))
+                gi[j, n], gi[H + j, n], gi[2 * H + j, n] = reset, update, new
+                gh[j, n] = np.float64(np.float32((h[j, n] - new) * update + new))
+                h[j, n] = gh[j, n] if active[n] else h[j, n]
+        else:
+            for n in range(N):
+                i = np.float64(np.float32(_sigmoid_arithmetic(gi[j, n] + gh[j, n])))
+                f = np.float64(np.float32(_sigmoid_arithmetic(gi[H + j, n] + gh[H + j, n])))
+                g = np.float64(np.float32(_tanh_arithmetic(gi[2 * H + j, n] + gh[2 * H + j, n])))
+                o = np.float64(np.float32(_sigmoid_arithmetic(gi[3 * H + j, n] + gh[3 * H + j, n])))
+                cell = np.float64(np.float32(f * c[j, n] + i * g))
+                tanh_cell = np.float64(np.float32(_tanh_arithmetic(cell)))
+                gi[j, n], gi[H + j, n], gi[2 * H + j, n], gi[3 * H + j, n] = i, f, g, o
+                gh[j, n], gh[H + j, n] = cell, tanh_cell
+                gh[2 * H + j, n] = np.float64(np.float32(o * tanh_cell))
+                h[j, n] = gh[2 * H + j, n] if active[n] else h[j, n]
+                c[j, n] = cell if active[n] else c[j, n]
+    first_out = 0 if kind == GRU else 2 * H  # the row of gh that holds h'
+    for n in range(N):
+        if not active[n]:
+            continue
+        for j in range(H):
+            out_t[n, j] = gh[first_out + j, n]
+        if kind == GRU:
+            for j in range(3 * H):
+                tape_t[n, j] = gi[j, n]
+            for j in range(H):
+                tape_t[n, 3 * H + j] = gh[2 * H + j, n]
+        else:
+            for j in range(4 * H):
+                tape_t[n, j] = gi[j, n]
+            for j in range(2 * H):
+                tape_t[n, 4 * H + j] = gh[j, n]
+
+
+# ---------------------------------------------------------------------------------------
 # Lanes: every (replica, row) pair is one lane, and lanes are the innermost loop
 #
 #   lane n = r * B + b        state h (H, N), pre-activations (G, N)
@@ -157,10 +233,12 @@ def _rnn_cell_float32(gi, gh, h, active, out_t):
 # forward pass; weight gradients are summed per lane first in LANES (rows of a replica added
 # at the end, in order), per replica directly in the others.
 #   BLAS (wide layers, inputs or hidden units >= BLAS_FROM): (R, G, K), each replica's products
-#     one matrix product through BLAS (numba's np.dot: dgemm/dgemv), and in the backward pass
-#     the weight gradients one product over every step at the end. BLAS sums in its own order
-#     (blocked, vectorised), so wide layers' numbers differ from the loops' in the last bits;
-#     below BLAS_FROM (every size the texts use) the loops run and nothing changes.
+#     one matrix product through BLAS (numba's np.dot) on the model's own weights, in their
+#     dtype: sgemm for float32 models, as PyTorch's, dgemm for float64 ones (the gradient
+#     tests); in the backward pass the weight gradients one product over every step at the end.
+#     BLAS sums in its own order (blocked, vectorised), and a float32 model's products in
+#     float32, so wide layers' numbers differ from the loops' in the last bits (float32's, as
+#     PyTorch's own do); below BLAS_FROM (every size the texts use) the loops run and nothing changes.
 # ---------------------------------------------------------------------------------------
 
 ROWS, LANES, SHARED, BLAS = 0, 1, 2, 3
@@ -183,16 +261,34 @@ def _layout(G, K, N, B):
 
 @helper
 def _weights(weight, B, layout):
-    """(R, G, K) weights in float64: lane copies (G, K, R*B) in LANES, else (R, G, K)."""
+    """(R, G, K) weights as the products take them: a pair (float64 copy, the model's own array).
+    The loops read the copy: lane copies (G, K, R*B) in LANES, else (R, G, K). BLAS reads the
+    model's array in its own dtype, so a float32 model's products are sgemm, as PyTorch's are
+    (dgemm on float64 copies moved twice the bytes and ran at half the rate); its copy is empty."""
     R, G, K = weight.shape
+    own = np.ascontiguousarray(weight)
+    if layout == BLAS:
+        return np.empty((0, 0, 0)), own
     if layout != LANES:
-        return weight.astype(np.float64)
+        return weight.astype(np.float64), own
     lanes = np.empty((G, K, R * B))
     for r in range(R):
         for g in range(G):
             for k in range(K):
                 lanes[g, k, r * B : (r + 1) * B] = weight[r, g, k]
-    return lanes
+    return lanes, own
+
+
+@helper
+def _replica_columns(v, r, B, like):
+    """Replica r's lanes of v (K, N), columns r*B .. (r+1)*B, as a contiguous (K, B) array in the
+    dtype of ``like`` (the weights' own): what BLAS multiplies them with."""
+    K = v.shape[0]
+    columns = np.empty((K, B), like.dtype)
+    for k in range(K):
+        for b in range(B):
+            columns[k, b] = v[k, r * B + b]
+    return columns
 
 
 @helper
@@ -249,14 +345,15 @@ def _inputs_at(x, t, R, lanes):
 
 
 @helper
-def _project(weight, bias, v, out, layout):
-    """out = W v + b for every lane: v (K, N) -> out (G, N)."""
+def _project(weights, bias, v, out, layout):
+    """out = W v + b for every lane: v (K, N) -> out (G, N); ``weights`` a pair of ``_weights``."""
     G, N = out.shape
+    weight, own = weights
     if layout == BLAS:
-        R = weight.shape[0]
+        R = own.shape[0]
         B = N // R
         for r in range(R):
-            product = np.dot(weight[r], np.ascontiguousarray(v[:, r * B : (r + 1) * B]))  # (G, B)
+            product = np.dot(own[r], _replica_columns(v, r, B, own))  # (G, B), in the weights' dtype
             for g in range(G):
                 for b in range(B):
                     out[g, r * B + b] = product[g, b] + bias[r, g]
@@ -300,15 +397,16 @@ def _project(weight, bias, v, out, layout):
 
 
 @helper
-def _project_back(weight, d, out, layout):
-    """out += W^T d for every lane: d (G, N) -> out (K, N)."""
+def _project_back(weights, d, out, layout):
+    """out += W^T d for every lane: d (G, N) -> out (K, N); ``weights`` a pair of ``_weights``."""
     G, N = d.shape
     K = out.shape[0]
+    weight, own = weights
     if layout == BLAS:
-        R = weight.shape[0]
+        R = own.shape[0]
         B = N // R
         for r in range(R):
-            product = np.dot(weight[r].T, np.ascontiguousarray(d[:, r * B : (r + 1) * B]))  # (K, B)
+            product = np.dot(own[r].T, _replica_columns(d, r, B, own))  # (K, B), in the weights' dtype
             for k in range(K):
                 for b in range(B):
                     out[k, r * B + b] += product[k, b]
@@ -456,11 +554,12 @@ def _accumulate_shared(acc, acc_bias, d, v):
 
 
 @helper
-def _steps_record(G, K, R, N, T, layout):
+def _steps_record(G, K, R, N, T, layout, like):
     """In BLAS, every step's gradients (R, T*B, G) and inputs (R, T*B, K) of a replica, row
-    t*B + b for step t of batch row b, zero where no step is computed; zero-size otherwise."""
+    t*B + b for step t of batch row b, zero where no step is computed; zero-size otherwise.
+    In the dtype of ``like`` (the weights'), so their product is the model's precision's GEMM."""
     rows = T * (N // R) if layout == BLAS else 0
-    return np.zeros((R, rows, G)), np.zeros((R, rows, K))
+    return np.zeros((R, rows, G), like.dtype), np.zeros((R, rows, K), like.dtype)
 
 
 @helper
@@ -486,7 +585,7 @@ def _accumulate_steps(acc, acc_bias, d_steps, v_steps):
         acc[r] += np.dot(d_steps[r].T, v_steps[r])                                         # (G, K)
         for m in range(rows):
             for g in range(G):
-                acc_bias[r, g] += d_steps[r, m, g]
+                acc_bias[r, g] += np.float64(d_steps[r, m, g])
 
 
 @helper
@@ -534,6 +633,9 @@ def _cell(kind, gi, gh, h, c, active, out_t, tape_t):
     H, N = h.shape
     if kind == RNN and out_t.itemsize == 4:  # float32: libm's tanh only where rounding is close
         _rnn_cell_float32(gi, gh, h, active, out_t)
+        return
+    if kind != RNN and out_t.itemsize == 4 and H >= BLAS_FROM:  # wide float32: gates without libm
+        _gated_cell_wide(kind, gi, gh, h, c, active, out_t, tape_t)
         return
     for j in range(H):
         for n in range(N):
@@ -791,8 +893,8 @@ def sequence_backward(kind, x, lengths, state0, weights, out, tape, d_out, d_sta
     dh, dh_next, dc = np.empty((H, N)), np.empty((H, N)), np.zeros((H, N))
     xt, h_prev, c_prev, dx = np.empty((I, N)), np.empty((H, N)), np.zeros((H, N)), np.empty((I, N))
     d_gi, d_gh, direct = np.empty((G, N)), np.empty((G, N)), np.empty((H, N))
-    d_gi_steps, x_steps = _steps_record(G, I, R, N, T, layout)
-    d_gh_steps, h_steps = _steps_record(G, H, R, N, T, layout)
+    d_gi_steps, x_steps = _steps_record(G, I, R, N, T, layout, weight_ih)
+    d_gh_steps, h_steps = _steps_record(G, H, R, N, T, layout, weight_hh)
     active = np.empty(N, np.bool_)
     _to_lanes(d_h_n, dh)
     if kind == LSTM:
