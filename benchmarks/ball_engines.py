@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from bench_ball import ours, text_004_train, with_recipe, write_shards
 
-from rnnlab import ball_data
+from rnnlab import ball_csv
 from rnnlab.params import load
 
 ENGINES = ("torch", "compiled")
@@ -71,11 +71,11 @@ def main() -> int:
           + " | ".join(f"{e + ' engine':>39}" for e in ENGINES))
     for i in range(args.csvs):
         g = variant(i, args.rows)
-        rows = ball_data.generate_rows(g["rows"], g["start"], g["speed_max"], g["length"], g["seed"])
+        rows = ball_csv.generate_rows(g["rows"], g["start"], g["speed_max"], g["length"], g["seed"])
         with tempfile.TemporaryDirectory() as tmp:
             csv = Path(tmp) / "balls.csv"
-            csv.write_text(ball_data.format_rows(rows))
-            shards = write_shards(ball_data.read_rows(csv), p, Path(tmp))  # through the csv, as a user's file goes
+            csv.write_text(ball_csv.format_rows(rows))
+            shards = write_shards(ball_csv.read_rows(csv), p, Path(tmp))  # through the csv, as a user's file goes
             text = text_004_train(shards, args.model, p.ball.model.hidden_size, t.lr, t.batch_size, t.epochs,
                                   t.patience, t.seeds[0])
             cells = []

@@ -31,7 +31,7 @@ import torch
 from timing import best_of
 from torch import nn
 
-from rnnlab import ball, ball_data
+from rnnlab import ball, ball_csv, ball_data
 from rnnlab.params import load
 
 
@@ -130,7 +130,7 @@ def prepared_shards(p, rows: int | None, folder: Path) -> Path:
     if rows is None and Path("data/ball/shards").is_dir():
         return Path("data/ball/shards")
     g = p.ball.generate
-    return write_shards(ball_data.generate_rows(rows or g.rows, g.start, g.speed_max, g.length, g.seed), p, folder)
+    return write_shards(ball_csv.generate_rows(rows or g.rows, g.start, g.speed_max, g.length, g.seed), p, folder)
 
 
 def with_recipe(p, **changes):

@@ -3,7 +3,7 @@
 import argparse
 import logging
 
-from rnnlab import ball_data, io
+from rnnlab import ball_csv, io
 from rnnlab.stage import load_params, run_stage
 
 log = logging.getLogger("generate_ball")
@@ -16,8 +16,8 @@ def main() -> None:
     args = parser.parse_args()
     g = load_params(args.params).ball.generate
 
-    rows = ball_data.generate_rows(g.rows, g.start, g.speed_max, g.length, g.seed)
-    io.write_text(args.out, ball_data.format_rows(rows))
+    rows = ball_csv.generate_rows(g.rows, g.start, g.speed_max, g.length, g.seed)
+    io.write_text(args.out, ball_csv.format_rows(rows))
     log.info("wrote %d balls to %s", len(rows), args.out)
 
 

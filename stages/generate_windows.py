@@ -4,7 +4,7 @@ import argparse
 
 import numpy as np
 
-from rnnlab import io, windows
+from rnnlab import data, io
 from rnnlab.stage import load_params, run_stage
 
 
@@ -13,7 +13,7 @@ def main() -> None:
     parser.add_argument("out", help="csv file to write")
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args()
-    values = windows.series(load_params(args.params).windows.data)
+    values = data.windows_series(load_params(args.params).windows.data)
     # float32 values, written with enough digits to read back exactly
     io.write_text(args.out, "".join(f"{v:.9g}\n" for v in values.astype(np.float64)))
 

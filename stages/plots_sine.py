@@ -21,7 +21,7 @@ def main() -> None:
     p = load_params(args.params)
 
     values = data.read_series(args.data)
-    boundary = data.split_series(values, p.sine.data.train_fraction).boundary
+    boundary = data.split_boundary(len(values), p.sine.data.train_fraction)
     histories = {kind: pd.read_csv(Path(args.histories) / f"{kind}.csv") for kind in p.sine.models}
     references = io.read_json(args.detail)["references"]
     out, caption = Path(args.out), plotting.sine_caption(p)

@@ -3,7 +3,7 @@
 import argparse
 import logging
 
-from rnnlab import ball_data, io
+from rnnlab import ball_csv, ball_data, io
 from rnnlab.stage import load_params, run_stage
 
 log = logging.getLogger("prepare_ball")
@@ -17,7 +17,7 @@ def main() -> None:
     args = parser.parse_args()
     cfg = load_params(args.params).ball.prepare
 
-    rows = ball_data.read_rows(args.csv)  # every line is checked before anything is written
+    rows = ball_csv.read_rows(args.csv)  # every line is checked before anything is written
     with io.atomic_dir(args.out) as folder:
         for chunk, parts in ball_data.make_shards(rows, cfg.chunk_lines, cfg.scale, cfg.split, cfg.seed):
             for split, shard in parts.items():

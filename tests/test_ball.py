@@ -99,10 +99,10 @@ def test_training_keeps_the_best_epoch_and_learns():
 def test_the_compiled_engine_trains_the_torch_engines_model_to_float32_rounding(tmp_path, root, kind):
     import dataclasses
 
-    from rnnlab import ball_data, params
+    from rnnlab import ball_csv, ball_data, params
 
     p = params.load(root / "params.yaml")
-    rows = ball_data.generate_rows(400, (-10, 10), 5, (5, 10), seed=0)
+    rows = ball_csv.generate_rows(400, (-10, 10), 5, (5, 10), seed=0)
     for chunk, parts in ball_data.make_shards(rows, 2000, 50.0, (0.6, 0.8), seed=0):
         for split, part in parts.items():
             (tmp_path / ball_data.shard_name(split, chunk)).write_bytes(ball_data.shard_bytes(part))
@@ -126,13 +126,13 @@ def test_predict_history_scales_in_and_out():
 def test_training_twice_gives_bitwise_identical_checkpoints(tmp_path, root, engine):
     import dataclasses
 
-    from rnnlab import ball_data, params
+    from rnnlab import ball_csv, ball_data, params
     from rnnlab.checkpoints import save_checkpoint
 
     p = params.load(root / "params.yaml")
     recipe = dataclasses.replace(p.ball.train, epochs=2, engine=engine)
     p = dataclasses.replace(p, ball=dataclasses.replace(p.ball, train=recipe))
-    rows = ball_data.generate_rows(400, (-10, 10), 5, (5, 10), seed=0)
+    rows = ball_csv.generate_rows(400, (-10, 10), 5, (5, 10), seed=0)
     for chunk, parts in ball_data.make_shards(rows, 2000, 50.0, (0.6, 0.8), seed=0):
         for split, part in parts.items():
             (tmp_path / ball_data.shard_name(split, chunk)).write_bytes(ball_data.shard_bytes(part))

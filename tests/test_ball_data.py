@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from rnnlab import ball_data
+from rnnlab import ball_csv, ball_data
 from rnnlab.errors import DataError
 
 
 def test_generated_balls_have_the_articles_statistics():
-    rows = ball_data.generate_rows(2000, start=(-10, 10), speed_max=5, length=(5, 10), seed=0)
+    rows = ball_csv.generate_rows(2000, start=(-10, 10), speed_max=5, length=(5, 10), seed=0)
     assert len(rows) == 2000
     starts = {r[0] for r in rows}
     speeds = {r[1] - r[0] for r in rows}
@@ -26,8 +26,8 @@ def test_generated_balls_have_the_articles_statistics():
 
 def test_csv_round_trip():
     rows = [[1, 3, 5, 7, 9], [9, 7, 5, 3], [-2, -2]]
-    assert ball_data.format_rows(rows) == "1,3,5,7,9\n9,7,5,3\n-2,-2\n"
-    assert ball_data.parse_rows(ball_data.format_rows(rows)) == rows
+    assert ball_csv.format_rows(rows) == "1,3,5,7,9\n9,7,5,3\n-2,-2\n"
+    assert ball_csv.parse_rows(ball_csv.format_rows(rows)) == rows
 
 
 @pytest.mark.parametrize(
@@ -46,7 +46,7 @@ def test_bad_ball_csv_names_file_and_line(tmp_path, text, message):
     path = tmp_path / "balls.csv"
     path.write_text(text)
     with pytest.raises(DataError, match=message):
-        ball_data.read_rows(path)
+        ball_csv.read_rows(path)
 
 
 def shards_of(rows, seed=0):
@@ -54,7 +54,7 @@ def shards_of(rows, seed=0):
 
 
 def test_chunks_of_2000_lines_split_60_20_20_padded_and_scaled():
-    rows = ball_data.generate_rows(5000, (-10, 10), 5, (5, 10), seed=1)
+    rows = ball_csv.generate_rows(5000, (-10, 10), 5, (5, 10), seed=1)
     chunks = shards_of(rows)
     assert [c for c, _ in chunks] == [0, 1, 2]
     sizes = [{s: len(parts[s][1]) for s in ball_data.SPLITS} for _, parts in chunks]
@@ -70,7 +70,7 @@ def test_chunks_of_2000_lines_split_60_20_20_padded_and_scaled():
 
 
 def test_split_uses_text_004s_permutation():
-    rows = ball_data.generate_rows(2000, (-10, 10), 5, (5, 10), seed=1)
+    rows = ball_csv.generate_rows(2000, (-10, 10), 5, (5, 10), seed=1)
     torch.random.manual_seed(0)
     order = torch.randperm(2000)
     lengths = torch.tensor([len(r) for r in rows])
@@ -79,7 +79,7 @@ def test_split_uses_text_004s_permutation():
 
 
 def test_shards_are_byte_deterministic_with_a_zero_gzip_timestamp():
-    rows = ball_data.generate_rows(300, (-10, 10), 5, (5, 10), seed=2)
+    rows = ball_csv.generate_rows(300, (-10, 10), 5, (5, 10), seed=2)
     first = [ball_data.shard_bytes(p["training"]) for _, p in shards_of(rows)]
     second = [ball_data.shard_bytes(p["training"]) for _, p in shards_of(rows)]
     assert first == second

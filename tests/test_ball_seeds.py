@@ -12,7 +12,7 @@ import pytest
 import torch
 import yaml
 
-from rnnlab import ball, ball_data, cli, io, params, plotting
+from rnnlab import ball, ball_csv, ball_data, cli, io, params, plotting
 from rnnlab.checkpoints import load_checkpoint, save_checkpoint
 from rnnlab.errors import ParamsError
 from rnnlab.models import ModelConfig, build_reference, build_stack
@@ -29,7 +29,7 @@ IMPROVED = dict(optimizer="adam", lr=0.02, lr_schedule="onecycle", epochs=30, ba
 @pytest.fixture(scope="module")
 def shards(tmp_path_factory):
     folder = tmp_path_factory.mktemp("shards")
-    rows = ball_data.generate_rows(400, (-10, 10), 5, (5, 10), seed=0)
+    rows = ball_csv.generate_rows(400, (-10, 10), 5, (5, 10), seed=0)
     for chunk, parts in ball_data.make_shards(rows, 2000, 50.0, (0.6, 0.8), seed=0):
         for split, part in parts.items():
             (folder / ball_data.shard_name(split, chunk)).write_bytes(ball_data.shard_bytes(part))

@@ -33,7 +33,7 @@ import pytest
 import torch
 import yaml
 
-from rnnlab import ball, ball_data, cli, params
+from rnnlab import ball, ball_csv, ball_data, cli, params
 from rnnlab import io as rnnlab_io
 from rnnlab.checkpoints import load_checkpoint, save_checkpoint
 from rnnlab.errors import DataError, ParamsError
@@ -576,8 +576,8 @@ def test_checkpoint_missing_or_a_directory(tmp_path, case):
 def evaluated(tmp_path, monkeypatch, capsys):
     """A ball folder as the pipeline leaves it: shards, a gru checkpoint, and evaluate_ball's outputs."""
     p = params_file(tmp_path)
-    rows = ball_data.generate_rows(300, (-10, 10), 5, (5, 10), seed=0)
-    (tmp_path / "ball.csv").write_text(ball_data.format_rows(rows))
+    rows = ball_csv.generate_rows(300, (-10, 10), 5, (5, 10), seed=0)
+    (tmp_path / "ball.csv").write_text(ball_csv.format_rows(rows))
     assert run_stage_script("prepare_ball.py", tmp_path / "ball.csv", tmp_path / "shards", "--params", p,
                             monkeypatch=monkeypatch) == 0
     cfg = ball.model_config(params.load(p), "gru")
@@ -746,7 +746,7 @@ def ctrl_c_as_in_a_terminal() -> None:
 def test_sigint_of_a_training_stage_prints_one_line_no_traceback_and_keeps_the_previous_checkpoint(tmp_path):
     # the torch engine: no kernel to compile first; 3000 epochs: far longer than the test waits
     p = params_file(tmp_path, ball__train__epochs=3000, ball__train__patience=3000, ball__train__engine="torch")
-    rows = ball_data.generate_rows(300, (-10, 10), 5, (5, 10), seed=0)
+    rows = ball_csv.generate_rows(300, (-10, 10), 5, (5, 10), seed=0)
     shards = tmp_path / "shards"
     shards.mkdir()
     for chunk, parts in ball_data.make_shards(rows, 2000, 50.0, (0.6, 0.8), seed=0):

@@ -7,7 +7,7 @@ import pytest
 import torch
 import yaml
 
-from rnnlab import ball, ball_data, data, params, random_windows, sine, windows
+from rnnlab import ball, ball_csv, ball_data, data, params, random_windows, sine, windows
 from rnnlab.progress import LiveHistory, Progress, chain
 from rnnlab.training import FitResult
 
@@ -162,10 +162,10 @@ def descriptions(monkeypatch):
 
 def test_bars_are_labelled_with_the_experiment_and_the_model(tmp_path, tiny_params, descriptions):
     sine.train(tiny_params, data.noisy_sine(tiny_params.sine.data), "gru")
-    windows.train(tiny_params, windows.series(tiny_params.windows.data), "lstm")
+    windows.train(tiny_params, data.windows_series(tiny_params.windows.data), "lstm")
     random_windows.train(tiny_params, "gru")
     g = tiny_params.ball.generate
-    rows = ball_data.generate_rows(g.rows, g.start, g.speed_max, g.length, g.seed)
+    rows = ball_csv.generate_rows(g.rows, g.start, g.speed_max, g.length, g.seed)
     for chunk, splits in ball_data.make_shards(rows, 100, 50.0, (0.6, 0.8), 0):
         for split, shard in splits.items():
             (tmp_path / ball_data.shard_name(split, chunk)).write_bytes(ball_data.shard_bytes(shard))

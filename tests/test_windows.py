@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from rnnlab import params, random_windows, windows
+from rnnlab import data, params, random_windows, windows
 from rnnlab.models import build_stack
 
 
@@ -19,7 +19,7 @@ def test_windows_series_is_text_001s():
     np.random.seed(0)
     expected = (np.sin(np.linspace(0, 100, 500)) + np.random.normal(0, 0.1, 500)).astype(np.float32)
     cfg = params.WindowsData(points=500, x_max=100, noise=0.1, seed=0, train_fraction=0.8)
-    assert np.array_equal(windows.series(cfg), expected)
+    assert np.array_equal(data.windows_series(cfg), expected)
 
 
 def test_sliding_windows_match_a_hand_built_example():
@@ -48,7 +48,7 @@ def short(p, **train):
 @pytest.mark.parametrize("kind", ["mlp", "gru"])
 def test_windows_train_and_evaluate_end_to_end(p, kind):
     p = short(p, epochs=20)
-    values = windows.series(p.windows.data).astype(np.float64)
+    values = data.windows_series(p.windows.data).astype(np.float64)
     model, regime, result, _ = windows.train(p, values, kind)
     losses = result.history["train_loss"][:, 0]
     assert losses[-1] < 0.5 * losses[0], f"{kind}: {losses[0]:.4f} -> {losses[-1]:.4f}"

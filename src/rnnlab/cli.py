@@ -83,7 +83,7 @@ def range_warning(history: list[int], known: tuple[int, int]) -> str | None:
 
 
 def predict_ball(args) -> int:
-    from rnnlab import ball, ball_data
+    from rnnlab import ball, ball_csv
 
     kind, replicas, scale = _load_ball_model(Path(args.models), Path(args.metrics), args.model)
     try:
@@ -95,7 +95,7 @@ def predict_ball(args) -> int:
     def answer(line: str) -> str:
         if len(line) > MAX_LINE:
             raise DataError(f"a history of {len(line)} characters (at most {MAX_LINE})")
-        history = ball_data.parse_history(line)
+        history = ball_csv.parse_history(line)
         if known is not None and (warning := range_warning(history, known)):
             print(warning, file=sys.stderr, flush=True)
         answers = [ball.predict_history(model, history, scale) for model in replicas]

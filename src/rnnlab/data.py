@@ -14,7 +14,7 @@ import numpy as np
 
 from rnnlab.errors import DataError, ParamsError, shorten
 from rnnlab.io import BOM, read_bytes, read_json, read_text
-from rnnlab.params import Params, SineData
+from rnnlab.params import Params, SineData, WindowsData
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,13 @@ def noisy_sine(cfg: SineData) -> np.ndarray:
     """sin(x) + N(0, noise), drawn exactly as text 003 draws it (legacy global-seed stream)."""
     noise = np.random.RandomState(cfg.seed).normal(0, cfg.noise, cfg.points)
     return np.sin(sine_grid(cfg)) + noise
+
+
+def windows_series(cfg: WindowsData) -> np.ndarray:
+    """Experiment W's series (text 001), float32: ``np.random.seed(0)``; sin over linspace plus the noise."""
+    rng = np.random.RandomState(cfg.seed)
+    values = np.sin(np.linspace(0, cfg.x_max, cfg.points)) + rng.normal(0, cfg.noise, cfg.points)
+    return values.astype(np.float32)
 
 
 def series_csv(values: np.ndarray) -> str:
@@ -287,13 +294,19 @@ class Split:
         return len(self.train)
 
 
-def split_series(values: np.ndarray, train_fraction: float) -> Split:
-    boundary = int(train_fraction * len(values))
-    if boundary < 2 or len(values) - boundary < 2:
+def split_boundary(points: int, train_fraction: float) -> int:
+    """The first test index: ``int(train_fraction * points)``, leaving both parts 2 points or more."""
+    boundary = int(train_fraction * points)
+    if boundary < 2 or points - boundary < 2:
         raise DataError(
-            f"{len(values)} points split at {boundary}: both parts need at least 2 points "
+            f"{points} points split at {boundary}: both parts need at least 2 points "
             "(sine.data.points or sine.data.train_fraction too small)"
         )
+    return boundary
+
+
+def split_series(values: np.ndarray, train_fraction: float) -> Split:
+    boundary = split_boundary(len(values), train_fraction)
     import torch
 
     series = torch.from_numpy(values).to(torch.float32)

@@ -20,18 +20,11 @@ from rnnlab import evaluation
 from rnnlab.engine import Batch
 from rnnlab.errors import ParamsError
 from rnnlab.models import MODELS, ModelConfig, build_stack, config_for, parameter_count
-from rnnlab.params import Params, WindowsData
+from rnnlab.params import Params
 from rnnlab.progress import OnEpoch, Progress, chain
 from rnnlab.training import FitResult, fit
 
 log = logging.getLogger(__name__)
-
-
-def series(cfg: WindowsData) -> np.ndarray:
-    """Text 001's data, float32: ``np.random.seed(0)``; sin over linspace plus the noise."""
-    rng = np.random.RandomState(cfg.seed)
-    values = np.sin(np.linspace(0, cfg.x_max, cfg.points)) + rng.normal(0, cfg.noise, cfg.points)
-    return values.astype(np.float32)
 
 
 def sliding_windows(values: np.ndarray, time_step: int) -> tuple[Tensor, Tensor]:
