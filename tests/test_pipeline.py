@@ -55,6 +55,31 @@ def test_stage_depends_on_its_script_and_exactly_the_library_it_imports(stage, s
     assert library == closure(ROOT / script), "deps must list the rnnlab modules the script imports"
 
 
+# What a stage runs, for real, and reports which heavy modules it loaded on its way out.
+LOADED = """import runpy, sys
+sys.argv = sys.argv[1:]
+try:
+    runpy.run_path(sys.argv[0], run_name="__main__")
+finally:
+    print("loaded:", " ".join(m for m in ("torch", "matplotlib") if m in sys.modules))
+"""
+
+
+@pytest.mark.parametrize(("name", "args"), [
+    ("generate_sine", ["sine.csv"]),
+    ("generate_ball", ["ball.csv"]),
+    ("generate_windows", ["windows.csv"]),
+    ("prepare_series", ["sine.csv", "--series", "s.csv", "--scaled", "z.csv", "--scaling", "scaling.json"]),
+])
+def test_a_stage_that_makes_no_tensors_starts_without_torch_or_matplotlib(name, args, tmp_path, default_params):
+    # each costs about 2 s (torch) and 0.1-0.5 s (matplotlib) of a stage's start, every dvc repro
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(default_params))
+    if name == "prepare_series":
+        run([sys.executable, str(ROOT / "stages/generate_sine.py"), "sine.csv"], tmp_path)
+    proc = run([sys.executable, "-c", LOADED, str(ROOT / "stages" / f"{name}.py"), *args], tmp_path)
+    assert proc.stdout.strip().splitlines()[-1] == "loaded:", proc.stdout + proc.stderr
+
+
 def test_seq_len_is_a_top_level_param_used_by_training():
     spec = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
     assert "seq_len" in yaml.safe_load((ROOT / "params.yaml").read_text())
