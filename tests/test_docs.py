@@ -12,11 +12,13 @@ from conftest import ROOT
 
 
 def copy_docs(dest):
-    """What `rnnlab docs` reads and writes: the pages, the metrics and params.yaml."""
+    """What `rnnlab docs` reads and writes: the pages, the metrics, the study and params.yaml."""
     shutil.copy2(ROOT / "README.md", dest / "README.md")
     shutil.copytree(ROOT / "docs", dest / "docs")
     shutil.copytree(ROOT / "metrics", dest / "metrics")
     shutil.copy2(ROOT / "params.yaml", dest / "params.yaml")
+    (dest / "plots").mkdir()
+    shutil.copy2(ROOT / docs.STUDY, dest / docs.STUDY)  # `rnnlab report`'s study tables
     return dest
 
 
@@ -53,6 +55,28 @@ def test_a_changed_metric_fails_the_check_naming_page_and_table_then_docs_rewrit
     # nothing but the table changed
     strip = lambda text: docs.MARKER.sub("", text)  # noqa: E731
     assert strip(before) == strip(after)
+
+
+def test_a_rerun_study_rewrites_the_study_pages_table_from_its_own_tables(tmp_path, capsys):
+    root = copy_docs(tmp_path)
+    study = root / docs.STUDY
+    study.write_text(study.read_text().replace("| 0.0314 [0.0225, 0.0388] |", "| 0.0299 [0.0211, 0.0377] |")
+                     .replace("| 70% [52%, 83%] |", "| 73% [56%, 86%] |"))
+    assert main(["docs", "--check", "--root", str(root)]) == 1
+    assert "docs/study.md: table 'study-findings' differs" in capsys.readouterr().err
+    assert main(["docs", "--root", str(root)]) == 0
+    page = (root / "docs/study.md").read_text()
+    assert "| GRU | 0.718 [0.481, 0.795] | 0.0599 [0.0251, 0.218] | 0.0299 [0.0211, 0.0377] |" in page
+    assert "| GRU hold rate | 0% [0%, 11%] | 47% [30%, 64%] | 73% [56%, 86%] |" in page
+
+
+def test_a_study_without_the_texts_protocol_names_the_file_and_what_makes_it(tmp_path, capsys):
+    root = copy_docs(tmp_path)
+    (root / docs.STUDY).write_text("## Protocol: horizon 20\n")
+    assert main(["docs", "--check", "--root", str(root)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: ") and "seq_len_study.md: no table 'Rollout test MSE, final epoch'" in err[-1]
+    assert "run `rnnlab report`" in err[-1]
 
 
 def test_a_hand_edited_table_is_stale(tmp_path, capsys):

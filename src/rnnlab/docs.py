@@ -6,9 +6,10 @@ A page holds a generated table between two markers::
     | ... the table, rewritten by `rnnlab docs` ... |
     <!-- /table -->
 
-`rnnlab docs` rewrites every such block of README.md and docs/*.md from metrics/*.json and
-params.yaml; `rnnlab docs --check` rewrites nothing and fails, naming the page and the table, when
-a committed page differs from a fresh render. A table is one function of :data:`TABLES` that
+`rnnlab docs` rewrites every such block of README.md and docs/*.md from metrics/*.json,
+params.yaml and the study's tables (plots/seq_len_study.md, written by `rnnlab report`);
+`rnnlab docs --check` rewrites nothing and fails, naming the page and the table, when a committed
+page differs from a fresh render. A table is one function of :data:`TABLES` that
 takes the repository's root and returns markdown lines.
 """
 
@@ -241,6 +242,38 @@ def theory_claims(root: Path) -> list[str]:
     ]
 
 
+STUDY = Path("plots") / "seq_len_study.md"  # `rnnlab report`'s tables, committed
+
+
+def study_table(root: Path, protocol: str, heading: str) -> list[list[str]]:
+    """The cells of one table of `rnnlab report`'s study: the first table after ``### <heading>``
+    under ``## Protocol: <protocol>``; its header row first."""
+    text = io.read_text(root / STUDY)
+    section = re.search(rf"^## Protocol: {re.escape(protocol)}\n(.*?)(?=^## |\Z)", text, re.M | re.S)
+    table = section and re.search(rf"^### {re.escape(heading)}[^\n]*\n\n((?:\|.*\n)+)", section.group(1), re.M)
+    if not table:
+        raise DataError(f"{root / STUDY}: no table {heading!r} under '## Protocol: {protocol}'; "
+                        "run `rnnlab report` on the study's experiments")
+    lines = [line for line in table.group(1).splitlines() if not line.startswith("| ---")]
+    return [[cell.strip() for cell in line.strip("|").split("|")] for line in lines]
+
+
+def study_findings(root: Path) -> list[str]:
+    """docs/study.md: the texts' protocol at every length, from the study's own tables: each
+    network's rollout test MSE and the GRU's hold rate, beside the linear AR with the same lags."""
+    mse = study_table(root, "the texts' epochs", "Rollout test MSE, final epoch")
+    hold = {r[0]: r[1:] for r in study_table(root, "the texts' epochs", "Hold rate")}
+    lengths = [re.match(r"seq_len (\d+)", cell).group(1) for cell in mse[0][1:]]
+    rows = {r[0]: r[1:] for r in mse[1:]}
+    lines = [row("", *lengths), row(*["---"] * (len(lengths) + 1))]
+    for name in ("GRU", "LSTM", "RNN", "MLP"):
+        lines.append(row(name, *rows[name]))
+        if name == "GRU":
+            lines.append(row("GRU hold rate", *hold["GRU"]))
+    lines.append(row("linear AR, same lags", *rows["linear AR (reference)"]))
+    return lines
+
+
 TABLES: dict[str, Callable[[Path], list[str]]] = {
     "results": results,
     "sine-results": sine_results,
@@ -248,6 +281,7 @@ TABLES: dict[str, Callable[[Path], list[str]]] = {
     "windows-results": windows_results,
     "random-results": random_results,
     "theory-claims": theory_claims,
+    "study-findings": study_findings,
 }
 
 
@@ -308,7 +342,7 @@ def run(root: Path, check: bool) -> list[str]:
     fresh: dict[Path, str] = {}
     for page in pages(root):  # every page renders before any is written: a failure writes nothing
         text, changed = render(page, root)
-        stale += [f"{page.relative_to(root)}: table {name!r} differs from a fresh render of metrics/"
+        stale += [f"{page.relative_to(root)}: table {name!r} differs from a fresh render of the committed outputs"
                   for name in changed]
         if changed:
             fresh[page] = text
