@@ -33,6 +33,8 @@ def main() -> None:
     else:
         to_model = data.Scaler.fit(raw, p.sine.data.train_fraction, p.series.scaling)
         scaled, saved = to_model.scale(raw), to_model.to_json()
+    lag = units.transform.lag if p.series.recipe == "forecaster" else 0
+    transforms.warn_if_test_beyond_training(scaled, transforms.boundary(p, len(raw)) - lag, p.series.transform, args.csv)
     io.write_text(args.series, data.exact_csv(raw))
     io.write_text(args.scaled, data.exact_csv(scaled))
     io.write_json(args.scaling, saved)

@@ -169,6 +169,34 @@ def test_the_forecaster_recipe_prepares_the_transformed_series_and_says_how_to_u
     assert abs(scaled[:239].mean()) < 1e-12  # scaled on the transformed training part (x[:240] -> 239 diffs)
 
 
+TREND = np.array([10 + k / 7 + np.sin(k / 3) for k in range(300)]).round(6)  # rises past its training part
+# the share of its test part (the last 60 points) above its training part's maximum; a log keeps the order
+BEYOND = f"{100 * np.mean(TREND[240:] > TREND[:240].max()):.0f}%"  # 95%
+
+
+@pytest.mark.parametrize(("series", "warned"), [
+    ({"scaling": "standard"}, f"{BEYOND} of the test part lies beyond the training part's range in the models' "
+                              "units (series.transform none)"),
+    ({"recipe": "forecaster", "scaling": "standard", "transform": "log"}, f"{BEYOND} of the test part lies beyond"),
+    ({"recipe": "forecaster", "scaling": "standard", "transform": "diff"}, None),
+], ids=["texts-recipe", "log", "diff"])
+def test_a_trend_the_networks_cannot_follow_is_warned_with_the_transform_that_can(tmp_path, series, warned):
+    (tmp_path / "my.csv").write_text("".join(f"{v:.6f}\n" for v in TREND))
+    proc = prepare(tmp_path, "my.csv", season=None, **series)
+    assert proc.returncode == 0, proc.stderr
+    if warned:
+        assert f"warning: my.csv: {warned}" in proc.stderr, proc.stderr
+        assert "use series.recipe=forecaster with series.transform=diff" in proc.stderr
+    else:
+        assert "warning" not in proc.stderr, proc.stderr
+
+
+def test_the_packaged_sine_and_a_stationary_series_prepare_without_the_trend_warning(tmp_path):
+    (tmp_path / "my.csv").write_text(sine_lines(300))
+    assert "beyond the training part" not in prepare(tmp_path, "my.csv", season=None).stderr
+    assert "beyond the training part" not in prepare(tmp_path, str(ROOT / "data/sine/sindata_1000.csv")).stderr
+
+
 def test_the_training_log_prints_mse_in_the_series_units_and_says_so(caplog):
     """Issue 24: with series.scaling standard the log printed standardised MSEs without a word."""
     import logging
