@@ -402,6 +402,25 @@ def test_a_large_series_says_up_front_what_training_will_cost(series, monkeypatc
             "series") in caplog.text
 
 
+def test_a_large_series_with_the_forecasters_recipe_counts_its_overlapping_windows_and_minibatches(series, monkeypatch,
+                                                                                                  caplog):
+    csv = series / "long.csv"
+    values = np.sin(np.linspace(0, 2000 * np.pi, 200_000)) + np.random.default_rng(0).normal(0, 0.1, 200_000)
+    csv.write_text(data.exact_csv(np.asarray(values, dtype=float)))
+    raw = yaml.safe_load((series / "params.yaml").read_text())
+    raw["series"].update(recipe="forecaster", scaling="standard", season=None)
+    (series / "params.yaml").write_text(yaml.safe_dump(raw))
+    assert prepare(series, csv, monkeypatch) == 0
+    fc, seq_len = raw["series"]["forecaster"], raw["seq_len"]
+    # windows of seq_len + 1 starting every stride steps in the training part less its validation slice
+    fitted = int(0.8 * 200_000) - int(fc["validation_fraction"] * 200_000)
+    windows = len(range(0, fitted - seq_len, fc["stride"]))
+    per_epoch = -(-windows // fc["batch_size"])
+    assert (f"warning: {csv}: 200000 points: {windows} training windows (stride {fc['stride']}) in minibatches of "
+            f"{fc['batch_size']} = {per_epoch} optimizer steps an epoch, up to {fc['epochs']} epochs = "
+            f"{per_epoch * fc['epochs']} per model") in caplog.text
+
+
 # ---------------------------------------------------------------------------------------
 # 6. The small ones
 # ---------------------------------------------------------------------------------------

@@ -225,13 +225,34 @@ def check_values(values: np.ndarray, p: Params, source: str) -> None:
                     "an outlier?", source, far + 1 + (p.series.column is not None), values[far],
                     abs(values[far] - median) / spread, median, OUTLIER_MADS)
     if len(values) > LARGE_SERIES:
-        windows = int(p.sine.data.train_fraction * len(values)) // (p.seq_len + 1)
-        epochs = p.sine.train.epochs_for(windows)
-        default = int(p.sine.data.train_fraction * 1000) // (p.seq_len + 1) * p.sine.train.epochs_for(
-            int(p.sine.data.train_fraction * 1000) // (p.seq_len + 1))
-        log.warning("warning: %s: %d points: %d training windows x %d epochs = %d optimizer steps per model "
-                    "(%d models), %.0fx those of a 1000-point series", source, len(values), windows, epochs,
-                    windows * epochs, len(p.sine.models), windows * epochs / max(default, 1))
+        windows, per_epoch, epochs = training_steps(len(values), p)
+        _, default_per_epoch, default_epochs = training_steps(1000, p)
+        steps, default = per_epoch * epochs, default_per_epoch * default_epochs
+        if p.series.recipe == "forecaster":
+            fc = p.series.forecaster
+            log.warning("warning: %s: %d points: %d training windows (stride %d) in minibatches of %d = %d optimizer "
+                        "steps an epoch, up to %d epochs = %d per model (%d models), %.0fx those of a 1000-point "
+                        "series", source, len(values), windows, fc.stride, fc.batch_size, per_epoch, epochs, steps,
+                        len(p.sine.models), steps / max(default, 1))
+        else:
+            log.warning("warning: %s: %d points: %d training windows x %d epochs = %d optimizer steps per model "
+                        "(%d models), %.0fx those of a 1000-point series", source, len(values), windows, epochs,
+                        steps, len(p.sine.models), steps / max(default, 1))
+
+
+def training_steps(points: int, p: Params) -> tuple[int, int, int]:
+    """(training windows, optimizer steps an epoch, epochs at most) for a series of ``points``: the
+    texts' recipe walks non-overlapping windows one at a time; the forecaster's cuts windows every
+    ``stride`` steps from the training part less its validation slice, in minibatches (a
+    transform's first ``lag`` values, at most a season, are not counted)."""
+    train = int(p.sine.data.train_fraction * points)
+    if p.series.recipe != "forecaster":
+        windows = train // (p.seq_len + 1)
+        return windows, windows, p.sine.train.epochs_for(windows)
+    fc = p.series.forecaster
+    fitted = train - int(fc.validation_fraction * points)
+    windows = max(0, (fitted - p.seq_len - 1) // fc.stride + 1)
+    return windows, math.ceil(windows / fc.batch_size), fc.epochs
 
 
 @dataclass(frozen=True)
