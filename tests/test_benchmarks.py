@@ -4,6 +4,7 @@ import re
 import sys
 
 import pytest
+import yaml
 
 from conftest import ROOT, run
 
@@ -59,3 +60,17 @@ def test_scale_benchmark_times_the_same_training_on_every_side():
         plain, texts = float(row[11]), float(row[12])
         assert plain < 1e-5 and texts < 1e-5, proc.stdout
         assert all(float(ms) > 0 for ms in row[4:8]), proc.stdout
+
+
+def test_the_series_contest_reads_two_series_not_in_the_box_from_statsmodels_and_scores_every_forecaster(tmp_path):
+    # docs/series.md's elec_equip and US real GDP rows: the references are statsmodels' fits on the
+    # training part, so they are the documented numbers whatever the networks' (tiny) training does
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["series"]["forecaster"].update(epochs=2, patience=1)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    proc = run([sys.executable, str(ROOT / "benchmarks/bench_series.py"), "--series", "elec_equip,gdp",
+                "--models", "rnn", "--params", str(tmp_path / "params.yaml"), "--seeds", "2"], ROOT)
+    rows = {line.split("|")[1].strip(): line.split("|")[2:4] for line in proc.stdout.splitlines() if line.startswith("| ")}
+    assert [cell.strip() for cell in rows["autoreg"]] == ["0.260", "3.832"], proc.stdout
+    assert [cell.strip() for cell in rows["arima"]] == ["0.554 (2, 1, 2)", "4.552 (2, 1, 0)"], proc.stdout
+    assert re.fullmatch(r" \d+\.\d{3} / \d+\.\d{3} \(\d+ s\) ", rows["rnn"][0]), proc.stdout
