@@ -29,11 +29,10 @@ def main() -> None:
     data.check_length(raw, p, source=args.csv)
     if p.series.recipe == "forecaster":  # transformed, then scaled by the transformed training part
         units = transforms.Units.fit(raw, p, source=args.csv)
-        scaled, saved, to_model = units.to_model(raw, args.csv), units.to_json(), units.scaler
+        scaled, saved, to_model, lag = units.to_model(raw, args.csv), units.to_json(), units.scaler, units.transform.lag
     else:
         to_model = data.Scaler.fit(raw, p.sine.data.train_fraction, p.series.scaling)
-        scaled, saved = to_model.scale(raw), to_model.to_json()
-    lag = units.transform.lag if p.series.recipe == "forecaster" else 0
+        scaled, saved, lag = to_model.scale(raw), to_model.to_json(), 0
     transforms.warn_if_test_beyond_training(scaled, transforms.boundary(p, len(raw)) - lag, p.series.transform, args.csv)
     io.write_text(args.series, data.exact_csv(raw))
     io.write_text(args.scaled, data.exact_csv(scaled))

@@ -230,14 +230,12 @@ def check_values(values: np.ndarray, p: Params, source: str) -> None:
         steps, default = per_epoch * epochs, default_per_epoch * default_epochs
         if p.series.recipe == "forecaster":
             fc = p.series.forecaster
-            log.warning("warning: %s: %d points: %d training windows (stride %d) in minibatches of %d = %d optimizer "
-                        "steps an epoch, up to %d epochs = %d per model (%d models), %.0fx those of a 1000-point "
-                        "series", source, len(values), windows, fc.stride, fc.batch_size, per_epoch, epochs, steps,
-                        len(p.sine.models), steps / max(default, 1))
+            cost = (f"{windows} training windows (stride {fc.stride}) in minibatches of {fc.batch_size} = "
+                    f"{per_epoch} optimizer steps an epoch, up to {epochs} epochs = {steps} per model")
         else:
-            log.warning("warning: %s: %d points: %d training windows x %d epochs = %d optimizer steps per model "
-                        "(%d models), %.0fx those of a 1000-point series", source, len(values), windows, epochs,
-                        steps, len(p.sine.models), steps / max(default, 1))
+            cost = f"{windows} training windows x {epochs} epochs = {steps} optimizer steps per model"
+        log.warning("warning: %s: %d points: %s (%d models), %.0fx those of a 1000-point series", source, len(values),
+                    cost, len(p.sine.models), steps / max(default, 1))
 
 
 def training_steps(points: int, p: Params) -> tuple[int, int, int]:
