@@ -44,11 +44,12 @@ def test_train_step_gradient_equals_pytorchs_modules(kind, last_only, num_layers
 
 @pytest.mark.parametrize("kind", RECURRENT)
 @pytest.mark.parametrize("num_layers", [1, 2])
-@pytest.mark.parametrize(("hidden", "batch"), [(kernels.BLAS_FROM, 1), (64, 7), (kernels.BLAS_FROM - 1, 9)])
+@pytest.mark.parametrize(("hidden", "batch"), [(kernels.BLAS_FROM, 1), (64, 7), (kernels.BLAS_FROM_BATCHED, 2),
+                                               (kernels.BLAS_FROM - 1, 1), (kernels.BLAS_FROM_BATCHED - 1, 9)])
 def test_wide_layers_gradient_equals_pytorchs_modules(kind, num_layers, hidden, batch):
     """Wide layers take BLAS's matrix products (kernels.BLAS): the same loss and gradient as
     nn.GRU/nn.LSTM/nn.RNN through autograd, many to many and after each row's last real step;
-    the widest loop layout just below the crossover too."""
+    the widest loop layouts just below both crossovers (one row a replica, and several) too."""
     stack = build_stack(ModelConfig(kind, hidden_size=hidden, num_layers=num_layers), [0, 1]).double()
     g = torch.Generator().manual_seed(6)
     x = torch.randn(1, batch, 5, 1, generator=g, dtype=torch.float64)
@@ -62,15 +63,31 @@ def test_wide_layers_gradient_equals_pytorchs_modules(kind, num_layers, hidden, 
         torch.testing.assert_close(stack.flat.grad, expected_grad, atol=1e-13, rtol=1e-10)
 
 
+def _hidden_sizes(params) -> list[int]:
+    if isinstance(params, dict):
+        return [v for key, value in params.items()
+                for v in ([value] if key == "hidden_size" else _hidden_sizes(value))]
+    return [v for value in params for v in _hidden_sizes(value)] if isinstance(params, list) else []
+
+
+def test_every_width_of_the_default_params_trains_in_the_loops_whatever_the_batch(default_params):
+    """BLAS sums in its own order and in float32: the texts' numbers come from the loops, so no
+    default model may take BLAS, at one row a replica or experiment W's full batch."""
+    widths = _hidden_sizes(default_params)
+    assert len(widths) >= 4
+    assert not any(kernels.takes_blas(width, rows) for width in widths for rows in (1, 2, 100, 1945))
+    assert kernels.takes_blas(kernels.BLAS_FROM, 1) and kernels.takes_blas(kernels.BLAS_FROM_BATCHED, 2)
+
+
 @pytest.mark.parametrize("kind", RECURRENT)
-@pytest.mark.parametrize("batch", [1, 7])
-def test_wide_float32_layers_are_as_accurate_as_pytorchs_own_float32_modules(kind, batch):
+@pytest.mark.parametrize(("hidden", "batch"), [(64, 1), (64, 7), (kernels.BLAS_FROM_BATCHED, 7)])
+def test_wide_float32_layers_are_as_accurate_as_pytorchs_own_float32_modules(kind, hidden, batch):
     """A float32 wide layer multiplies in float32 (sgemm) and takes the GRU's and LSTM's gates
     from arithmetic instead of libm: its loss and gradient are the exact ones (autograd in
     float64 on the same weights) to float32's precision, no further from them than PyTorch's own
     float32 modules are."""
-    stack = build_stack(ModelConfig(kind, hidden_size=64), [0, 1])
-    exact = build_stack(ModelConfig(kind, hidden_size=64), [0, 1]).double()
+    stack = build_stack(ModelConfig(kind, hidden_size=hidden), [0, 1])
+    exact = build_stack(ModelConfig(kind, hidden_size=hidden), [0, 1]).double()
     exact.load_state_dict(stack.state_dict())
     g = torch.Generator().manual_seed(7)
     x = torch.randn(1, batch, 20, 1, generator=g)

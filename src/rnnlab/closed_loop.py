@@ -59,7 +59,7 @@ def _layer_forward(kind, v, w_ih, w_hh, b_ih, b_hh, h, c, gi, gh, active, out_t,
     code inlined into each would make the kernel slow to compile."""
     _project(w_ih, b_ih, v, gi, layout)
     _project(w_hh, b_hh, h, gh, layout)
-    _cell(kind, gi, gh, h, c, active, out_t, tape_t)
+    _cell(kind, gi, gh, h, c, active, out_t, tape_t, layout)
 
 
 @compiled

@@ -198,7 +198,7 @@ class StackEngine:
         layers, _ = self.params
         G, K = layers[1][0].shape[1], max(x.shape[3], self.cfg.hidden_size)   # weight_hh of layer 0: (R, G, H)
         rows = max(1, kernels.LANE_COPIES_UP_TO // (G * K * self.stack.replicas))
-        if K >= kernels.BLAS_FROM:  # wide layers: BLAS's products, the larger the better
+        if kernels.takes_blas(K, x.shape[1]):  # wide layers: BLAS's products, the larger the better
             rows = x.shape[1]
         return torch.from_numpy(np.concatenate([self._last_outputs(x[:, a : a + rows], lengths[a : a + rows])
                                                 for a in range(0, x.shape[1], rows)], axis=1))

@@ -14,9 +14,10 @@ Conventions, shared by every kernel:
   dtype (float32 in training, float64 in the gradient tests). Every sum and product is taken
   in float64 and rounded once when stored, so float32 results differ from PyTorch's only in
   the last bits, and float64 results match autograd to ~1e-15.
-* Wide layers (inputs or hidden units from ``BLAS_FROM``) take their matrix products through
-  BLAS (see the layouts below) in the model's own dtype, as PyTorch does: sgemm for a float32
-  model (its products' sums in float32, in BLAS's order), dgemm for a float64 one.
+* Wide layers (inputs or hidden units from ``BLAS_FROM``, or from ``BLAS_FROM_BATCHED`` with two
+  rows a replica or more) take their matrix products through BLAS (see the layouts below) in
+  the model's own dtype, as PyTorch does: sgemm for a float32 model (its products' sums in
+  float32, in BLAS's order), dgemm for a float64 one.
 * Replicas ``R`` lead every array; an input with a leading 1 is shared by all replicas.
 * Sequences may be shorter than the padded ``T``: step ``t`` of row ``b`` exists when
   ``t < lengths[b]`` (the ball's packed histories). Outputs past a row's end are zero and its
@@ -152,8 +153,8 @@ def _rnn_cell_float32(gi, gh, h, active, out_t):
 # window, scalar: its cells took 24 ms a window against 10.5 ms for its matrix products. Wide
 # float32 layers already sum their products in float32 (sgemm, as PyTorch), so their gates need
 # float32's precision, not libm's last bit: here they come from arithmetic good to ~1e-13
-# relative, in loops without a call (13 ms). Below BLAS_FROM (every default size) the cells keep
-# libm, and every number.
+# relative, in loops without a call (13 ms). Layers whose products take the loops (below
+# BLAS_FROM_BATCHED: every default size) keep libm in their cells, and every number.
 # ---------------------------------------------------------------------------------------
 
 
@@ -168,7 +169,7 @@ def _sigmoid_arithmetic(a):
 
 @helper
 def _gated_cell_wide(kind, gi, gh, h, c, active, out_t, tape_t):
-    """``_cell`` of the GRU or LSTM for a float32 layer of BLAS_FROM units or more: the same
+    """``_cell`` of the GRU or LSTM for a float32 layer whose products take BLAS: the same
     equations and the same stored values (gates, state and output rounded to float32 where
     stored, the state re-read from what was stored), the gates from the arithmetic above.
 
@@ -234,18 +235,30 @@ def _gated_cell_wide(kind, gi, gh, h, c, active, out_t, tape_t):
 # All three sum every product in the same order, so the layout changes no number in the
 # forward pass; weight gradients are summed per lane first in LANES (rows of a replica added
 # at the end, in order), per replica directly in the others.
-#   BLAS (wide layers, inputs or hidden units >= BLAS_FROM): (R, G, K), each replica's products
+#   BLAS (wide layers: inputs or hidden units >= BLAS_FROM, or >= BLAS_FROM_BATCHED with two rows a
+#     replica or more; ``takes_blas``): (R, G, K), each replica's products
 #     one matrix product through BLAS (numba's np.dot) on the model's own weights, in their
 #     dtype: sgemm for float32 models, as PyTorch's, dgemm for float64 ones (the gradient
 #     tests); in the backward pass the weight gradients one product over every step at the end.
 #     BLAS sums in its own order (blocked, vectorised), and a float32 model's products in
 #     float32, so wide layers' numbers differ from the loops' in the last bits (float32's, as
-#     PyTorch's own do); below BLAS_FROM (every size the texts use) the loops run and nothing changes.
+#     PyTorch's own do); below BLAS_FROM_BATCHED (every size the texts use) the loops run and nothing changes.
 # ---------------------------------------------------------------------------------------
 
 ROWS, LANES, SHARED, BLAS = 0, 1, 2, 3
 LANE_COPIES_UP_TO = 1 << 16  # numbers in one per-lane weight array (512 KiB)
-BLAS_FROM = 48  # widest of inputs and hidden units from which BLAS's products beat the loops (docs/engine.md)
+BLAS_FROM = 48  # widest of inputs and hidden units from which BLAS's products beat the loops, one row a replica
+# With two rows a replica or more, BLAS wins from 24 (a GRU step at hidden 24-40 and 2-100 rows:
+# 1.1-2.9x the loops', docs/engine.md); it would from 8 too, but below 24 lie every width the
+# texts use (8-20, experiment W's full batch among them), whose numbers the loops keep bit for bit.
+BLAS_FROM_BATCHED = 24
+
+
+@helper
+def takes_blas(K, B):
+    """Whether products of width K (the widest of inputs and hidden units) over B rows a replica
+    go through BLAS (layout BLAS below)."""
+    return K >= BLAS_FROM or (K >= BLAS_FROM_BATCHED and B >= 2)
 
 
 @helper
@@ -254,7 +267,7 @@ def _layout(G, K, N, B):
     broadcasts a weight over its replica's rows, so it pays only when a replica has rows enough
     to vectorise (8); with fewer (the sine's 100 seeds of one window each) every lane keeps its
     own copy, however large: SHARED there is one scalar loop per replica, 5x slower at 100 seeds."""
-    if K >= BLAS_FROM:
+    if takes_blas(K, B):
         return BLAS
     if N < 8:
         return ROWS
@@ -622,7 +635,7 @@ def tape_width(kind, H):
 
 
 @helper
-def _cell(kind, gi, gh, h, c, active, out_t, tape_t):
+def _cell(kind, gi, gh, h, c, active, out_t, tape_t, layout):
     """One step of every active lane, from gi = W_ih x + b_ih and gh = W_hh h + b_hh (G, N).
 
     rnn : h' = tanh(gi + gh)
@@ -636,7 +649,7 @@ def _cell(kind, gi, gh, h, c, active, out_t, tape_t):
     if kind == RNN and out_t.itemsize == 4:  # float32: libm's tanh only where rounding is close
         _rnn_cell_float32(gi, gh, h, active, out_t)
         return
-    if kind != RNN and out_t.itemsize == 4 and H >= BLAS_FROM:  # wide float32: gates without libm
+    if kind != RNN and out_t.itemsize == 4 and layout == BLAS:  # products in float32 already: gates without libm
         _gated_cell_wide(kind, gi, gh, h, c, active, out_t, tape_t)
         return
     for j in range(H):
@@ -665,6 +678,213 @@ def _cell(kind, gi, gh, h, c, active, out_t, tape_t):
             h[j, n] = out_t[n, j]
 
 
+# ---------------------------------------------------------------------------------------
+# The BLAS layout's sequence passes, in rows
+#
+# In BLAS the products are whole matrices, so nothing needs the lanes' (K, N) order: a
+# replica's rows stay rows (B, K), as the arrays come (out (R, B, T, H), tape (R, B, T, K)),
+# and every product has PyTorch's shapes: h W_hh^T per step, the input projections of every
+# step in one product before the loop, and after the loop dL/dx and the weight gradients of
+# every step in one product each. A lane's cell reads and writes its gates, tape and output
+# contiguously. (The lanes' version moved every value between (K, N) and the tape's rows:
+# at hidden 256 x 100 rows, a third of the forward pass and half of the backward pass.)
+# The same equations and stored values as ``_cell`` and ``_cell_backward``: a float32 model's
+# gates from arithmetic (as ``_gated_cell_wide``, the RNN's tanh as ``_rnn_cell_float32``), a
+# float64 model's from libm; every sum of the cells in float64, rounded where stored.
+# ---------------------------------------------------------------------------------------
+
+
+@helper
+def _cell_row(kind, gi, gh, b_ih, b_hh, h, c, out, tape):
+    """One lane's step: gi = W_ih x, gh = W_hh h (G,), products without their biases; h (and
+    c) (H,) the state as stored, moved in place; out (H,) and tape (K,) written. A float32
+    model's gates are rounded in registers, not stored and re-read: the loop over units then
+    has no call and no branch (4x faster at hidden 256)."""
+    if out.itemsize == 4 and kind == GRU:
+        _gru_row_float32(gi, gh, b_ih, b_hh, h, out, tape)
+        return
+    if out.itemsize == 4 and kind == LSTM:
+        _lstm_row_float32(gi, gh, b_ih, b_hh, h, c, out, tape)
+        return
+    H = h.shape[0]
+    for j in range(H):
+        if kind == RNN:
+            a = (gi[j] + b_ih[j]) + (gh[j] + b_hh[j])
+            out[j] = _tanh_float32(a, _tanh_arithmetic(a)) if out.itemsize == 4 else math.tanh(a)
+        elif kind == GRU:
+            reset = _sigmoid((gi[j] + b_ih[j]) + (gh[j] + b_hh[j]))
+            update = _sigmoid((gi[H + j] + b_ih[H + j]) + (gh[H + j] + b_hh[H + j]))
+            hidden_n = gh[2 * H + j] + b_hh[2 * H + j]
+            new = math.tanh((gi[2 * H + j] + b_ih[2 * H + j]) + reset * hidden_n)
+            tape[j], tape[H + j], tape[2 * H + j], tape[3 * H + j] = reset, update, new, hidden_n
+            out[j] = (h[j] - new) * update + new
+        else:
+            i = _sigmoid((gi[j] + b_ih[j]) + (gh[j] + b_hh[j]))
+            f = _sigmoid((gi[H + j] + b_ih[H + j]) + (gh[H + j] + b_hh[H + j]))
+            g = math.tanh((gi[2 * H + j] + b_ih[2 * H + j]) + (gh[2 * H + j] + b_hh[2 * H + j]))
+            o = _sigmoid((gi[3 * H + j] + b_ih[3 * H + j]) + (gh[3 * H + j] + b_hh[3 * H + j]))
+            tape[j], tape[H + j], tape[2 * H + j], tape[3 * H + j] = i, f, g, o
+            tape[4 * H + j] = f * c[j] + i * g
+            tape[5 * H + j] = math.tanh(tape[4 * H + j])
+            c[j] = tape[4 * H + j]
+            out[j] = o * tape[5 * H + j]
+        h[j] = out[j]
+
+
+@helper
+def _gru_row_float32(gi, gh, b_ih, b_hh, h, out, tape):
+    """``_cell_row`` of a float32 GRU: ``_gated_cell_wide``'s arithmetic for one lane."""
+    H = h.shape[0]
+    for j in range(H):
+        reset = np.float64(np.float32(_sigmoid_arithmetic((gi[j] + b_ih[j]) + (gh[j] + b_hh[j]))))
+        update = np.float64(np.float32(_sigmoid_arithmetic((gi[H + j] + b_ih[H + j]) + (gh[H + j] + b_hh[H + j]))))
+        hidden_n = gh[2 * H + j] + b_hh[2 * H + j]
+        new = np.float64(np.float32(_tanh_arithmetic((gi[2 * H + j] + b_ih[2 * H + j]) + reset * hidden_n)))
+        value = np.float32((np.float64(h[j]) - new) * update + new)
+        tape[j], tape[H + j], tape[2 * H + j], tape[3 * H + j] = reset, update, new, hidden_n
+        out[j] = value
+        h[j] = value
+
+
+@helper
+def _lstm_row_float32(gi, gh, b_ih, b_hh, h, c, out, tape):
+    """``_cell_row`` of a float32 LSTM: ``_gated_cell_wide``'s arithmetic for one lane."""
+    H = h.shape[0]
+    for j in range(H):
+        i = np.float64(np.float32(_sigmoid_arithmetic((gi[j] + b_ih[j]) + (gh[j] + b_hh[j]))))
+        f = np.float64(np.float32(_sigmoid_arithmetic((gi[H + j] + b_ih[H + j]) + (gh[H + j] + b_hh[H + j]))))
+        g = np.float64(np.float32(_tanh_arithmetic((gi[2 * H + j] + b_ih[2 * H + j])
+                                                   + (gh[2 * H + j] + b_hh[2 * H + j]))))
+        o = np.float64(np.float32(_sigmoid_arithmetic((gi[3 * H + j] + b_ih[3 * H + j])
+                                                      + (gh[3 * H + j] + b_hh[3 * H + j]))))
+        cell = np.float64(np.float32(f * np.float64(c[j]) + i * g))
+        tanh_cell = np.float64(np.float32(_tanh_arithmetic(cell)))
+        value = np.float32(o * tanh_cell)
+        tape[j], tape[H + j], tape[2 * H + j], tape[3 * H + j] = i, f, g, o
+        tape[4 * H + j], tape[5 * H + j] = cell, tanh_cell
+        out[j] = value
+        h[j] = value
+        c[j] = cell
+
+
+@helper
+def _sequence_forward_rows(kind, x, lengths, state0, weights, out, tape, state_n):
+    """``sequence_forward`` in the BLAS layout, a replica at a time in rows."""
+    (h0, c0), (h_n, c_n) = state0, state_n
+    weight_ih, weight_hh, bias_ih, bias_hh = weights
+    R, B, T, I = out.shape[0], x.shape[1], x.shape[2], x.shape[3]
+    out[:] = 0
+    tape[:] = 0
+    for r in range(R):
+        w_ih_t = np.ascontiguousarray(weight_ih[r].T)                                   # (I, G)
+        w_hh_t = np.ascontiguousarray(weight_hh[r].T)                                   # (H, G)
+        b_ih, b_hh = bias_ih[r].astype(np.float64), bias_hh[r].astype(np.float64)
+        inputs = np.ascontiguousarray(x[0 if x.shape[0] == 1 else r]).reshape(B * T, I)
+        gi = np.dot(inputs, w_ih_t)                                                     # (B*T, G): row b*T + t
+        h, c = h0[r].copy(), c0[r].copy()                                               # the state as stored
+        for t in range(min(T, lengths.max())):
+            gh = np.dot(h, w_hh_t)                                                      # (B, G)
+            for b in range(B):
+                if t < lengths[b]:
+                    _cell_row(kind, gi[b * T + t], gh[b], b_ih, b_hh, h[b], c[b], out[r, b, t], tape[r, b, t])
+        h_n[r] = h
+        c_n[r] = c
+
+
+@helper
+def _cell_backward_row(kind, tape, out, h_prev, c_prev, dh, d_out, dc, d_gi, d_gh, direct):
+    """``_cell_backward`` of one active lane: from dL/dh_t = dh + d_out (H,) to the
+    pre-activations' gradients d_gi, d_gh (G,) and ``direct`` (H,); the LSTM's dc (H,) moves
+    from dL/dc_t to dL/dc_{t-1} in place. One loop per kind, without a branch inside."""
+    H = dh.shape[0]
+    if kind == RNN:
+        for j in range(H):
+            value = np.float64(out[j])
+            d_gi[j] = d_gh[j] = (dh[j] + d_out[j]) * (1.0 - value * value)
+            direct[j] = 0.0
+    elif kind == GRU:
+        for j in range(H):
+            d = dh[j] + d_out[j]
+            reset, update = np.float64(tape[j]), np.float64(tape[H + j])
+            new, hidden_n = np.float64(tape[2 * H + j]), np.float64(tape[3 * H + j])
+            d_a_n = d * (1.0 - update) * (1.0 - new * new)
+            d_a_r = d_a_n * hidden_n * reset * (1.0 - reset)
+            d_a_z = d * (np.float64(h_prev[j]) - new) * update * (1.0 - update)
+            d_gi[j], d_gi[H + j], d_gi[2 * H + j] = d_a_r, d_a_z, d_a_n
+            d_gh[j], d_gh[H + j], d_gh[2 * H + j] = d_a_r, d_a_z, d_a_n * reset
+            direct[j] = d * update
+    else:
+        for j in range(H):
+            d = dh[j] + d_out[j]
+            i, f = np.float64(tape[j]), np.float64(tape[H + j])
+            g, o = np.float64(tape[2 * H + j]), np.float64(tape[3 * H + j])
+            tc = np.float64(tape[5 * H + j])
+            d_cell = dc[j] + d * o * (1.0 - tc * tc)
+            d_i, d_f = d_cell * g * i * (1.0 - i), d_cell * np.float64(c_prev[j]) * f * (1.0 - f)
+            d_g, d_o = d_cell * i * (1.0 - g * g), d * tc * o * (1.0 - o)
+            d_gi[j], d_gi[H + j], d_gi[2 * H + j], d_gi[3 * H + j] = d_i, d_f, d_g, d_o
+            d_gh[j], d_gh[H + j], d_gh[2 * H + j], d_gh[3 * H + j] = d_i, d_f, d_g, d_o
+            dc[j] = d_cell * f
+            direct[j] = 0.0
+
+
+@helper
+def _column_sums(m, out):
+    """out[g] = the sum of m[:, g] in float64."""
+    total = np.zeros(m.shape[1])
+    for row in range(m.shape[0]):
+        for g in range(m.shape[1]):
+            total[g] += np.float64(m[row, g])
+    out[:] = total
+
+
+@helper
+def _sequence_backward_rows(kind, x, lengths, state0, weights, out, tape, d_out, d_state_n, d_x, d_state0, d_weights):
+    """``sequence_backward`` in the BLAS layout, a replica at a time in rows. The gradients of
+    the pre-activations are rounded to the model's dtype where stored (rows b*T + t of d_gi and
+    d_gh), as the products take them."""
+    (h0, c0), (d_h_n, d_c_n), (d_h0, d_c0) = state0, d_state_n, d_state0
+    weight_ih, weight_hh, _, _ = weights
+    d_weight_ih, d_weight_hh, d_bias_ih, d_bias_hh = d_weights
+    R, B, T, I = out.shape[0], x.shape[1], x.shape[2], x.shape[3]
+    H, G = h0.shape[2], weight_hh.shape[1]
+    steps = min(T, lengths.max())
+    for r in range(R):
+        w_ih, w_hh = np.ascontiguousarray(weight_ih[r]), np.ascontiguousarray(weight_hh[r])   # (G, I), (G, H)
+        d_gi, d_gh = np.zeros((B * T, G), out.dtype), np.zeros((B * T, G), out.dtype)        # row b*T + t
+        d_gh_t, direct = np.empty((B, G), out.dtype), np.empty((B, H))
+        h_prev = np.empty((B * T, H), out.dtype)                                              # the state each step read
+        c_prev = np.empty((B * T, H if kind == LSTM else 0), out.dtype)
+        for b in range(B):
+            h_prev[b * T] = h0[r, b]
+            h_prev[b * T + 1 : (b + 1) * T] = out[r, b, : T - 1]
+            if kind == LSTM:
+                c_prev[b * T] = c0[r, b]
+                for t in range(1, T):
+                    c_prev[b * T + t] = tape[r, b, t - 1, 4 * H : 5 * H]
+        dh, dc = d_h_n[r].astype(np.float64), d_c_n[r].astype(np.float64)
+        for t in range(steps - 1, -1, -1):
+            for b in range(B):
+                if t >= lengths[b]:  # no step t in this row: dL/dh passes on, nothing else
+                    direct[b] = dh[b]
+                    d_gh_t[b] = 0
+                    continue
+                m = b * T + t
+                _cell_backward_row(kind, tape[r, b, t], out[r, b, t], h_prev[m], c_prev[m], dh[b], d_out[r, b, t],
+                                   dc[b], d_gi[m], d_gh_t[b], direct[b])
+                d_gh[m] = d_gh_t[b]
+            dh = direct + np.dot(d_gh_t, w_hh)                                                # (B, H)
+        d_h0[r] = dh
+        if kind == LSTM:
+            d_c0[r] = dc
+        d_x[r] = np.dot(d_gi, w_ih).reshape(B, T, I)                                          # zero past a row's end
+        inputs = np.ascontiguousarray(x[0 if x.shape[0] == 1 else r]).reshape(B * T, I)
+        d_weight_ih[r] = np.dot(d_gi.T, inputs)
+        d_weight_hh[r] = np.dot(d_gh.T, h_prev)
+        _column_sums(d_gi, d_bias_ih[r])
+        _column_sums(d_gh, d_bias_hh[r])
+
+
 @compiled
 def sequence_forward(kind, x, lengths, state0, weights, out, tape, state_n):
     """One layer of every replica over a padded sequence: out, tape, and the final state.
@@ -674,6 +894,9 @@ def sequence_forward(kind, x, lengths, state0, weights, out, tape, state_n):
     R, B, T, I = out.shape[0], x.shape[1], x.shape[2], x.shape[3]
     H, G, N = h0.shape[2], weight_hh.shape[1], out.shape[0] * x.shape[1]
     layout = _layout(G, max(I, H), N, B)
+    if layout == BLAS:
+        _sequence_forward_rows(kind, x, lengths, state0, weights, out, tape, state_n)
+        return
     w_ih, w_hh = _weights(weight_ih, B, layout), _weights(weight_hh, B, layout)
     b_ih, b_hh = _bias(bias_ih, B, layout), _bias(bias_hh, B, layout)
     h, c, xt = np.empty((H, N)), np.zeros((H, N)), np.empty((I, N))
@@ -690,7 +913,7 @@ def sequence_forward(kind, x, lengths, state0, weights, out, tape, state_n):
         _inputs_at(x, t, R, xt)
         _project(w_ih, b_ih, xt, gi, layout)
         _project(w_hh, b_hh, h, gh, layout)
-        _cell(kind, gi, gh, h, c, active, out_lanes[:, t], tape_lanes[:, t])
+        _cell(kind, gi, gh, h, c, active, out_lanes[:, t], tape_lanes[:, t], layout)
     _from_lanes(h, h_n)
     if kind == LSTM:
         _from_lanes(c, c_n)
@@ -727,7 +950,7 @@ def _stack_step(kind, xt, w_ih, w_hh, b_ih, b_hh, w_head, b_head, hs, cs, gi, gh
     for layer in range(L):
         _project(w_ih[layer], b_ih[layer], xt if layer == 0 else hs[layer - 1], gi, layout)
         _project(w_hh[layer], b_hh[layer], hs[layer], gh, layout)
-        _cell(kind, gi, gh, hs[layer], cs[layer], active, out_t, tape_t)
+        _cell(kind, gi, gh, hs[layer], cs[layer], active, out_t, tape_t, layout)
     _project(w_head, b_head, hs[L - 1], y, layout)
 
 
@@ -889,6 +1112,10 @@ def sequence_backward(kind, x, lengths, state0, weights, out, tape, d_out, d_sta
     H, G, N = h0.shape[2], weight_hh.shape[1], out.shape[0] * x.shape[1]
     K = tape.shape[3]
     layout = _layout(G, max(I, H), N, B)
+    if layout == BLAS:
+        _sequence_backward_rows(kind, x, lengths, state0, weights, out, tape, d_out, d_state_n, d_x, d_state0,
+                                d_weights)
+        return
     w_ih, w_hh = _weights(weight_ih, B, layout), _weights(weight_hh, B, layout)
     acc_ih, acc_hh = _accumulator(G, I, R, N, layout), _accumulator(G, H, R, N, layout)
     acc_bih, acc_bhh = _bias_accumulator(G, R, N, layout), _bias_accumulator(G, R, N, layout)
