@@ -34,12 +34,33 @@ Tapes: rnn none (K = 0), gru [r, z, n, W_hn h + b_hn] (K = 4H), lstm [i, f, g, o
 
 from __future__ import annotations
 
+import ctypes
 import math
 
 import numba
 import numpy as np
 from numba.core import types
 from numba.extending import intrinsic
+
+# glibc's malloc gives freed memory back to the system past a threshold that adapts to the largest
+# block freed (twice it); a wide layer's training step allocates and frees tens of MB of tapes and
+# gradients, so every step got fresh pages from the kernel, zeroed: at hidden 256 x 100 rows, 12 ms of
+# a 73 ms step (docs/engine.md). Fixed thresholds keep up to TRIM_ABOVE of freed heap for the next
+# step, and serve blocks up to MMAP_FROM (glibc's largest allowed) from it.
+MMAP_FROM, TRIM_ABOVE = 32 << 20, 256 << 20
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters (malloc.h)
+
+
+def keep_freed_memory() -> bool:
+    """Set glibc's malloc thresholds (above) for this process; False where there is no glibc."""
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # no mallopt (macOS): its allocator keeps its own pages
+        return False
+    return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_FROM)) and bool(mallopt(_M_TRIM_THRESHOLD, TRIM_ABOVE))
+
+
+keep_freed_memory()
 
 compiled = numba.njit(cache=True, nogil=True, error_model="numpy")
 # Helpers are left to LLVM to inline: numba's own ``inline="always"`` (inlining its IR before
@@ -688,23 +709,25 @@ def _cell(kind, gi, gh, h, c, active, out_t, tape_t, layout):
 # every step in one product each. A lane's cell reads and writes its gates, tape and output
 # contiguously. (The lanes' version moved every value between (K, N) and the tape's rows:
 # at hidden 256 x 100 rows, a third of the forward pass and half of the backward pass.)
-# The same equations and stored values as ``_cell`` and ``_cell_backward``: a float32 model's
-# gates from arithmetic (as ``_gated_cell_wide``, the RNN's tanh as ``_rnn_cell_float32``), a
-# float64 model's from libm; every sum of the cells in float64, rounded where stored.
+# The same equations as ``_cell`` and ``_cell_backward``. A float32 GRU's or LSTM's forward cells
+# compute in float32, as PyTorch's do (its products are sgemm's already), with vectorised gates
+# (``_exp_float32``); the RNN's (tanh as ``_rnn_cell_float32``), a float64 model's (libm) and
+# every backward cell sum in float64, rounded where stored. Rollouts and scheduled sampling keep
+# the lanes (``_gated_cell_wide``): their numbers differ from these in float32's last bits.
 # ---------------------------------------------------------------------------------------
 
 
 @helper
-def _cell_row(kind, gi, gh, b_ih, b_hh, h, c, out, tape):
+def _cell_row(kind, gi, gh, b_ih, b_hh, h, c, out, tape, work):
     """One lane's step: gi = W_ih x, gh = W_hh h (G,), products without their biases; h (and
-    c) (H,) the state as stored, moved in place; out (H,) and tape (K,) written. A float32
-    model's gates are rounded in registers, not stored and re-read: the loop over units then
-    has no call and no branch (4x faster at hidden 256)."""
+    c) (H,) the state as stored, moved in place; out (H,) and tape (K,) written; ``work`` (3, G)
+    float32 scratch. A float32 GRU or LSTM computes in float32 over whole rows of units (below),
+    the RNN and a float64 model as ``_cell``."""
     if out.itemsize == 4 and kind == GRU:
-        _gru_row_float32(gi, gh, b_ih, b_hh, h, out, tape)
+        _gru_row_float32(gi, gh, b_ih, b_hh, h, out, tape, work)
         return
     if out.itemsize == 4 and kind == LSTM:
-        _lstm_row_float32(gi, gh, b_ih, b_hh, h, c, out, tape)
+        _lstm_row_float32(gi, gh, b_ih, b_hh, h, c, out, tape, work)
         return
     H = h.shape[0]
     for j in range(H):
@@ -731,40 +754,108 @@ def _cell_row(kind, gi, gh, b_ih, b_hh, h, c, out, tape):
         h[j] = out[j]
 
 
-@helper
-def _gru_row_float32(gi, gh, b_ih, b_hh, h, out, tape):
-    """``_cell_row`` of a float32 GRU: ``_gated_cell_wide``'s arithmetic for one lane."""
-    H = h.shape[0]
-    for j in range(H):
-        reset = np.float64(np.float32(_sigmoid_arithmetic((gi[j] + b_ih[j]) + (gh[j] + b_hh[j]))))
-        update = np.float64(np.float32(_sigmoid_arithmetic((gi[H + j] + b_ih[H + j]) + (gh[H + j] + b_hh[H + j]))))
-        hidden_n = gh[2 * H + j] + b_hh[2 * H + j]
-        new = np.float64(np.float32(_tanh_arithmetic((gi[2 * H + j] + b_ih[2 * H + j]) + reset * hidden_n)))
-        value = np.float32((np.float64(h[j]) - new) * update + new)
-        tape[j], tape[H + j], tape[2 * H + j], tape[3 * H + j] = reset, update, new, hidden_n
-        out[j] = value
-        h[j] = value
+# float32 e^x, sigmoid and tanh over arrays, as Cephes' expf and tanhf: e^x = 2^n e^r with
+# n = round(x log2 e), r = x - n ln 2 in two parts, e^r from a degree-7 polynomial, and 2^n
+# written into a float32's exponent bits (the n + 127 of 1.5 * 2^23 + n's low bits). Eight
+# values a vector instruction, against 4.4 ns a value for the float64 arithmetic above: at
+# hidden 256 x 100 rows, the GRU's forward cells took ~11 ms a window. Within 2.4 ulp of the
+# true sigmoid and tanh (float32's, as PyTorch's own vectorised ones).
+_F32 = np.float32
+_LOG2E, _LN2_HI, _LN2_LO = _F32(1.4426950408889634), _F32(0.693359375), _F32(-2.12194440e-4)
+_ROUNDING, _EXPONENT_BIAS = _F32(12582912.0), np.int32(0x4B400000 - 127)  # 1.5 * 2^23
+_EXP_LOW, _EXP_HIGH, _TANH_FROM = _F32(-87.0), _F32(88.0), _F32(10.0)
+_ONE, _TWO, _SMALL_TANH = _F32(1.0), _F32(2.0), _F32(0.625)
+_E0, _E1, _E2 = _F32(1.9875691500e-4), _F32(1.3981999507e-3), _F32(8.3334519073e-3)
+_E3, _E4, _E5 = _F32(4.1665795894e-2), _F32(1.6666665459e-1), _F32(5.0000001201e-1)
+_T0, _T1, _T2 = _F32(-5.70498872745e-3), _F32(2.06390887954e-2), _F32(-5.37397155531e-2)
+_T3, _T4 = _F32(1.33314422036e-1), _F32(-3.33332819422e-1)
 
 
 @helper
-def _lstm_row_float32(gi, gh, b_ih, b_hh, h, c, out, tape):
-    """``_cell_row`` of a float32 LSTM: ``_gated_cell_wide``'s arithmetic for one lane."""
+def _exp_float32(x, out, bits):
+    """out = e^x for float32 arrays, ``bits`` float32 scratch of the same length. Three loops,
+    each of which vectorises (the exponent's bits through an int32 view of ``bits``)."""
+    as_int = bits.view(np.int32)
+    for i in range(x.shape[0]):
+        v = min(max(x[i], _EXP_LOW), _EXP_HIGH)
+        shifted = v * _LOG2E + _ROUNDING
+        n = shifted - _ROUNDING
+        r = (v - n * _LN2_HI) - n * _LN2_LO
+        p = ((((_E0 * r + _E1) * r + _E2) * r + _E3) * r + _E4) * r + _E5
+        out[i] = (p * r) * r + r + _ONE
+        bits[i] = shifted
+    for i in range(x.shape[0]):
+        as_int[i] = (as_int[i] - _EXPONENT_BIAS) << np.int32(23)
+    for i in range(x.shape[0]):
+        out[i] *= bits[i]
+
+
+@helper
+def _sigmoid_float32(a, out, work):
+    """out = 1 / (1 + e^-a) for float32 arrays; ``work`` (2, n) float32 scratch."""
+    n = a.shape[0]
+    for i in range(n):
+        work[0, i] = -a[i]
+    _exp_float32(work[0, :n], out, work[1, :n])  # into out: an exp in place (the same array twice) runs unvectorised
+    for i in range(n):
+        out[i] = _ONE / (_ONE + out[i])
+
+
+@helper
+def _tanh_into_float32(a, out, work):
+    """out = tanh(a) for float32 arrays: near 0 Cephes' odd polynomial, beyond 0.625
+    1 - 2 / (e^2|a| + 1) (|a| clamped at 10, where tanh is 1 in float32); ``work`` (2, n)."""
+    n = a.shape[0]
+    for i in range(n):
+        work[0, i] = _TWO * min(abs(a[i]), _TANH_FROM)
+    _exp_float32(work[0, :n], out, work[1, :n])
+    for i in range(n):
+        v = a[i]
+        z = v * v
+        small = ((((_T0 * z + _T1) * z + _T2) * z + _T3) * z + _T4) * z * v + v
+        large = _ONE - _TWO / (out[i] + _ONE)
+        out[i] = small if abs(v) < _SMALL_TANH else (large if v >= 0 else -large)
+
+
+@helper
+def _gru_row_float32(gi, gh, b_ih, b_hh, h, out, tape, work):
+    """``_cell_row`` of a float32 GRU, in float32 as PyTorch's: pre-activations, gates and state
+    rounded at every operation, the gates as ``_sigmoid_float32``/``_tanh_into_float32``.
+    ``work`` (3, G) float32 scratch; tape [r, z, n, W_hn h + b_hn]."""
     H = h.shape[0]
+    a = work[2]
+    for j in range(2 * H):
+        a[j] = (gi[j] + _F32(b_ih[j])) + (gh[j] + _F32(b_hh[j]))
+    _sigmoid_float32(a[: 2 * H], tape[: 2 * H], work[:2])
     for j in range(H):
-        i = np.float64(np.float32(_sigmoid_arithmetic((gi[j] + b_ih[j]) + (gh[j] + b_hh[j]))))
-        f = np.float64(np.float32(_sigmoid_arithmetic((gi[H + j] + b_ih[H + j]) + (gh[H + j] + b_hh[H + j]))))
-        g = np.float64(np.float32(_tanh_arithmetic((gi[2 * H + j] + b_ih[2 * H + j])
-                                                   + (gh[2 * H + j] + b_hh[2 * H + j]))))
-        o = np.float64(np.float32(_sigmoid_arithmetic((gi[3 * H + j] + b_ih[3 * H + j])
-                                                      + (gh[3 * H + j] + b_hh[3 * H + j]))))
-        cell = np.float64(np.float32(f * np.float64(c[j]) + i * g))
-        tanh_cell = np.float64(np.float32(_tanh_arithmetic(cell)))
-        value = np.float32(o * tanh_cell)
-        tape[j], tape[H + j], tape[2 * H + j], tape[3 * H + j] = i, f, g, o
-        tape[4 * H + j], tape[5 * H + j] = cell, tanh_cell
-        out[j] = value
-        h[j] = value
-        c[j] = cell
+        hidden_n = gh[2 * H + j] + _F32(b_hh[2 * H + j])
+        tape[3 * H + j] = hidden_n
+        a[j] = (gi[2 * H + j] + _F32(b_ih[2 * H + j])) + tape[j] * hidden_n
+    _tanh_into_float32(a[:H], tape[2 * H : 3 * H], work[:2])
+    for j in range(H):
+        new = tape[2 * H + j]
+        out[j] = (h[j] - new) * tape[H + j] + new
+        h[j] = out[j]
+
+
+@helper
+def _lstm_row_float32(gi, gh, b_ih, b_hh, h, c, out, tape, work):
+    """``_cell_row`` of a float32 LSTM, in float32 as ``_gru_row_float32``; ``work`` (3, G);
+    tape [i, f, g, o, c', tanh c']."""
+    H = h.shape[0]
+    a = work[2]
+    for j in range(4 * H):
+        a[j] = (gi[j] + _F32(b_ih[j])) + (gh[j] + _F32(b_hh[j]))
+    _sigmoid_float32(a[: 2 * H], tape[: 2 * H], work[:2])
+    _tanh_into_float32(a[2 * H : 3 * H], tape[2 * H : 3 * H], work[:2])
+    _sigmoid_float32(a[3 * H : 4 * H], tape[3 * H : 4 * H], work[:2])
+    for j in range(H):
+        tape[4 * H + j] = tape[H + j] * c[j] + tape[j] * tape[2 * H + j]
+        c[j] = tape[4 * H + j]
+    _tanh_into_float32(c, tape[5 * H : 6 * H], work[:2])
+    for j in range(H):
+        out[j] = tape[3 * H + j] * tape[5 * H + j]
+        h[j] = out[j]
 
 
 @helper
@@ -773,20 +864,22 @@ def _sequence_forward_rows(kind, x, lengths, state0, weights, out, tape, state_n
     (h0, c0), (h_n, c_n) = state0, state_n
     weight_ih, weight_hh, bias_ih, bias_hh = weights
     R, B, T, I = out.shape[0], x.shape[1], x.shape[2], x.shape[3]
-    out[:] = 0
-    tape[:] = 0
     for r in range(R):
+        for b in range(B):  # zero past each row's end; the cells write every value before it
+            out[r, b, min(lengths[b], T) :] = 0
+            tape[r, b, min(lengths[b], T) :] = 0
         w_ih_t = np.ascontiguousarray(weight_ih[r].T)                                   # (I, G)
         w_hh_t = np.ascontiguousarray(weight_hh[r].T)                                   # (H, G)
         b_ih, b_hh = bias_ih[r].astype(np.float64), bias_hh[r].astype(np.float64)
         inputs = np.ascontiguousarray(x[0 if x.shape[0] == 1 else r]).reshape(B * T, I)
         gi = np.dot(inputs, w_ih_t)                                                     # (B*T, G): row b*T + t
         h, c = h0[r].copy(), c0[r].copy()                                               # the state as stored
+        work = np.empty((3, weight_hh.shape[1]), np.float32)
         for t in range(min(T, lengths.max())):
             gh = np.dot(h, w_hh_t)                                                      # (B, G)
             for b in range(B):
                 if t < lengths[b]:
-                    _cell_row(kind, gi[b * T + t], gh[b], b_ih, b_hh, h[b], c[b], out[r, b, t], tape[r, b, t])
+                    _cell_row(kind, gi[b * T + t], gh[b], b_ih, b_hh, h[b], c[b], out[r, b, t], tape[r, b, t], work)
         h_n[r] = h
         c_n[r] = c
 
@@ -851,7 +944,10 @@ def _sequence_backward_rows(kind, x, lengths, state0, weights, out, tape, d_out,
     steps = min(T, lengths.max())
     for r in range(R):
         w_ih, w_hh = np.ascontiguousarray(weight_ih[r]), np.ascontiguousarray(weight_hh[r])   # (G, I), (G, H)
-        d_gi, d_gh = np.zeros((B * T, G), out.dtype), np.zeros((B * T, G), out.dtype)        # row b*T + t
+        d_gi, d_gh = np.empty((B * T, G), out.dtype), np.empty((B * T, G), out.dtype)        # row b*T + t
+        for b in range(B):  # zero where no step is computed; the cells write every other row
+            d_gi[b * T + min(lengths[b], T) : (b + 1) * T] = 0
+            d_gh[b * T + min(lengths[b], T) : (b + 1) * T] = 0
         d_gh_t, direct = np.empty((B, G), out.dtype), np.empty((B, H))
         h_prev = np.empty((B * T, H), out.dtype)                                              # the state each step read
         c_prev = np.empty((B * T, H if kind == LSTM else 0), out.dtype)
