@@ -2,6 +2,7 @@
 leaves its caller's state alone, PyTorch's Adam and SGD, an SGD epoch in one call that equals
 its steps, and kernels compiled once per machine."""
 
+import ctypes
 import math
 import subprocess
 import sys
@@ -350,6 +351,77 @@ def test_the_rnns_float32_tanh_is_libms_rounded():
     inside = np.abs(a) < 10
     error = np.abs(arithmetic[inside] - libm[inside]) / np.maximum(np.abs(libm[inside]), 1e-300)
     assert error.max() < kernels.TANH_SLACK / 100
+
+
+def _float32_midpoints(g, n, low, high):
+    """n points halfway between neighbouring float32 values in [low, high]: where a value a
+    hair off rounds the other way."""
+    v = g.uniform(low, high, n).astype(np.float32)
+    return (v.astype(np.float64) + np.nextafter(v, np.float32(np.inf)).astype(np.float64)) / 2
+
+
+def _libm_float32_cell(kind, gi, gh, h, c, active):
+    """A float32 GRU or LSTM step of the loop layouts as plain Python on libm (math.exp,
+    math.tanh, glibc's tanhf for the LSTM's tanh of its stored cell), every stored value
+    rounded to float32 and the state re-read from it: what the kernels stored before their
+    gates came from arithmetic."""
+    tanhf = ctypes.CDLL("libm.so.6").tanhf
+    tanhf.restype, tanhf.argtypes = ctypes.c_float, [ctypes.c_float]
+    H, N = h.shape
+    sigmoid = lambda a: 1.0 / (1.0 + math.exp(-a))  # noqa: E731
+    out, tape = np.zeros((N, H), np.float32), np.zeros((N, kernels.tape_width(kind, H)), np.float32)
+    h, c = h.copy(), c.copy()
+    for j in range(H):
+        for n in np.flatnonzero(active):
+            if kind == kernels.GRU:
+                reset, update = sigmoid(gi[j, n] + gh[j, n]), sigmoid(gi[H + j, n] + gh[H + j, n])
+                new = math.tanh(gi[2 * H + j, n] + reset * gh[2 * H + j, n])
+                tape[n, j], tape[n, H + j], tape[n, 2 * H + j], tape[n, 3 * H + j] = reset, update, new, gh[2 * H + j, n]
+                out[n, j] = (h[j, n] - new) * update + new
+            else:
+                i, f = sigmoid(gi[j, n] + gh[j, n]), sigmoid(gi[H + j, n] + gh[H + j, n])
+                g, o = math.tanh(gi[2 * H + j, n] + gh[2 * H + j, n]), sigmoid(gi[3 * H + j, n] + gh[3 * H + j, n])
+                tape[n, j], tape[n, H + j], tape[n, 2 * H + j], tape[n, 3 * H + j] = i, f, g, o
+                tape[n, 4 * H + j] = f * c[j, n] + i * g
+                tape[n, 5 * H + j] = tanhf(float(tape[n, 4 * H + j]))
+                out[n, j] = o * float(tape[n, 5 * H + j])
+                c[j, n] = tape[n, 4 * H + j]
+            h[j, n] = out[n, j]
+    return out, tape, h, c
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the reference calls glibc's tanhf")
+@pytest.mark.parametrize("kind", [kernels.GRU, kernels.LSTM])
+def test_the_gru_and_lstm_float32_cells_store_libms_values_bit_for_bit(kind):
+    """The loops' float32 GRU/LSTM cells take their gates from arithmetic and fall back on libm
+    wherever a stored value could round otherwise: against plain Python on libm, every stored
+    gate, state and output is the same float32, on ordinary pre-activations, on ones whose
+    gates sit halfway between two float32 values (the arithmetic's 1e-13 could round either
+    way), beyond the arithmetic's range, NaN, and lanes that take no step."""
+    g = np.random.default_rng(11)
+    H, N = 8, 600
+    G = (3 if kind == kernels.GRU else 4) * H
+    gi, gh = g.normal(0, 2, (G, N)), g.normal(0, 2, (G, N))
+    near = slice(N // 3, 2 * N // 3)  # sigmoid and tanh gates on rounding midpoints, from gi alone
+    for gate in range(G // H):
+        tanh_gate = gate == 2
+        m = _float32_midpoints(g, H * (N // 3), -0.99 if tanh_gate else 0.01, 0.99).reshape(H, N // 3)
+        gi[gate * H : (gate + 1) * H, near] = np.arctanh(m) if tanh_gate else np.log(m) - np.log1p(-m)
+        gh[gate * H : (gate + 1) * H, near] = 0.0
+    tanh_rows = slice(2 * H, 3 * H)  # beyond the arithmetic tanh's range (+-10), where it stops at tanh(10)
+    gi[tanh_rows, :60], gh[tanh_rows, :60] = g.choice([-1, 1], (H, 60)) * g.uniform(10.0, 14.0, (H, 60)), 0.0
+    gi[0, :5], gi[H, 5:10] = [np.nan, 85.0, -85.0, 1e6, -np.inf], 90.0
+    h = np.tanh(g.normal(0, 1, (H, N))).astype(np.float32).astype(np.float64)
+    c = g.normal(0, 2, (H, N)).astype(np.float32).astype(np.float64) if kind == kernels.LSTM else np.zeros((H, 0))
+    active = g.random(N) < 0.95
+    expected = _libm_float32_cell(kind, gi, gh, h, c, active)
+    out, tape = np.zeros((N, H), np.float32), np.zeros((N, kernels.tape_width(kind, H)), np.float32)
+    h_ours, c_ours = h.copy(), c.copy()
+    kernels._cell(kind, gi, gh, h_ours, c_ours, active, out, tape, kernels.LANES)
+    for ours, theirs in zip((out, tape), expected[:2]):
+        assert np.array_equal(ours.view(np.uint32), theirs.view(np.uint32))
+    np.testing.assert_array_equal(h_ours, expected[2])
+    np.testing.assert_array_equal(c_ours, expected[3])
 
 
 def test_shared_layout_sums_in_the_plain_loops_order():

@@ -168,6 +168,106 @@ def _rnn_cell_float32(gi, gh, h, active, out_t):
 
 
 # ---------------------------------------------------------------------------------------
+# The GRU's and LSTM's float32 gates without libm, to libm's last bit
+#
+# A float32 cell stores its gates, state and output rounded to float32; only those roundings go
+# on (the state is re-read from what was stored). So, as the RNN's tanh above: every value is
+# computed from the arithmetic sigmoid and tanh (within 1e-13 of libm's; EXACT_SLACK is 1e-11, a
+# hundredfold margin) in loops that vectorise, with a bound on how far libm's value could lie;
+# where that whole interval rounds to one float32, libm's rounds to it too. A lane with any value
+# too close to a rounding boundary (or a pre-activation beyond the arithmetic's range, or NaN)
+# is computed again as before, with libm. Every stored number is then libm's, bit for bit.
+# ---------------------------------------------------------------------------------------
+
+EXACT_SLACK = 1e-11
+
+
+@helper
+def _rounds_alike(v, slack):
+    """Whether every value within ``slack`` of v rounds to the same float32 (False for NaN)."""
+    return np.float32(v - slack) == np.float32(v + slack)
+
+
+@helper
+def _gru_cell_exact_float32(gi, gh, h, active, out_t, tape_t, values, exact):
+    """``_cell``'s GRU for a float32 layer in the loops: the arithmetic pass over every lane of
+    unit j, then libm for the lanes whose roundings it cannot vouch for. ``values`` (4, N)
+    float64 and ``exact`` (N,) bool scratch."""
+    H, N = h.shape
+    for j in range(H):
+        for n in range(N):
+            a_r, a_z = gi[j, n] + gh[j, n], gi[H + j, n] + gh[H + j, n]
+            reset, update = _sigmoid_arithmetic(a_r), _sigmoid_arithmetic(a_z)
+            a_n = gi[2 * H + j, n] + reset * gh[2 * H + j, n]
+            new = _tanh_arithmetic(a_n)
+            value = (h[j, n] - new) * update + new
+            slack_n = EXACT_SLACK * (1.0 + abs(gi[2 * H + j, n]) + abs(gh[2 * H + j, n]))
+            slack_h = 2.0 * slack_n + EXACT_SLACK * (2.0 + abs(h[j, n]))
+            exact[n] = ((max(abs(a_r), abs(a_z)) < 80.0) & (abs(a_n) < 9.5)
+                        & _rounds_alike(reset, EXACT_SLACK * reset) & _rounds_alike(update, EXACT_SLACK * update)
+                        & _rounds_alike(new, slack_n) & _rounds_alike(value, slack_h))
+            values[0, n], values[1, n], values[2, n], values[3, n] = reset, update, new, value
+        for n in range(N):
+            if not active[n]:
+                continue
+            if exact[n]:
+                tape_t[n, j], tape_t[n, H + j], tape_t[n, 2 * H + j] = values[0, n], values[1, n], values[2, n]
+                out_t[n, j] = values[3, n]
+            else:
+                reset = _sigmoid(gi[j, n] + gh[j, n])
+                update = _sigmoid(gi[H + j, n] + gh[H + j, n])
+                new = math.tanh(gi[2 * H + j, n] + reset * gh[2 * H + j, n])
+                tape_t[n, j], tape_t[n, H + j], tape_t[n, 2 * H + j] = reset, update, new
+                out_t[n, j] = (h[j, n] - new) * update + new
+            tape_t[n, 3 * H + j] = gh[2 * H + j, n]
+            h[j, n] = out_t[n, j]
+
+
+@helper
+def _lstm_cell_exact_float32(gi, gh, h, c, active, out_t, tape_t, values, exact):
+    """``_cell``'s LSTM for a float32 layer in the loops, as ``_gru_cell_exact_float32``. tanh c'
+    is taken of the stored c' as before (libm's float32 tanh: the stored value is a float32), so
+    only the gates and c' come from the arithmetic; h' = o tanh c' is checked once tanh c' is
+    known. ``values`` (5, N)."""
+    H, N = h.shape
+    for j in range(H):
+        for n in range(N):
+            a_i, a_f = gi[j, n] + gh[j, n], gi[H + j, n] + gh[H + j, n]
+            a_g, a_o = gi[2 * H + j, n] + gh[2 * H + j, n], gi[3 * H + j, n] + gh[3 * H + j, n]
+            i, f = _sigmoid_arithmetic(a_i), _sigmoid_arithmetic(a_f)
+            g, o = _tanh_arithmetic(a_g), _sigmoid_arithmetic(a_o)
+            cell = f * c[j, n] + i * g
+            exact[n] = ((max(max(abs(a_i), abs(a_f)), abs(a_o)) < 80.0) & (abs(a_g) < 9.5)
+                        & _rounds_alike(i, EXACT_SLACK * i) & _rounds_alike(f, EXACT_SLACK * f)
+                        & _rounds_alike(g, EXACT_SLACK * abs(g)) & _rounds_alike(o, EXACT_SLACK * o)
+                        & _rounds_alike(cell, 4.0 * EXACT_SLACK * (1.0 + abs(c[j, n]))))
+            values[0, n], values[1, n], values[2, n], values[3, n], values[4, n] = i, f, g, o, cell
+        for n in range(N):
+            if not active[n]:
+                continue
+            if exact[n]:
+                for k in range(5):
+                    tape_t[n, k * H + j] = values[k, n]
+                tape_t[n, 5 * H + j] = math.tanh(tape_t[n, 4 * H + j])
+                value = values[3, n] * tape_t[n, 5 * H + j]
+                if _rounds_alike(value, EXACT_SLACK * abs(value)):
+                    out_t[n, j] = value
+                else:
+                    out_t[n, j] = _sigmoid(gi[3 * H + j, n] + gh[3 * H + j, n]) * tape_t[n, 5 * H + j]
+            else:
+                i = _sigmoid(gi[j, n] + gh[j, n])
+                f = _sigmoid(gi[H + j, n] + gh[H + j, n])
+                g = math.tanh(gi[2 * H + j, n] + gh[2 * H + j, n])
+                o = _sigmoid(gi[3 * H + j, n] + gh[3 * H + j, n])
+                tape_t[n, j], tape_t[n, H + j], tape_t[n, 2 * H + j], tape_t[n, 3 * H + j] = i, f, g, o
+                tape_t[n, 4 * H + j] = f * c[j, n] + i * g
+                tape_t[n, 5 * H + j] = math.tanh(tape_t[n, 4 * H + j])
+                out_t[n, j] = o * tape_t[n, 5 * H + j]
+            c[j, n] = tape_t[n, 4 * H + j]
+            h[j, n] = out_t[n, j]
+
+
+# ---------------------------------------------------------------------------------------
 # The GRU's and LSTM's gates in float32 for wide layers, without libm
 #
 # At hidden 256 x 100 rows a GRU's forward pass calls libm's exp and tanh 1.5 million times a
@@ -672,6 +772,13 @@ def _cell(kind, gi, gh, h, c, active, out_t, tape_t, layout):
         return
     if kind != RNN and out_t.itemsize == 4 and layout == BLAS:  # products in float32 already: gates without libm
         _gated_cell_wide(kind, gi, gh, h, c, active, out_t, tape_t)
+        return
+    if kind != RNN and out_t.itemsize == 4 and N >= 8:  # float32: the arithmetic where it rounds as libm
+        exact = np.empty(N, np.bool_)
+        if kind == GRU:
+            _gru_cell_exact_float32(gi, gh, h, active, out_t, tape_t, np.empty((4, N)), exact)
+        else:
+            _lstm_cell_exact_float32(gi, gh, h, c, active, out_t, tape_t, np.empty((5, N)), exact)
         return
     for j in range(H):
         for n in range(N):
