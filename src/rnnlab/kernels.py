@@ -179,6 +179,34 @@ def _rnn_cell_float32(gi, gh, h, active, out_t):
 # is computed again as before, with libm. Every stored number is then libm's, bit for bit.
 # ---------------------------------------------------------------------------------------
 
+@helper
+def _gru_unit_libm(gi, gh, h, j, n, out_t, tape_t):
+    """Unit j of lane n of the GRU's step with libm's sigmoid and tanh: tape_t and out_t (N, .) written."""
+    H = h.shape[0]
+    reset = _sigmoid(gi[j, n] + gh[j, n])
+    update = _sigmoid(gi[H + j, n] + gh[H + j, n])
+    new = math.tanh(gi[2 * H + j, n] + reset * gh[2 * H + j, n])
+    tape_t[n, j], tape_t[n, H + j], tape_t[n, 2 * H + j] = reset, update, new
+    tape_t[n, 3 * H + j] = gh[2 * H + j, n]
+    out_t[n, j] = (h[j, n] - new) * update + new
+
+
+@helper
+def _lstm_unit_libm(gi, gh, c, j, n, out_t, tape_t):
+    """Unit j of lane n of the LSTM's step with libm's: tape_t and out_t written, c moved to the
+    stored c' (its tanh taken of the stored value: in float32, libm's float32 tanh)."""
+    H = c.shape[0]
+    i = _sigmoid(gi[j, n] + gh[j, n])
+    f = _sigmoid(gi[H + j, n] + gh[H + j, n])
+    g = math.tanh(gi[2 * H + j, n] + gh[2 * H + j, n])
+    o = _sigmoid(gi[3 * H + j, n] + gh[3 * H + j, n])
+    tape_t[n, j], tape_t[n, H + j], tape_t[n, 2 * H + j], tape_t[n, 3 * H + j] = i, f, g, o
+    tape_t[n, 4 * H + j] = f * c[j, n] + i * g
+    tape_t[n, 5 * H + j] = math.tanh(tape_t[n, 4 * H + j])
+    c[j, n] = tape_t[n, 4 * H + j]
+    out_t[n, j] = o * tape_t[n, 5 * H + j]
+
+
 EXACT_SLACK = 1e-11
 
 
@@ -212,14 +240,10 @@ def _gru_cell_exact_float32(gi, gh, h, active, out_t, tape_t, values, exact):
                 continue
             if exact[n]:
                 tape_t[n, j], tape_t[n, H + j], tape_t[n, 2 * H + j] = values[0, n], values[1, n], values[2, n]
+                tape_t[n, 3 * H + j] = gh[2 * H + j, n]
                 out_t[n, j] = values[3, n]
             else:
-                reset = _sigmoid(gi[j, n] + gh[j, n])
-                update = _sigmoid(gi[H + j, n] + gh[H + j, n])
-                new = math.tanh(gi[2 * H + j, n] + reset * gh[2 * H + j, n])
-                tape_t[n, j], tape_t[n, H + j], tape_t[n, 2 * H + j] = reset, update, new
-                out_t[n, j] = (h[j, n] - new) * update + new
-            tape_t[n, 3 * H + j] = gh[2 * H + j, n]
+                _gru_unit_libm(gi, gh, h, j, n, out_t, tape_t)
             h[j, n] = out_t[n, j]
 
 
@@ -254,16 +278,9 @@ def _lstm_cell_exact_float32(gi, gh, h, c, active, out_t, tape_t, values, exact)
                     out_t[n, j] = value
                 else:
                     out_t[n, j] = _sigmoid(gi[3 * H + j, n] + gh[3 * H + j, n]) * tape_t[n, 5 * H + j]
+                c[j, n] = tape_t[n, 4 * H + j]
             else:
-                i = _sigmoid(gi[j, n] + gh[j, n])
-                f = _sigmoid(gi[H + j, n] + gh[H + j, n])
-                g = math.tanh(gi[2 * H + j, n] + gh[2 * H + j, n])
-                o = _sigmoid(gi[3 * H + j, n] + gh[3 * H + j, n])
-                tape_t[n, j], tape_t[n, H + j], tape_t[n, 2 * H + j], tape_t[n, 3 * H + j] = i, f, g, o
-                tape_t[n, 4 * H + j] = f * c[j, n] + i * g
-                tape_t[n, 5 * H + j] = math.tanh(tape_t[n, 4 * H + j])
-                out_t[n, j] = o * tape_t[n, 5 * H + j]
-            c[j, n] = tape_t[n, 4 * H + j]
+                _lstm_unit_libm(gi, gh, c, j, n, out_t, tape_t)
             h[j, n] = out_t[n, j]
 
 
@@ -787,22 +804,9 @@ def _cell(kind, gi, gh, h, c, active, out_t, tape_t, layout):
             if kind == RNN:
                 out_t[n, j] = math.tanh(gi[j, n] + gh[j, n])
             elif kind == GRU:
-                reset = _sigmoid(gi[j, n] + gh[j, n])
-                update = _sigmoid(gi[H + j, n] + gh[H + j, n])
-                new = math.tanh(gi[2 * H + j, n] + reset * gh[2 * H + j, n])
-                tape_t[n, j], tape_t[n, H + j], tape_t[n, 2 * H + j] = reset, update, new
-                tape_t[n, 3 * H + j] = gh[2 * H + j, n]
-                out_t[n, j] = (h[j, n] - new) * update + new
+                _gru_unit_libm(gi, gh, h, j, n, out_t, tape_t)
             else:
-                i = _sigmoid(gi[j, n] + gh[j, n])
-                f = _sigmoid(gi[H + j, n] + gh[H + j, n])
-                g = math.tanh(gi[2 * H + j, n] + gh[2 * H + j, n])
-                o = _sigmoid(gi[3 * H + j, n] + gh[3 * H + j, n])
-                tape_t[n, j], tape_t[n, H + j], tape_t[n, 2 * H + j], tape_t[n, 3 * H + j] = i, f, g, o
-                tape_t[n, 4 * H + j] = f * c[j, n] + i * g
-                tape_t[n, 5 * H + j] = math.tanh(tape_t[n, 4 * H + j])
-                c[j, n] = tape_t[n, 4 * H + j]
-                out_t[n, j] = o * tape_t[n, 5 * H + j]
+                _lstm_unit_libm(gi, gh, c, j, n, out_t, tape_t)
             h[j, n] = out_t[n, j]
 
 
