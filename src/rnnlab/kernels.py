@@ -707,41 +707,6 @@ def _accumulate_shared(acc, acc_bias, d, v):
 
 
 @helper
-def _steps_record(G, K, R, N, T, layout, like):
-    """In BLAS, every step's gradients (R, T*B, G) and inputs (R, T*B, K) of a replica, row
-    t*B + b for step t of batch row b, zero where no step is computed; zero-size otherwise.
-    In the dtype of ``like`` (the weights'), so their product is the model's precision's GEMM."""
-    rows = T * (N // R) if layout == BLAS else 0
-    return np.zeros((R, rows, G), like.dtype), np.zeros((R, rows, K), like.dtype)
-
-
-@helper
-def _record_step(d, v, t, d_steps, v_steps):
-    """Step t's d (G, N) and v (K, N) into the records of ``_steps_record``."""
-    G, N = d.shape
-    K, R = v.shape[0], d_steps.shape[0]
-    B = N // R
-    for r in range(R):
-        for b in range(B):
-            for g in range(G):
-                d_steps[r, t * B + b, g] = d[g, r * B + b]
-            for k in range(K):
-                v_steps[r, t * B + b, k] = v[k, r * B + b]
-
-
-@helper
-def _accumulate_steps(acc, acc_bias, d_steps, v_steps):
-    """The weight gradients of every recorded step at once: acc[r] += d^T v, one matrix product
-    over all steps and rows (BLAS), and acc_bias[r] += the sum of d's rows."""
-    R, rows, G = d_steps.shape
-    for r in range(R):
-        acc[r] += np.dot(d_steps[r].T, v_steps[r])                                         # (G, K)
-        for m in range(rows):
-            for g in range(G):
-                acc_bias[r, g] += np.float64(d_steps[r, m, g])
-
-
-@helper
 def _store_grads(acc, R, out, layout):
     """Gradients into ``out`` (R, ...): as accumulated per replica, or in LANES each replica's
     lanes summed in row order."""
@@ -970,11 +935,17 @@ def _lstm_row_float32(gi, gh, b_ih, b_hh, h, c, out, tape, work):
 
 
 @helper
+def _replica_rows(x, r):
+    """Replica r's inputs x (R|1, B, T, I) as rows (B*T, I), row b*T + t (a leading 1: every replica's)."""
+    return np.ascontiguousarray(x[0 if x.shape[0] == 1 else r]).reshape(-1, x.shape[3])
+
+
+@helper
 def _sequence_forward_rows(kind, x, lengths, state0, weights, out, tape, state_n):
     """``sequence_forward`` in the BLAS layout, a replica at a time in rows."""
     (h0, c0), (h_n, c_n) = state0, state_n
     weight_ih, weight_hh, bias_ih, bias_hh = weights
-    R, B, T, I = out.shape[0], x.shape[1], x.shape[2], x.shape[3]
+    R, B, T = out.shape[0], x.shape[1], x.shape[2]
     for r in range(R):
         for b in range(B):  # zero past each row's end; the cells write every value before it
             out[r, b, min(lengths[b], T) :] = 0
@@ -982,8 +953,7 @@ def _sequence_forward_rows(kind, x, lengths, state0, weights, out, tape, state_n
         w_ih_t = np.ascontiguousarray(weight_ih[r].T)                                   # (I, G)
         w_hh_t = np.ascontiguousarray(weight_hh[r].T)                                   # (H, G)
         b_ih, b_hh = bias_ih[r].astype(np.float64), bias_hh[r].astype(np.float64)
-        inputs = np.ascontiguousarray(x[0 if x.shape[0] == 1 else r]).reshape(B * T, I)
-        gi = np.dot(inputs, w_ih_t)                                                     # (B*T, G): row b*T + t
+        gi = np.dot(_replica_rows(x, r), w_ih_t)                                        # (B*T, G): row b*T + t
         h, c = h0[r].copy(), c0[r].copy()                                               # the state as stored
         work = np.empty((3, weight_hh.shape[1]), np.float32)
         for t in range(min(T, lengths.max())):
@@ -1067,8 +1037,7 @@ def _sequence_backward_rows(kind, x, lengths, state0, weights, out, tape, d_out,
             h_prev[b * T + 1 : (b + 1) * T] = out[r, b, : T - 1]
             if kind == LSTM:
                 c_prev[b * T] = c0[r, b]
-                for t in range(1, T):
-                    c_prev[b * T + t] = tape[r, b, t - 1, 4 * H : 5 * H]
+                c_prev[b * T + 1 : (b + 1) * T] = tape[r, b, : T - 1, 4 * H : 5 * H]
         dh, dc = d_h_n[r].astype(np.float64), d_c_n[r].astype(np.float64)
         for t in range(steps - 1, -1, -1):
             for b in range(B):
@@ -1085,8 +1054,7 @@ def _sequence_backward_rows(kind, x, lengths, state0, weights, out, tape, d_out,
         if kind == LSTM:
             d_c0[r] = dc
         d_x[r] = np.dot(d_gi, w_ih).reshape(B, T, I)                                          # zero past a row's end
-        inputs = np.ascontiguousarray(x[0 if x.shape[0] == 1 else r]).reshape(B * T, I)
-        d_weight_ih[r] = np.dot(d_gi.T, inputs)
+        d_weight_ih[r] = np.dot(d_gi.T, _replica_rows(x, r))
         d_weight_hh[r] = np.dot(d_gh.T, h_prev)
         _column_sums(d_gi, d_bias_ih[r])
         _column_sums(d_gh, d_bias_hh[r])
@@ -1329,8 +1297,6 @@ def sequence_backward(kind, x, lengths, state0, weights, out, tape, d_out, d_sta
     dh, dh_next, dc = np.empty((H, N)), np.empty((H, N)), np.zeros((H, N))
     xt, h_prev, c_prev, dx = np.empty((I, N)), np.empty((H, N)), np.zeros((H, N)), np.empty((I, N))
     d_gi, d_gh, direct = np.empty((G, N)), np.empty((G, N)), np.empty((H, N))
-    d_gi_steps, x_steps = _steps_record(G, I, R, N, T, layout, weight_ih)
-    d_gh_steps, h_steps = _steps_record(G, H, R, N, T, layout, weight_hh)
     active = np.empty(N, np.bool_)
     _to_lanes(d_h_n, dh)
     if kind == LSTM:
@@ -1353,12 +1319,8 @@ def sequence_backward(kind, x, lengths, state0, weights, out, tape, d_out, d_sta
         _cell_backward(kind, tape_lanes[:, t], out_lanes[:, t], h_prev, c_prev, active, dh, d_out_lanes[:, t], dc,
                        d_gi, d_gh, direct)
         _inputs_at(x, t, R, xt)
-        if layout == BLAS:  # the weight gradients of every step in one product at the end
-            _record_step(d_gi, xt, t, d_gi_steps, x_steps)
-            _record_step(d_gh, h_prev, t, d_gh_steps, h_steps)
-        else:
-            _accumulate(acc_ih, acc_bih, d_gi, xt, layout)
-            _accumulate(acc_hh, acc_bhh, d_gh, h_prev, layout)
+        _accumulate(acc_ih, acc_bih, d_gi, xt, layout)
+        _accumulate(acc_hh, acc_bhh, d_gh, h_prev, layout)
         dx[:] = 0
         _project_back(w_ih, d_gi, dx, layout)
         for i in range(I):
@@ -1370,9 +1332,6 @@ def sequence_backward(kind, x, lengths, state0, weights, out, tape, d_out, d_sta
     _from_lanes(dh, d_h0)
     if kind == LSTM:
         _from_lanes(dc, d_c0)
-    if layout == BLAS:
-        _accumulate_steps(acc_ih, acc_bih, d_gi_steps, x_steps)
-        _accumulate_steps(acc_hh, acc_bhh, d_gh_steps, h_steps)
     _store_grads(acc_ih, R, d_weight_ih, layout)
     _store_grads(acc_hh, R, d_weight_hh, layout)
     _store_grads(acc_bih, R, d_bias_ih, layout)
