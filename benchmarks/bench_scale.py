@@ -17,7 +17,8 @@ carried from window to window and detached (text 003's stateful recipe, batch 1 
 
 Every side starts from the same weights (torch seed 0) and data, so their losses after the same
 steps agree (printed: the largest difference between rnnlab's and the plain path's, to float32
-rounding). Both sides are warmed up untimed, then timed alternately, best of ``--repeat``.
+rounding). Every side is built untimed (weights, optimizer, the floor's matrices) and warmed up
+untimed, then only its training is timed, the sides alternately, best of ``--repeat``.
 One torch thread and one BLAS thread for everyone.
 
     python benchmarks/bench_scale.py                       # hidden 8..1024, batch 1 and 100: a few minutes
@@ -56,14 +57,22 @@ def windows(batch: int, steps: int, seed: int = 0) -> list[tuple[torch.Tensor, t
             for s in range(steps)]
 
 
-def rnnlab_run(hidden: int, data) -> list[float]:
+# Every side is a setup, untimed (fresh weights from seed 0, the optimizer, the floor's
+# matrices), that returns the training to time: ``train(data) -> losses``.
+
+
+def rnnlab_side(hidden: int):
     stack = build_stack(ModelConfig("gru", hidden_size=hidden), [0])
-    optimizer, state, losses = CompiledAdam(stack.parameters(), lr=LR), None, []
-    for x, y in data:
-        loss, _, state = stack.train_step(Batch(x.unsqueeze(0), y), state)
-        optimizer.step()
-        losses.append(float(loss[0]))
-    return losses
+    optimizer = CompiledAdam(stack.parameters(), lr=LR)
+
+    def train(data) -> list[float]:
+        state, losses = None, []
+        for x, y in data:
+            loss, _, state = stack.train_step(Batch(x.unsqueeze(0), y), state)
+            optimizer.step()
+            losses.append(float(loss[0]))
+        return losses
+    return train
 
 
 def reference(hidden: int, batch_first: bool):
@@ -72,36 +81,42 @@ def reference(hidden: int, batch_first: bool):
     return gru, head
 
 
-def texts_loop(hidden: int, data) -> list[float]:
+def texts_side(hidden: int):
     gru, head = reference(hidden, batch_first=False)
     optimizer = torch.optim.Adam([*gru.parameters(), *head.parameters()], lr=LR)
-    state, losses = None, []
-    for x, y in data:
-        if state is not None:
-            state.detach_()
-        out, state = gru(torch.transpose(x, 0, 1), state)                              # (T, B, H)
-        pred = head(out.view(-1, hidden))                                               # (T*B, 1)
-        loss = nn.functional.mse_loss(pred.view(out.shape[0], -1).T.reshape(y.shape), y)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-    return losses
+
+    def train(data) -> list[float]:
+        state, losses = None, []
+        for x, y in data:
+            if state is not None:
+                state.detach_()
+            out, state = gru(torch.transpose(x, 0, 1), state)                          # (T, B, H)
+            pred = head(out.view(-1, hidden))                                           # (T*B, 1)
+            loss = nn.functional.mse_loss(pred.view(out.shape[0], -1).T.reshape(y.shape), y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+        return losses
+    return train
 
 
-def plain_path(hidden: int, data) -> list[float]:
+def plain_side(hidden: int):
     gru, head = reference(hidden, batch_first=True)
     optimizer = torch.optim.Adam([*gru.parameters(), *head.parameters()], lr=LR, foreach=True)
-    state, losses = None, []
-    for x, y in data:
-        out, state = gru(x, state)                                                      # (B, T, H)
-        loss = nn.functional.mse_loss(head(out), y)
-        optimizer.zero_grad(set_to_none=False)
-        loss.backward()
-        optimizer.step()
-        state = state.detach()
-        losses.append(loss.detach())
-    return [float(v) for v in losses]
+
+    def train(data) -> list[float]:
+        state, losses = None, []
+        for x, y in data:
+            out, state = gru(x, state)                                                  # (B, T, H)
+            loss = nn.functional.mse_loss(head(out), y)
+            optimizer.zero_grad(set_to_none=False)
+            loss.backward()
+            optimizer.step()
+            state = state.detach()
+            losses.append(loss.detach())
+        return [float(v) for v in losses]
+    return train
 
 
 def floor_products(hidden: int, batch: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -123,36 +138,42 @@ def flops(products) -> float:
     return sum(2.0 * a.shape[0] * a.shape[1] * b.shape[1] for a, b, _ in products)
 
 
-def floor_run(hidden: int, data) -> list[float]:
-    products = floor_products(hidden, data[0][0].shape[0])
-    for _ in data:
-        for a, b, out in products:
-            np.dot(a, b, out=out)
-    return []
+def products_train(products, product):
+    def train(data) -> list[float]:
+        for _ in data:
+            for a, b, out in products:
+                product(a, b, out=out)
+        return []
+    return train
 
 
-def floor_torch_run(hidden: int, data) -> list[float]:
+def floor_side(hidden: int, batch: int):
+    return products_train(floor_products(hidden, batch), np.dot)
+
+
+def floor_torch_side(hidden: int, batch: int):
     """The same products through PyTorch's BLAS (torch.mm into preallocated outputs)."""
-    products = [tuple(map(torch.from_numpy, p)) for p in floor_products(hidden, data[0][0].shape[0])]
-    for _ in data:
-        for a, b, out in products:
-            torch.mm(a, b, out=out)
-    return []
+    return products_train([tuple(map(torch.from_numpy, p)) for p in floor_products(hidden, batch)], torch.mm)
 
 
-SIDES = {"rnnlab": rnnlab_run, "texts": texts_loop, "plain path": plain_path, "floor": floor_run,
-         "floor torch": floor_torch_run}
+SIDES = {"rnnlab": rnnlab_side, "texts": texts_side, "plain path": plain_side, "floor": floor_side,
+         "floor torch": floor_torch_side}
+
+
+def setup(side: str, hidden: int, batch: int):
+    return SIDES[side](hidden, batch) if side.startswith("floor") else SIDES[side](hidden)
 
 
 def measure(hidden: int, batch: int, steps: int, repeat: int) -> dict:
     data = windows(batch, steps)
     best, losses = {}, {}
-    for side, run in SIDES.items():  # warm-up, untimed: first calls, compiled kernels, torch's lazy imports
-        losses[side] = run(hidden, data[:2])
+    for side in SIDES:  # warm-up, untimed: first calls, compiled kernels, torch's lazy imports
+        losses[side] = setup(side, hidden, batch)(data[:2])
     for _ in range(repeat):
-        for side, run in SIDES.items():  # alternated, so load drifts hit every side alike
+        for side in SIDES:  # alternated, so load drifts hit every side alike
+            train = setup(side, hidden, batch)
             start = time.perf_counter()
-            out = run(hidden, data)
+            out = train(data)
             seconds = time.perf_counter() - start
             best[side] = min(best.get(side, np.inf), seconds)
             losses[side] = out
@@ -162,8 +183,8 @@ def measure(hidden: int, batch: int, steps: int, repeat: int) -> dict:
 
 
 def steps_for(hidden: int, batch: int, work: float) -> int:
-    """Windows per timed run: about ``work`` GFLOP of arithmetic, between 3 and 200 windows."""
-    return int(np.clip(work / (flops(floor_products(hidden, batch)) / 1e9), 3, 200))
+    """Windows per timed run: about ``work`` GFLOP of arithmetic, between 5 and 200 windows."""
+    return int(np.clip(work / (flops(floor_products(hidden, batch)) / 1e9), 5, 200))
 
 
 def main() -> None:
@@ -176,7 +197,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     print(f"GRU + Linear, windows of {SEQ_LEN} steps, Adam; ms per training step, best of {args.repeat}; "
-          f"rnnlab takes BLAS from {kernels.BLAS_FROM} units")
+          f"rnnlab takes BLAS from {kernels.BLAS_FROM_BATCHED} units with 2 rows a replica or more, "
+          f"from {kernels.BLAS_FROM} with one")
     print(f"{'hidden':>6} {'batch':>5} {'steps':>5} {'GFLOP':>7} {'rnnlab':>9} {'texts':>9} {'plain':>9} {'floor':>9}"
           f" {'texts/rnnlab':>12} {'plain/rnnlab':>12} {'rnnlab/floor':>12} {'|d plain|':>9} {'|d texts|':>9} {'loss':>9}")
     print("(|d plain|, |d texts|: the largest difference between rnnlab's loss and theirs over the same steps)")
