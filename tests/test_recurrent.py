@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from rnnlab import kernels
 from rnnlab.models import MODELS, ModelConfig, build_reference, build_stack
 
 RECURRENT = [k for k, arch in MODELS.items() if arch.recurrent]
@@ -45,9 +46,11 @@ def test_stack_forward_equals_pytorch_per_replica(kind, num_layers):
 
 @pytest.mark.parametrize("kind", list(MODELS))
 @pytest.mark.parametrize("num_layers", [1, 2])
-def test_hand_written_backward_equals_autograd_through_pytorch(kind, num_layers):
-    # float64 so that any difference is a wrong derivative, not rounding
-    cfg = ModelConfig(kind, hidden_size=5, num_layers=num_layers)
+@pytest.mark.parametrize("hidden", [5, kernels.BLAS_FROM_BATCHED])  # the loops; BLAS's rows (3 rows a replica)
+def test_hand_written_backward_equals_autograd_through_pytorch(kind, num_layers, hidden):
+    # float64 so that any difference is a wrong derivative, not rounding; the input's and the
+    # state's gradients too, which no parameter's gradient depends on in the first layer
+    cfg = ModelConfig(kind, hidden_size=hidden, num_layers=num_layers)
     seeds = [3, 4]
     stack = build_stack(cfg, seeds).double()
     g = torch.Generator().manual_seed(11)

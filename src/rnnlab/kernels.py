@@ -942,11 +942,18 @@ def _replica_rows(x, r):
 
 
 @helper
+def _scaled(v, w, out):
+    """out = v * w, rounded as stored."""
+    for g in range(w.shape[0]):
+        out[g] = v * w[g]
+
+
+@helper
 def _sequence_forward_rows(kind, x, lengths, state0, weights, out, tape, state_n):
     """``sequence_forward`` in the BLAS layout, a replica at a time in rows."""
     (h0, c0), (h_n, c_n) = state0, state_n
     weight_ih, weight_hh, bias_ih, bias_hh = weights
-    R, B, T = out.shape[0], x.shape[1], x.shape[2]
+    R, B, T, I, G = out.shape[0], x.shape[1], x.shape[2], x.shape[3], weight_hh.shape[1]
     for r in range(R):
         for b in range(B):  # zero past each row's end; the cells write every value before it
             out[r, b, min(lengths[b], T) :] = 0
@@ -954,14 +961,21 @@ def _sequence_forward_rows(kind, x, lengths, state0, weights, out, tape, state_n
         w_ih_t = np.ascontiguousarray(weight_ih[r].T)                                   # (I, G)
         w_hh_t = np.ascontiguousarray(weight_hh[r].T)                                   # (H, G)
         b_ih, b_hh = bias_ih[r].astype(np.float64), bias_hh[r].astype(np.float64)
-        gi = np.dot(_replica_rows(x, r), w_ih_t)                                        # (B*T, G): row b*T + t
+        # one input: its projection is one product a gate, x * W_ih (sgemm's own number), taken
+        # row by row instead of through a (B*T, G) array written and read back
+        gi = np.empty((1 if I == 1 else B * T, G), out.dtype)                          # row b*T + t
+        if I > 1:
+            np.dot(_replica_rows(x, r), w_ih_t, gi)
         h, c = h0[r].copy(), c0[r].copy()                                               # the state as stored
-        work, gh = np.empty((3, weight_hh.shape[1]), np.float32), np.empty((B, weight_hh.shape[1]), out.dtype)
+        work, gh = np.empty((3, G), np.float32), np.empty((B, G), out.dtype)
         for t in range(min(T, lengths.max())):
             np.dot(h, w_hh_t, gh)                                                       # (B, G)
             for b in range(B):
                 if t < lengths[b]:
-                    _cell_row(kind, gi[b * T + t], gh[b], b_ih, b_hh, h[b], c[b], out[r, b, t], tape[r, b, t], work)
+                    if I == 1:
+                        _scaled(x[0 if x.shape[0] == 1 else r, b, t, 0], w_ih_t[0], gi[0])
+                    _cell_row(kind, gi[0 if I == 1 else b * T + t], gh[b], b_ih, b_hh, h[b], c[b], out[r, b, t],
+                              tape[r, b, t], work)
         h_n[r] = h
         c_n[r] = c
 
@@ -1039,6 +1053,20 @@ def _states_read_by_step(r, B, steps, s0, states, upto):
 
 
 @helper
+def _single_input_step(d_gi, x_t, w_ih, t, lengths, d_x_t, acc_w, acc_b):
+    """A single input's gradients at step t from d_gi (B, G): dL/dx_t = d_gi W_ih (B,) for the rows
+    with a step t, and their d_gi x_t and d_gi added into acc_w and acc_b (G,) in float64."""
+    products = np.dot(d_gi, w_ih)                                                             # (B, 1)
+    for b in range(d_gi.shape[0]):
+        if t < lengths[b]:
+            d_x_t[b] = products[b, 0]
+            v = np.float64(x_t[b])
+            for g in range(d_gi.shape[1]):
+                acc_w[g] += np.float64(d_gi[b, g]) * v
+                acc_b[g] += np.float64(d_gi[b, g])
+
+
+@helper
 def _sequence_backward_rows(kind, x, lengths, state0, weights, out, tape, d_out, d_state_n, d_x, d_state0, d_weights):
     """``sequence_backward`` in the BLAS layout, a replica at a time in rows. The recurrent
     gradients d_gh and the states they multiply run step-major (row t*B + b), so each step's
@@ -1052,9 +1080,15 @@ def _sequence_backward_rows(kind, x, lengths, state0, weights, out, tape, d_out,
     one = np.ones(1, out.dtype)[0]
     for r in range(R):
         w_ih, w_hh = np.ascontiguousarray(weight_ih[r]), np.ascontiguousarray(weight_hh[r])   # (G, I), (G, H)
-        d_gi, d_gh = np.empty((B * T, G), out.dtype), np.empty((steps * B, G), out.dtype)
-        for b in range(B):  # zero where no step is computed; the cells write every other row
-            d_gi[b * T + min(lengths[b], T) : (b + 1) * T] = 0
+        # one input: d_gi a step at a time (B, G), its products with x and W_ih taken per step
+        # (see _single_input_step) instead of through a (B*T, G) array written and read back
+        d_gi, d_gh = np.empty((B if I == 1 else B * T, G), out.dtype), np.empty((steps * B, G), out.dtype)
+        acc_w, acc_b = np.zeros(G), np.zeros(G)
+        if I == 1:
+            d_x[r] = 0
+        else:
+            for b in range(B):  # zero where no step is computed; the cells write every other row
+                d_gi[b * T + min(lengths[b], T) : (b + 1) * T] = 0
         h_prev = _states_read_by_step(r, B, steps, h0, out, H)
         c_prev = _states_read_by_step(r, B, steps, c0, tape[:, :, :, 4 * H :], H if kind == LSTM else 0)
         dh, dh_next, direct = d_h_n[r].copy(), np.empty((B, H), out.dtype), np.empty((B, H), out.dtype)
@@ -1067,17 +1101,24 @@ def _sequence_backward_rows(kind, x, lengths, state0, weights, out, tape, d_out,
                     d_gh_t[b] = 0
                     continue
                 _cell_backward_row(kind, tape[r, b, t], out[r, b, t], h_prev[t * B + b], c_prev[t * B + b], dh[b],
-                                   d_out[r, b, t], dc[b], d_gi[b * T + t], d_gh_t[b], direct[b], one)
+                                   d_out[r, b, t], dc[b], d_gi[b if I == 1 else b * T + t], d_gh_t[b], direct[b], one)
+            if I == 1:
+                _single_input_step(d_gi, x[0 if x.shape[0] == 1 else r, :, t, 0], w_ih, t, lengths, d_x[r, :, t, 0],
+                                   acc_w, acc_b)
             np.dot(d_gh_t, w_hh, dh_next)                                                     # (B, H)
             dh_next += direct
             dh, dh_next = dh_next, dh
         d_h0[r] = dh
         if kind == LSTM:
             d_c0[r] = dc
-        d_x[r] = np.dot(d_gi, w_ih).reshape(B, T, I)                                          # zero past a row's end
-        d_weight_ih[r] = np.dot(d_gi.T, _replica_rows(x, r))
+        if I == 1:
+            d_weight_ih[r, :, 0] = acc_w
+            d_bias_ih[r] = acc_b
+        else:
+            d_x[r] = np.dot(d_gi, w_ih).reshape(B, T, I)                                      # zero past a row's end
+            d_weight_ih[r] = np.dot(d_gi.T, _replica_rows(x, r))
+            _column_sums(d_gi, d_bias_ih[r])
         d_weight_hh[r] = np.dot(d_gh.T, h_prev)
-        _column_sums(d_gi, d_bias_ih[r])
         _column_sums(d_gh, d_bias_hh[r])
 
 
