@@ -58,10 +58,10 @@ def windows(batch: int, steps: int, seed: int = 0) -> list[tuple[torch.Tensor, t
 
 
 # Every side is a setup, untimed (fresh weights from seed 0, the optimizer, the floor's
-# matrices), that returns the training to time: ``train(data) -> losses``.
+# matrices), that returns the training to time: ``side(hidden, batch)`` -> ``train(data) -> losses``.
 
 
-def rnnlab_side(hidden: int):
+def rnnlab_side(hidden: int, batch: int):
     stack = build_stack(ModelConfig("gru", hidden_size=hidden), [0])
     optimizer = CompiledAdam(stack.parameters(), lr=LR)
 
@@ -81,7 +81,7 @@ def reference(hidden: int, batch_first: bool):
     return gru, head
 
 
-def texts_side(hidden: int):
+def texts_side(hidden: int, batch: int):
     gru, head = reference(hidden, batch_first=False)
     optimizer = torch.optim.Adam([*gru.parameters(), *head.parameters()], lr=LR)
 
@@ -101,7 +101,7 @@ def texts_side(hidden: int):
     return train
 
 
-def plain_side(hidden: int):
+def plain_side(hidden: int, batch: int):
     gru, head = reference(hidden, batch_first=True)
     optimizer = torch.optim.Adam([*gru.parameters(), *head.parameters()], lr=LR, foreach=True)
 
@@ -160,18 +160,14 @@ SIDES = {"rnnlab": rnnlab_side, "texts": texts_side, "plain path": plain_side, "
          "floor torch": floor_torch_side}
 
 
-def setup(side: str, hidden: int, batch: int):
-    return SIDES[side](hidden, batch) if side.startswith("floor") else SIDES[side](hidden)
-
-
 def measure(hidden: int, batch: int, steps: int, repeat: int) -> dict:
     data = windows(batch, steps)
     best, losses = {}, {}
     for side in SIDES:  # warm-up, untimed: first calls, compiled kernels, torch's lazy imports
-        losses[side] = setup(side, hidden, batch)(data[:2])
+        losses[side] = SIDES[side](hidden, batch)(data[:2])
     for _ in range(repeat):
         for side in SIDES:  # alternated, so load drifts hit every side alike
-            train = setup(side, hidden, batch)
+            train = SIDES[side](hidden, batch)
             start = time.perf_counter()
             out = train(data)
             seconds = time.perf_counter() - start
