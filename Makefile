@@ -28,6 +28,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 repro: setup
 	$(BIN)/dvc repro
+	@$(BIN)/rnnlab status
 
 # pytest-xdist: one worker per core; a test file stays on one worker, so its module fixtures run once
 test: setup

@@ -15,6 +15,10 @@ and exits 1 if the default engine (``ball.train.engine`` in params.yaml) missed 
 
 from __future__ import annotations
 
+import rnnlab  # noqa: F401  (first: pins the numerical libraries' CPU code paths, rnnlab/cpu.py)
+
+# isort: split
+
 import argparse
 import logging
 import sys

@@ -14,6 +14,10 @@ scores there.
 
 from __future__ import annotations
 
+import rnnlab  # noqa: F401  (first: pins the numerical libraries' CPU code paths, rnnlab/cpu.py)
+
+# isort: split
+
 import argparse
 import dataclasses
 import logging

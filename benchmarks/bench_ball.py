@@ -18,6 +18,10 @@ each side's best round is reported. The ratio of best times is the speed-up.
 
 from __future__ import annotations
 
+import rnnlab  # noqa: F401  (first: pins the numerical libraries' CPU code paths, rnnlab/cpu.py)
+
+# isort: split
+
 import argparse
 import copy
 import dataclasses

@@ -21,6 +21,10 @@ darts is not a dependency of rnnlab: install it apart, with its pinned versions:
 
 from __future__ import annotations
 
+import rnnlab  # noqa: F401  (first: pins the numerical libraries' CPU code paths, rnnlab/cpu.py)
+
+# isort: split
+
 import argparse
 import io
 import logging

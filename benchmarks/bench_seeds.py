@@ -18,6 +18,10 @@ sine prepared by the ``prepare_series`` stage (untimed), everything in a tempora
 
 from __future__ import annotations
 
+import rnnlab  # noqa: F401  (first: pins the numerical libraries' CPU code paths, rnnlab/cpu.py)
+
+# isort: split
+
 import argparse
 import dataclasses
 import logging

@@ -13,6 +13,10 @@ seed and seed ensemble beside every classical reference, and the seconds each ne
 
 from __future__ import annotations
 
+import rnnlab  # noqa: F401  (first: pins the numerical libraries' CPU code paths, rnnlab/cpu.py)
+
+# isort: split
+
 import argparse
 import logging
 import time

@@ -17,6 +17,10 @@ from the cache, which every later process pays.
 
 from __future__ import annotations
 
+import rnnlab  # noqa: F401  (first: pins the numerical libraries' CPU code paths, rnnlab/cpu.py)
+
+# isort: split
+
 import argparse
 import dataclasses
 import logging

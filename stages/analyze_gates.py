@@ -1,5 +1,9 @@
 """Stage analyze_gates: GRU and LSTM gate activity along the test rollout."""
 
+import rnnlab  # noqa: F401  (first: pins the numerical libraries' CPU code paths, rnnlab/cpu.py)
+
+# isort: split
+
 import argparse
 from pathlib import Path
 

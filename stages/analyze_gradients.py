@@ -1,5 +1,9 @@
 """Stage analyze_gradients: |dL_T/dh_t| back through time, trained vs freshly initialised."""
 
+import rnnlab  # noqa: F401  (first: pins the numerical libraries' CPU code paths, rnnlab/cpu.py)
+
+# isort: split
+
 import argparse
 from pathlib import Path
 

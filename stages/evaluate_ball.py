@@ -1,5 +1,9 @@
 """Stage evaluate_ball: test metrics of every ball model and seed, by text 004's formula and in positions."""
 
+import rnnlab  # noqa: F401  (first: pins the numerical libraries' CPU code paths, rnnlab/cpu.py)
+
+# isort: split
+
 import argparse
 from pathlib import Path
 

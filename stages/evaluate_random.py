@@ -1,5 +1,9 @@
 """Stage evaluate_random: metrics and figures of experiment R."""
 
+import rnnlab  # noqa: F401  (first: pins the numerical libraries' CPU code paths, rnnlab/cpu.py)
+
+# isort: split
+
 import argparse
 from pathlib import Path
 

@@ -1,5 +1,9 @@
 """Stage evaluate_sine: metrics of every trained model and of the classical references."""
 
+import rnnlab  # noqa: F401  (first: pins the numerical libraries' CPU code paths, rnnlab/cpu.py)
+
+# isort: split
+
 import argparse
 import sys
 from pathlib import Path

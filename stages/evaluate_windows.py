@@ -1,5 +1,9 @@
 """Stage evaluate_windows: metrics and figures of experiment W."""
 
+import rnnlab  # noqa: F401  (first: pins the numerical libraries' CPU code paths, rnnlab/cpu.py)
+
+# isort: split
+
 import argparse
 from pathlib import Path
 

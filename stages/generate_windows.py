@@ -1,5 +1,9 @@
 """Stage generate_windows: text 001's noisy sine, sin(linspace(0, 100, 500)) + N(0, 0.1)."""
 
+import rnnlab  # noqa: F401  (first: pins the numerical libraries' CPU code paths, rnnlab/cpu.py)
+
+# isort: split
+
 import argparse
 
 import numpy as np

@@ -1,5 +1,9 @@
 """Stage plot_data: the narrow csvs that dvc.yaml's top-level plots read (one per plot)."""
 
+import rnnlab  # noqa: F401  (first: pins the numerical libraries' CPU code paths, rnnlab/cpu.py)
+
+# isort: split
+
 import argparse
 from pathlib import Path
 

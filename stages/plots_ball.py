@@ -1,5 +1,9 @@
 """Stage plots_ball: PNG figures of the ball training curves and test predictions."""
 
+import rnnlab  # noqa: F401  (first: pins the numerical libraries' CPU code paths, rnnlab/cpu.py)
+
+# isort: split
+
 import argparse
 from pathlib import Path
 

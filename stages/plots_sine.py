@@ -1,5 +1,9 @@
 """Stage plots_sine: PNG figures of the data split, the losses and the predictions."""
 
+import rnnlab  # noqa: F401  (first: pins the numerical libraries' CPU code paths, rnnlab/cpu.py)
+
+# isort: split
+
 import argparse
 from pathlib import Path
 

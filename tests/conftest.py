@@ -1,3 +1,7 @@
+import rnnlab  # noqa: F401  (first: pins the numerical libraries' CPU code paths, rnnlab/cpu.py)
+
+# isort: split
+
 import fcntl
 import os
 import shutil
@@ -31,8 +35,10 @@ def pytest_collection_modifyitems(items) -> None:
     items.sort(key=lambda item: rank.get(item.path.name, len(FIRST)))  # stable: the rest keep their order
 
 
-def run(cmd: list[str], cwd: Path, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
-    """Run a command as a user would, with this interpreter's scripts first on PATH."""
+def run(cmd: list[str], cwd: Path, check: bool = True, env_extra: dict | None = None,
+        **kwargs) -> subprocess.CompletedProcess:
+    """Run a command as a user would, with this interpreter's scripts first on PATH (and
+    ``env_extra`` set on top of this process's environment)."""
     env = {
         **os.environ,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
@@ -40,6 +46,7 @@ def run(cmd: list[str], cwd: Path, check: bool = True, **kwargs) -> subprocess.C
         # numba keys its kernel cache by the source's path: importing the copy's would compile every
         # kernel again in each copy (about a minute each) instead of loading what `make setup` built.
         "PYTHONPATH": str(ROOT / "src"),
+        **(env_extra or {}),
     }
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, **kwargs)
     if check and proc.returncode != 0:
@@ -65,8 +72,8 @@ class Project:
 
     path: Path
 
-    def run(self, *cmd: str, check: bool = True) -> subprocess.CompletedProcess:
-        return run(list(cmd), self.path, check=check)
+    def run(self, *cmd: str, check: bool = True, env_extra: dict | None = None) -> subprocess.CompletedProcess:
+        return run(list(cmd), self.path, check=check, env_extra=env_extra)
 
     def params(self) -> dict:
         return yaml.safe_load((self.path / "params.yaml").read_text())
@@ -140,7 +147,9 @@ def tiny_baseline(tmp_path_factory) -> Path:
             shutil.rmtree(path.parent, ignore_errors=True)
             path.parent.mkdir()
             project = tiny_project(path, lambda params: None)
-            project.run("dvc", "repro")
+            # oneDNN's verbose log on: tests/test_cpu.py checks that no stage executes a primitive of it
+            proc = project.run("dvc", "repro", env_extra={"ONEDNN_VERBOSE": "1"})
+            (path.parent / "repro.log").write_text(proc.stdout + proc.stderr)
             project.commit("baseline: dvc repro with tiny params")
             (path.parent / "done").touch()
     return path

@@ -31,7 +31,8 @@ def rnnlab_imports(path: Path) -> set[str]:
 
 
 def closure(script: Path) -> set[str]:
-    todo, seen = rnnlab_imports(script), set()
+    # importing anything of rnnlab runs its __init__ first, which pins the CPU code paths (cpu.py)
+    todo, seen = rnnlab_imports(script) | {"__init__"}, set()
     while todo:
         module = todo.pop()
         if module not in seen:

@@ -2,6 +2,10 @@
 own module (nn.RNN/nn.LSTM/nn.GRU + nn.Linear, or the MLP's nn.Linear layers) with that replica's
 weights, differentiated by autograd. Nothing here runs a kernel of rnnlab."""
 
+import rnnlab  # noqa: F401  (first: pins the numerical libraries' CPU code paths, rnnlab/cpu.py)
+
+# isort: split
+
 import torch
 
 from rnnlab.engine import Batch

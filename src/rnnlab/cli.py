@@ -192,6 +192,24 @@ def docs(args: argparse.Namespace) -> int:
     return 0
 
 
+def status(args: argparse.Namespace) -> int:
+    from rnnlab import workspace
+
+    print(workspace.describe(workspace.status(Path(args.repo))))
+    return 0
+
+
+def cpu(args: argparse.Namespace) -> int:
+    from rnnlab import cpu as pins
+
+    off = sorted(pins.unpinned())
+    state = f"off for {', '.join(off)} (RNNLAB_CPU): outputs depend on this CPU" if off else "on"
+    print(f"CPU code-path pins: {state}")
+    for library, path in pins.paths().items():
+        print(f"  {library:<36} {path}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="rnnlab", description=__doc__, epilog=WORDS,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -245,6 +263,17 @@ def main(argv: list[str] | None = None) -> int:
                    help="write nothing; exit 1 naming each page and table that differs from a fresh render")
     d.add_argument("--root", default=".", help="the repository (default: here)")
     d.set_defaults(run=docs)
+
+    s = commands.add_parser("status", help="after dvc repro: are the outputs the commit's, and where are the results",
+                            description="Say whether dvc.lock, metrics/ and plots/ are the commit's byte for byte "
+                                        "(and what to do when this machine made other bytes), then where to look.")
+    s.add_argument("--repo", default=".", help="the repository (default: here)")
+    s.set_defaults(run=status)
+
+    c = commands.add_parser("cpu", help="the code path each numerical library runs here (pinned: the same on every CPU)",
+                            description="Print the code path numpy, OpenBLAS, MKL, ATen and oneDNN run in rnnlab's "
+                                        "processes, as each library reports it (docs/reproducibility.md).")
+    c.set_defaults(run=cpu)
 
     args = parse(parser, argv)
     try:

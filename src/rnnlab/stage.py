@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from rnnlab import io
+from rnnlab import cpu, io
 from rnnlab import params as params_module
 from rnnlab.errors import DivergedError, RnnlabError
 
@@ -23,6 +23,7 @@ def load_params(path: str | Path = "params.yaml"):
     On a busy 2-core machine torch's default (one thread per core) made the same training
     8-20x slower, and the thread count changes LSTM results in the 6th digit.
     """
+    cpu.require_pinned(f"{Path(sys.argv[0]).name}")
     p = params_module.load(path)
     _READ.update(path=Path(path), data=_params_data(path))
     pin_threads(p.threads)
