@@ -11,11 +11,13 @@ log = logging.getLogger("prepare_ball")
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("csv", help="ball csv: one history per line, e.g. 1,3,5,7")
+    # dvc.yaml passes no csv path: a params value on a shell command line is code
+    parser.add_argument("csv", nargs="?", help="ball csv, one history per line, e.g. 1,3,5,7 (default: ball.csv_path)")
     parser.add_argument("out", help="folder of shards to write")
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args()
-    cfg = load_params(args.params).ball.prepare
+    p = load_params(args.params)
+    cfg, args.csv = p.ball.prepare, args.csv or p.ball.csv_path
 
     rows = ball_csv.read_rows(args.csv)  # every line is checked before anything is written
     with io.atomic_dir(args.out) as folder:

@@ -17,13 +17,15 @@ log = logging.getLogger("prepare_series")
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("csv", help="the series csv (series.csv_path)")
+    # dvc.yaml passes no path: a params value on a shell command line is code (a quote in it ends the quoting)
+    parser.add_argument("csv", nargs="?", help="the series csv (default: params.yaml's series.csv_path)")
     parser.add_argument("--series", required=True, help="csv to write: the series, one value per line")
     parser.add_argument("--scaled", required=True, help="csv to write: the series in the models' units")
     parser.add_argument("--scaling", required=True, help="json to write: the scaling's mean and std")
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args()
     p = load_params(args.params)
+    args.csv = args.csv or p.series.csv_path
 
     raw = data.read_user_series(args.csv, p.series.column, p.series.gaps)
     data.check_length(raw, p, source=args.csv)

@@ -5,15 +5,14 @@ import argparse
 from rnnlab import ball
 from rnnlab.checkpoints import save_checkpoint
 from rnnlab.progress import LiveHistory
-from rnnlab.stage import add_training_outputs, load_params, run_stage, training_run, write_timing
+from rnnlab.stage import add_training_outputs, load_params, parse_training_args, run_stage, training_run, write_timing
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--model", required=True, help="rnn, lstm or gru")
     parser.add_argument("--shards", required=True, help="folder of prepared shards")
-    add_training_outputs(parser)
-    args = parser.parse_args()
+    add_training_outputs(parser, "rnn, lstm or gru")
+    args = parse_training_args(parser)
     p = load_params(args.params)
     training_run("ball", args.model, list(p.ball.train.seeds), "ball.train")
 

@@ -5,17 +5,16 @@ import argparse
 from rnnlab import data, recipe, sine
 from rnnlab.checkpoints import save_checkpoint, stack_checkpoint
 from rnnlab.progress import LiveHistory
-from rnnlab.stage import add_training_outputs, load_params, run_stage, training_run, write_timing
+from rnnlab.stage import add_training_outputs, load_params, parse_training_args, run_stage, training_run, write_timing
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--model", required=True, help="a key of the model registry")
     parser.add_argument("--data", required=True, help="prepared series csv, in the models' units")
     parser.add_argument("--scaling", required=True, help="the scaling json prepare_series wrote")
     parser.add_argument("--series", help="the series in its own units (needed by series.recipe forecaster: its targets)")
-    add_training_outputs(parser)
-    args = parser.parse_args()
+    add_training_outputs(parser, "a key of the model registry")
+    args = parse_training_args(parser)
     p = load_params(args.params)
     training_run("sine", args.model, list(p.seeds), "sine.train")
 

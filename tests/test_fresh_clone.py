@@ -28,3 +28,36 @@ def test_a_fresh_clone_reproduces_the_commit_and_leaves_git_clean(repro_done, tm
     assert fresh.run("git", "status", "--porcelain").stdout == "", "a fresh repro changed committed files"
     assert json.loads((fresh.path / "timings/sine/gru.json").read_text())["train_seconds"] > 0
 
+
+
+def test_where_a_machine_makes_other_bytes_make_repro_says_so_and_the_way_back_keeps_every_output(repro_done, tmp_path):
+    """A commit made on a machine whose outputs this one cannot reproduce (forced here: the commit's
+    evaluate_sine ran with OpenBLAS's SkylakeX kernels, as an AVX-512 Intel CPU picks them unpinned):
+    its outputs were never made here, so `dvc checkout` of its dvc.lock has nothing to restore. The
+    README's workflow must still keep every output: this machine's repro is its own baseline."""
+    other = repro_done
+    skylake = {"RNNLAB_CPU": "native:OPENBLAS_CORETYPE", "OPENBLAS_CORETYPE": "SkylakeX"}
+    other.run("dvc", "repro", "--force", "--single-item", "evaluate_sine", env_extra=skylake)
+    other.run("dvc", "repro", env_extra=skylake)  # what reads its outputs (plots_sine, plot_data)
+    assert other.run("git", "status", "--porcelain", "metrics").stdout, "SkylakeX's kernels must change a reference"
+    other.commit("outputs of another machine")
+    fresh = clone(str(other.path), tmp_path / "fresh")
+    fresh.run("dvc", "repro")
+    status = fresh.run("rnnlab", "status").stdout
+    assert "committed outputs differ from what this machine made" in status and "metrics/sine.json" in status, status
+    assert "git commit -m 'baseline on this machine' -- dvc.lock metrics plots" in status
+    baseline = (fresh.path / "metrics/sine.json").read_text()
+
+    proc = fresh.run("dvc", "exp", "run", "-S", "seq_len=5")
+    assert {"train_ball@gru", "train_windows@gru", "generate_ball"}.isdisjoint(stages_run(proc)), "only S's stages rerun"
+    fresh.run("git", "checkout", "HEAD", "--", "params.yaml")  # the README's way back
+    back = fresh.run("dvc", "repro")
+    assert "Running stage" not in back.stdout, back.stdout  # from the run cache: nothing retrains
+    assert (fresh.path / "metrics/sine.json").read_text() == baseline
+    assert fresh.run("dvc", "status").stdout.strip() == "Data and pipelines are up to date."
+    missing = [out for out in ("models/ball/rnn.pt", "models/sine/gru.pt", "plots/interactive", "data/ball/shards")
+               if not (fresh.path / out).exists()]
+    assert missing == []
+    # what the old way back did here: check the commit's dvc.lock out, whose outputs were never made here
+    fresh.run("git", "checkout", "HEAD", "--", "dvc.lock", "metrics", "plots")
+    assert fresh.run("dvc", "checkout", check=False).returncode != 0

@@ -36,7 +36,19 @@ def run_data(seq_len, gru=(0.02, 0.018, 0.019), rnn=(0.5, 0.9, 1.2), params=None
     return {
         "params": {"params.yaml": {"data": p}},
         "detail": {"models": {model: {"seeds": seeds} for model, seeds in per_seed.items()}, "references": REFERENCES},
+        "lock": lock_of(p),
     }
+
+
+def lock_of(params, code="c0de"):
+    """The dvc.lock a complete run of ``params`` commits: evaluate_sine and a training stage, each with
+    the params it read and the hash of a source file it ran (DVC does not list it: git show finds it)."""
+    def stage(keys):
+        return {"params": {"params.yaml": {key: copy.deepcopy(params.get(key)) for key in keys}},
+                "deps": [{"path": "src/rnnlab/evaluation.py", "md5": code}, {"path": "data/series/scaled.csv", "md5": "d4"}]}
+    return {"stages": {"train_sine@gru": stage(["seq_len", "seeds", "threads"]),
+                       "evaluate_sine": stage([k for k in report.SINE_PARAMS if k in params]),
+                       "train_ball@rnn": {"params": {"params.yaml": {"threads": 99}}}}}
 
 
 def exp(name, data, state=None):
@@ -55,12 +67,13 @@ def shown(*experiments, base=20):
 
 
 def reader(rows):
-    """`git show <rev>:metrics/sine_detail.json` over the fabricated rows."""
-    details = {"a" * 40: rows[1]["data"]["detail"]}
+    """`git show <rev>:<path>` over the fabricated rows: metrics/sine_detail.json or dvc.lock."""
+    files = {("a" * 40, report.DETAIL): rows[1]["data"]["detail"], ("a" * 40, "dvc.lock"): rows[1]["data"]["lock"]}
     for experiment in rows[1]["experiments"]:
         for rev in experiment["revs"]:
-            details[rev["rev"]] = (rev["data"] or {}).get("detail")
-    return details.get
+            files[rev["rev"], report.DETAIL] = (rev["data"] or {}).get("detail")
+            files[rev["rev"], "dvc.lock"] = (rev["data"] or {}).get("lock")
+    return lambda rev, path=report.DETAIL: files.get((rev, path))
 
 
 def collect(rows):
@@ -97,6 +110,58 @@ def test_runs_missing_metrics_or_changing_other_params_are_listed_and_skipped():
     assert reasons["exp-broken"] == "no metrics/sine_detail.json in its commit"
     assert reasons["exp-sgd"] == "changes more than seq_len: sine.train.optimizer"
     assert reasons["exp-failed"].startswith("no data")
+
+
+def test_a_run_whose_pipeline_stopped_before_evaluate_sine_is_skipped_not_counted_at_its_params():
+    """`dvc exp run -n fake-30 -S seq_len=30 prepare_series`: its commit holds the baseline's sine
+    metrics, made at seq_len 20; its dvc.lock says so."""
+    fake = run_data(30)
+    fake["lock"] = lock_of({**PARAMS, "seq_len": 20})
+    study = collect(shown(exp("fake-30", fake), exp("exp-ten", run_data(10))))
+    assert [r.seq_len for r in report.by_seq_len(study).values()] == [10, 20]
+    assert dict(study.skipped)["fake-30"] == ("train_sine@gru last ran at seq_len = 20, not 30: a pipeline stopped before "
+                                              "evaluate_sine (run it to evaluate_sine)")
+
+
+def test_a_run_made_by_other_code_than_its_baseline_is_skipped():
+    """Edit evaluation.py, `dvc exp run --temp -S seq_len=25 evaluate_sine`, revert: the run's dvc.lock
+    holds the edited file's hash."""
+    edited = run_data(25)
+    edited["lock"] = lock_of(edited["params"]["params.yaml"]["data"], code="ed17ed")
+    study = collect(shown(exp("codechg", edited), exp("exp-ten", run_data(10))))
+    assert dict(study.skipped)["codechg"] == "made by other code than its baseline: src/rnnlab/evaluation.py differs"
+    assert 25 not in report.by_seq_len(study)
+
+
+def test_a_run_without_a_dvc_lock_entry_for_evaluate_sine_is_skipped():
+    bare = run_data(30)
+    bare["lock"] = {"stages": {}}
+    study = collect(shown(exp("bare", bare)))
+    assert dict(study.skipped)["bare"] == "no evaluate_sine in its dvc.lock: its metrics were not made by its own run"
+
+
+def test_the_evidence_rebuilds_the_table_and_figure_byte_for_byte_without_the_experiments(tmp_path):
+    rows = shown(exp("exp-ten", run_data(10)), exp("exp-thirty", run_data(30, gru=(0.1 / 3, 2 ** 0.5, 3e-30))),
+                 exp("exp-failed", None), exp("exp-ten-again", run_data(10)))
+    report.write(collect(rows), tmp_path / "a.png", tmp_path / "a.md", evidence=tmp_path / "a")
+    rebuilt = report.load_evidence(tmp_path / "a")
+    report.write(rebuilt, tmp_path / "b.png", tmp_path / "b.md")
+    assert (tmp_path / "b.md").read_bytes() == (tmp_path / "a.md").read_bytes()
+    assert (tmp_path / "a" / "seeds.csv").read_text().splitlines()[0] == \
+        "run,model,seed,rollout_mse,oracle_rollout_mse_best,rollout_mse_last10"
+    assert len((tmp_path / "a" / "seeds.csv").read_text().splitlines()) == 1 + 4 * 2 * 3  # a row per trained model
+    assert report.load_evidence(tmp_path / "a").runs[2].values("gru", "rollout_mse") == [0.1 / 3, 2 ** 0.5, 3e-30]
+
+
+def test_damaged_evidence_names_the_file_and_line(tmp_path):
+    report.write(collect(shown(exp("exp-ten", run_data(10)))), tmp_path / "a.png", tmp_path / "a.md", evidence=tmp_path / "a")
+    seeds = tmp_path / "a" / "seeds.csv"
+    lines = seeds.read_text().splitlines()
+    seeds.write_text("\n".join([*lines[:3], lines[3].replace(",0.", ",x0.", 1), *lines[4:]]) + "\n")
+    with pytest.raises(RnnlabError, match=r"seeds\.csv:4: could not convert string to float: 'x0"):
+        report.load_evidence(tmp_path / "a")
+    with pytest.raises(RnnlabError, match=r"nowhere/runs\.json: no such file"):
+        report.load_evidence(tmp_path / "nowhere")
 
 
 @pytest.mark.parametrize(("changed", "key"), [({"threads": 2}, "threads"), ({"series": {"horizon": 5}}, "series.horizon"),
@@ -199,7 +264,7 @@ def test_report_command_lists_every_skipped_run_with_its_reason(monkeypatch, cap
     assert code == 0
     assert out.err.splitlines() == ["skipped exp-failed: no data (a failed or still queued experiment)",
                                     "skipped exp-ten-again: seq_len 10 already reported by exp-ten"]
-    assert out.out == f"2 sequence lengths (10, 20) -> {tmp_path / 's.png'}, {tmp_path / 's.md'}\n"
+    assert out.out == f"2 sequence lengths (10, 20) -> {tmp_path / 's.png'}, {tmp_path / 's.md'}, evidence {tmp_path / 's'}/\n"
 
 
 def test_report_command_lists_the_skipped_runs_when_too_few_are_left(monkeypatch, capsys, tmp_path):

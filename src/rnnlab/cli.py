@@ -126,14 +126,25 @@ def predict_ball(args) -> int:
 def report(args) -> int:
     from rnnlab import report as study_report
 
-    repo = Path(args.repo)
-    study = study_report.collect(study_report.exp_show(repo, args.all_commits), study_report.git_reader(repo))
+    repo, table = Path(args.repo), Path(args.table)
+    if args.source:
+        study, evidence = study_report.load_evidence(Path(args.source)), None
+        print(f"from {args.source}: {len(study.runs)} runs")
+    else:
+        study = study_report.collect(study_report.exp_show(repo, args.all_commits), study_report.git_reader(repo))
+        evidence = Path(args.evidence) if args.evidence else study_report.evidence_folder(table)
+        if len({run.seq_len for run in study.runs}) < 2 and (repo / study_report.DEFAULT_EVIDENCE).is_dir():
+            # a fresh clone has no experiments: the committed study's evidence still rebuilds it
+            print(f"no experiments make a study here; rebuilding the committed one from {study_report.DEFAULT_EVIDENCE}/",
+                  file=sys.stderr)
+            study, evidence = study_report.load_evidence(repo / study_report.DEFAULT_EVIDENCE), None
     try:
-        runs = study_report.write(study, Path(args.figure), Path(args.table), args.force)
+        runs = study_report.write(study, Path(args.figure), table, args.force, evidence)
     finally:  # above all when too few runs are left: the skipped ones say why
         for name, why in study.skipped:
             print(f"skipped {name}: {why}", file=sys.stderr)
-    print(f"{len(runs)} sequence lengths ({', '.join(map(str, runs))}) -> {args.figure}, {args.table}")
+    print(f"{len(runs)} sequence lengths ({', '.join(map(str, runs))}) -> {args.figure}, {args.table}"
+          + (f", evidence {evidence}/" if evidence else ""))
     for model, recipe in study_report.tuned(study_report.grid(study), study.models).items():
         print(f"tuned {model} (by validation MSE): {recipe}")
     return 0
@@ -204,6 +215,7 @@ def cpu(args: argparse.Namespace) -> int:
 
     off = sorted(pins.unpinned())
     state = f"off for {', '.join(off)} (RNNLAB_CPU): outputs depend on this CPU" if off else "on"
+    print(f"CPU: {pins.machine()}")
     print(f"CPU code-path pins: {state}")
     for library, path in pins.paths().items():
         print(f"  {library:<36} {path}")
@@ -252,6 +264,11 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--repo", default=".", help="the DVC repository (default: here)")
     r.add_argument("--figure", default="plots/seq_len_study.png", help="default %(default)s")
     r.add_argument("--table", default="plots/seq_len_study.md", help="default %(default)s")
+    r.add_argument("--from", dest="source", metavar="FOLDER",
+                   help="rebuild from a study's evidence folder (seeds.csv, runs.json; plots/seq_len_study/) instead "
+                        "of the experiments; without experiments that make a study, the committed one is used")
+    r.add_argument("--evidence", metavar="FOLDER",
+                   help="where to keep the study's per-seed results (default: beside --table, named as it is)")
     r.add_argument("--force", action="store_true",
                    help="overwrite the table and figure even if they hold a study of more trainings")
     r.set_defaults(run=report)

@@ -138,6 +138,22 @@ def mkl_branch() -> str:
     return _MKL_BRANCHES.get(branch, str(branch))
 
 
+def machine() -> str:
+    """This CPU as /proc/cpuinfo names it: model, vendor, family, and its widest vector extension."""
+    import platform
+
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return platform.machine()
+    info = dict(line.split(":", 1) for line in lines[:30] if ":" in line)
+    info = {key.strip(): value.strip() for key, value in info.items()}
+    flags = set(info.get("flags", "").split())
+    vector = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
+    return (f"{info.get('model name', '?')} ({info.get('vendor_id', '?')}, family {info.get('cpu family', '?')}), "
+            f"{vector}, {platform.machine()}")
+
+
 def paths() -> dict[str, str]:
     """What every governed library runs here: ``rnnlab cpu`` prints it, tests check it."""
     import torch

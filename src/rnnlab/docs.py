@@ -274,6 +274,80 @@ def study_findings(root: Path) -> list[str]:
     return lines
 
 
+PIN_LABELS = {
+    "pinned": "every pin (what the stages run)",
+    "ATEN_CPU_CAPABILITY": "ATen left to choose",
+    "MKL_CBWR": "MKL left to choose",
+    "NPY_DISABLE_CPU_FEATURES": "numpy left to choose",
+    "OPENBLAS_CORETYPE": "OpenBLAS with SkylakeX's kernels (an AVX-512 Intel CPU's choice)",
+    "OPENBLAS_NUM_THREADS": "OpenBLAS left its threads",
+    "native": "no pin",
+}
+
+
+def pins(root: Path) -> list[str]:
+    """docs/reproducibility.md: what each pin governs and costs (benchmarks/bench_pins.py's run)."""
+    data = io.read_json(root / "benchmarks/results/bench_pins.json")
+    machine = data["machine"]
+    lines = [f"Measured by `python benchmarks/bench_pins.py` on {machine['cpu']}, {machine['date']}, {machine['load']}.",
+             "",
+             "| a whole `dvc repro` with | its time | text 004's RNN trains | outputs that differ from the pinned run's "
+             "| metrics that moved (largest relative change) |",
+             "| --- | ---: | ---: | --- | --- |"]
+    pinned = data["variants"]["pinned"]
+    for name, variant in data["variants"].items():
+        differing = variant.get("differs_from_pinned", [])
+        outs = "—" if name == "pinned" else (", ".join(f"`{o}`" for o in differing) if differing else "none")
+        moved = "—" if name == "pinned" else (
+            f"{variant['metrics_changed']} ({variant['largest_relative_change']:.2g}, `{variant['where']}`)"
+            if variant.get("metrics_changed") else "none")
+        time = f"{variant['seconds']:.0f} s" + ("" if name == "pinned" else f" ({variant['seconds'] / pinned['seconds']:.2f}x)")
+        lines.append(row(PIN_LABELS.get(name, name), time, f"{variant['ball_rnn_seconds']:.0f} s", outs, moved))
+    return lines
+
+
+def cross_cpu(root: Path) -> list[str]:
+    """docs/reproducibility.md: the probe's hashes on emulated CPUs (benchmarks/cross_cpu.py's run)."""
+    data = io.read_json(root / "benchmarks/results/cross_cpu.json")
+    here = data["runs"][0]
+    parts = list(here["hashes"])
+    lines = [row("CPU", "pins", *parts), row("---", "---", *["---"] * len(parts))]
+    for run in data["runs"]:
+        cells = ["this machine's" if run["hashes"][part] == here["hashes"][part] else "**differs**" for part in parts]
+        lines.append(row(run["cpu"], run["pins"], *cells))
+    return lines
+
+
+def minutes(seconds: float) -> str:
+    """93 -> "1 min 33 s"; 45 -> "45 s"."""
+    seconds = round(seconds)
+    return f"{seconds // 60} min {seconds % 60} s" if seconds >= 60 else f"{seconds} s"
+
+
+COMMANDS = {"setup": "the venv, the pinned install, numba compiling the engine's kernels",
+            "repro": "`dvc repro` of every stage at the default params",
+            "test": "the test suite (pytest on both cores)"}
+
+
+def commands(root: Path) -> list[str]:
+    """docs/workflow.md: what the README's commands cost from a fresh clone (benchmarks/time_commands.py)."""
+    data = io.read_json(root / "benchmarks/results/commands.json")
+    machine = data["machine"]
+    lines = [f"Measured by `python benchmarks/time_commands.py` on {machine['cpu']}, {machine['cores']} cores, "
+             f"{machine['date']} (commit {machine['commit']}), one command after another:", "",
+             "| from a fresh clone | took | what it does | load average before / after |",
+             "| --- | ---: | --- | --- |"]
+    for name, result in data["commands"].items():
+        what = COMMANDS[name]
+        if warm := result.get("kernel_warm_up_seconds"):
+            what += " (" + " and ".join(f"{part} {minutes(s)}" for part, s in warm.items()) + ", side by side)"
+        if pytest := result.get("pytest"):
+            what += f": {pytest['summary']}, pytest {minutes(pytest['seconds'])}"
+        lines.append(row(f"`make {name}`", minutes(result["seconds"]), what,
+                         f"{result['load_before']:.2f} / {result['load_after']:.2f}"))
+    return lines
+
+
 TABLES: dict[str, Callable[[Path], list[str]]] = {
     "results": results,
     "sine-results": sine_results,
@@ -282,6 +356,9 @@ TABLES: dict[str, Callable[[Path], list[str]]] = {
     "random-results": random_results,
     "theory-claims": theory_claims,
     "study-findings": study_findings,
+    "pins": pins,
+    "cross-cpu": cross_cpu,
+    "commands": commands,
 }
 
 

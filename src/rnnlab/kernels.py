@@ -6,7 +6,7 @@ few hundred thousand multiply-adds, which a compiled loop does in tens of micros
 same step as PyTorch operations is hundreds of tiny kernel launches, each costing more in
 dispatch than in arithmetic. So the hot loops are written out here, once, and compiled with
 numba (``cache=True``: the machine code is kept in ``__pycache__`` beside this file, so only
-the first run on a machine pays the compile, about 20 s; ``models.warm_up`` does it up front).
+the first run on a machine pays the compile (docs/workflow.md: how long); ``make setup`` does it up front).
 
 Conventions, shared by every kernel:
 

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
 from matplotlib.figure import Figure
 
 from rnnlab import stats
@@ -129,17 +130,56 @@ def exp_show(repo: Path, all_commits: bool) -> list[dict]:
     return json.loads(proc.stdout)
 
 
-def git_reader(repo: Path) -> Callable[[str], dict | None]:
-    """``rev -> metrics/sine_detail.json`` at that commit (an experiment's too), or None."""
+def git_reader(repo: Path) -> Callable[..., dict | None]:
+    """``(rev, path=metrics/sine_detail.json) -> the file at that commit`` (an experiment's too),
+    parsed (JSON, or YAML for dvc.lock), or None."""
 
-    def read(rev: str) -> dict | None:
-        proc = subprocess.run(["git", "show", f"{rev}:{DETAIL}"], cwd=repo, capture_output=True, text=True, check=False)
+    def read(rev: str, path: str = DETAIL) -> dict | None:
+        proc = subprocess.run(["git", "show", f"{rev}:{path}"], cwd=repo, capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            return None
         try:
-            return json.loads(proc.stdout) if proc.returncode == 0 else None
-        except json.JSONDecodeError:
+            return yaml.safe_load(proc.stdout) if path.endswith((".lock", ".yaml")) else json.loads(proc.stdout)
+        except (json.JSONDecodeError, yaml.YAMLError):
             return None
 
     return read
+
+
+# The stages that make S's metrics, and the code their dvc.lock entries record
+S_STAGES = re.compile(r"prepare_series|train_sine@.*|evaluate_sine")
+CODE = ("src/", "stages/")
+
+
+def provenance(lock: dict | None, params: dict, base_lock: dict | None) -> str | None:
+    """Why a run's sine metrics were not made by its own params and the baseline's code, or None.
+
+    Its commit's dvc.lock says, stage by stage, the params and code each output was made with: a
+    pipeline stopped before ``evaluate_sine`` (``dvc exp run -S seq_len=30 prepare_series``)
+    leaves metrics of other params; a run made while a source file was edited has its hash."""
+    stages = (lock or {}).get("stages") if isinstance(lock, dict) else None
+    if not isinstance(stages, dict) or "evaluate_sine" not in stages:
+        return "no evaluate_sine in its dvc.lock: its metrics were not made by its own run"
+    base_stages = (base_lock or {}).get("stages") or {}
+    for name, stage in stages.items():
+        if not S_STAGES.fullmatch(name) or not isinstance(stage, dict):
+            continue
+        made_with = ((stage.get("params") or {}).get("params.yaml")) or {}
+        for key, value in made_with.items():
+            if _dotted(params, key) != value:
+                return (f"{name} last ran at {key} = {_short(value)}, not {_short(_dotted(params, key))}: a pipeline "
+                        "stopped before evaluate_sine (run it to evaluate_sine)")
+        base_code = {d.get("path"): d.get("md5") for d in (base_stages.get(name) or {}).get("deps") or []}
+        for dep in stage.get("deps") or []:
+            path = dep.get("path", "")
+            if path.startswith(CODE) and path in base_code and dep.get("md5") != base_code[path]:
+                return f"made by other code than its baseline: {path} differs"
+    return None
+
+
+def _short(value) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _runs_of(commit: dict):
@@ -156,13 +196,15 @@ def _file_data(data: dict, kind: str, path: str):
     return ((data.get(kind) or {}).get(path) or {}).get("data")
 
 
-def collect(rows: list[dict], read_detail: Callable[[str], dict | None]) -> Study:
-    """Turn ``dvc exp show --json`` output into a study; the workspace row is not a run."""
+def collect(rows: list[dict], read: Callable[..., dict | None]) -> Study:
+    """Turn ``dvc exp show --json`` output into a study; the workspace row is not a run.
+    ``read(rev, path)``: a file of a commit (``git_reader``)."""
     study = Study()
     for commit in rows:
         if commit.get("rev") == "workspace":
             continue
         base_params = _file_data(commit.get("data") or {}, "params", "params.yaml") or {}
+        base_lock = read(commit["rev"], "dvc.lock")
         for name, rev, data, state in _runs_of(commit):
             if state not in (None, "success"):  # a queued or running one lists its params, not yet its metrics
                 study.skipped.append((name, f"{state}, no metrics yet" if state in ("queued", "running") else state))
@@ -175,8 +217,10 @@ def collect(rows: list[dict], read_detail: Callable[[str], dict | None]) -> Stud
                 study.skipped.append((name, "no seq_len in params.yaml"))
             elif differing := _differences(_sine_params(params), _sine_params(base_params)):
                 study.skipped.append((name, f"changes more than seq_len: {', '.join(differing)}"))
-            elif not (detail := read_detail(rev)) or "models" not in detail or "references" not in detail:
+            elif not (detail := read(rev)) or "models" not in detail or "references" not in detail:
                 study.skipped.append((name, f"no {DETAIL} in its commit"))
+            elif why := provenance(read(rev, "dvc.lock"), params, base_lock):
+                study.skipped.append((name, why))
             else:
                 per_seed = {kind: model["seeds"] for kind, model in detail["models"].items()}
                 recipe = _recipe(params, base_params)
@@ -660,6 +704,73 @@ def _protocol_curve(ax, model: str, runs: dict[int, Run], protocol: str, styles:
                 ecolor=color, alpha=alpha, capsize=3, lw=1)
 
 
+# A study's evidence: every run's per-seed results, kept beside its table so that the table and the
+# figure can be rebuilt, and audited, without the experiments that made them (``--from``).
+SEEDS_FILE, RUNS_FILE = "seeds.csv", "runs.json"
+DEFAULT_EVIDENCE = Path("plots/seq_len_study")
+
+
+def evidence_folder(table_path: Path) -> Path:
+    """A study's evidence folder: beside its table, named as it is (plots/seq_len_study.md ->
+    plots/seq_len_study/)."""
+    return table_path.with_suffix("")
+
+
+def save_evidence(study: Study, folder: Path) -> None:
+    """``seeds.csv``: one row per trained model (run, model, seed, then every measure, exactly as
+    the run's sine_detail.json holds it); ``runs.json``: each run's seq_len, params, references and
+    recipe, and the experiments left out with the reason."""
+    import csv
+    import io as text_io
+
+    from rnnlab.io import write_text
+
+    measures = list(dict.fromkeys(m for run in study.runs for seeds in run.per_seed.values()
+                                  for seed in seeds.values() for m in seed))
+    table = text_io.StringIO()
+    writer = csv.writer(table, lineterminator="\n")
+    writer.writerow(["run", "model", "seed", *measures])
+    for run in study.runs:
+        for model, seeds in run.per_seed.items():
+            for seed, values in seeds.items():
+                writer.writerow([run.name, model, seed, *(repr(float(values[m])) if m in values else "" for m in measures)])
+    runs = [{"name": run.name, "seq_len": run.seq_len, "recipe": run.recipe, "references": run.references,
+             "params": run.params} for run in study.runs]
+    write_text(folder / SEEDS_FILE, table.getvalue())
+    write_text(folder / RUNS_FILE, json.dumps({"runs": runs, "skipped": study.skipped}, indent=1) + "\n")
+
+
+def load_evidence(folder: Path) -> Study:
+    """The study ``save_evidence`` kept in ``folder``."""
+    import csv
+
+    try:
+        listed = json.loads((folder / RUNS_FILE).read_text())
+        with open(folder / SEEDS_FILE, newline="") as handle:
+            rows = list(csv.reader(handle))
+    except FileNotFoundError as exc:
+        raise RnnlabError(f"{exc.filename}: no such file; a study's evidence folder holds {SEEDS_FILE} and "
+                          f"{RUNS_FILE} (`rnnlab report` writes them beside its table)") from None
+    except (json.JSONDecodeError, UnicodeDecodeError, csv.Error) as exc:
+        raise RnnlabError(f"{folder}: not a study's evidence ({exc})") from None
+    header, per_run = rows[0], {}
+    for line, row in enumerate(rows[1:], start=2):
+        if len(row) != len(header) or header[:3] != ["run", "model", "seed"]:
+            raise RnnlabError(f"{folder / SEEDS_FILE}:{line}: {len(row)} fields, the header has {len(header)}")
+        try:
+            values = {m: float(v) for m, v in zip(header[3:], row[3:]) if v != ""}
+        except ValueError as exc:
+            raise RnnlabError(f"{folder / SEEDS_FILE}:{line}: {exc}") from None
+        per_run.setdefault(row[0], {}).setdefault(row[1], {})[row[2]] = values
+    study = Study(skipped=[tuple(pair) for pair in listed.get("skipped", [])])
+    for run in listed["runs"]:
+        if run["name"] not in per_run:
+            raise RnnlabError(f"{folder / SEEDS_FILE}: no seeds of run {run['name']} (listed in {RUNS_FILE})")
+        study.runs.append(Run(run["name"], int(run["seq_len"]), per_run[run["name"]], run["references"],
+                              run["params"], run["recipe"]))
+    return study
+
+
 def written_trainings(table_path: Path) -> int | None:
     """How many trainings the study in an existing table rests on (its ``MARKER``), or None."""
     try:
@@ -684,12 +795,15 @@ def guard(table_path: Path, figure_path: Path, new: int, force: bool) -> None:
                       "--table and --figure, or replace it with --force")
 
 
-def write(study: Study, figure_path: Path, table_path: Path, force: bool = False) -> dict[int, Run]:
-    """The figure and tables of every protocol with two or more lengths; returns the runs drawn
-    by sequence length (the texts' protocol's where it has one). An existing table of a richer
-    study (``guard``) is kept unless ``force``."""
+def write(study: Study, figure_path: Path, table_path: Path, force: bool = False,
+          evidence: Path | None = None) -> dict[int, Run]:
+    """The figure and tables of every protocol with two or more lengths, and (``evidence``) the
+    study's per-seed results beside them; returns the runs drawn by sequence length (the texts'
+    protocol's where it has one). An existing table of a richer study (``guard``) is kept unless
+    ``force``."""
     from rnnlab.io import save_figure, write_text
 
+    collected = Study(list(study.runs), list(study.skipped))  # before grouping adds its own skips
     groups = protocols(study)
     if not groups:
         have = ", ".join(f"{r.name} (seq_len {r.seq_len})" for r in study.runs) or "none"
@@ -699,4 +813,6 @@ def write(study: Study, figure_path: Path, table_path: Path, force: bool = False
     curves = {model: (best[model], runs) for model, runs in tuned_runs(study, best).items()}
     save_figure(figure_path, figure(groups, study.models, curves))
     write_text(table_path, markdown(groups, study))
+    if evidence is not None:
+        save_evidence(collected, evidence)
     return dict(sorted({s: run for runs in reversed(groups.values()) for s, run in runs.items()}.items()))

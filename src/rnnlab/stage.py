@@ -64,12 +64,31 @@ def pin_threads(threads: int) -> None:
         torch.set_num_threads(threads)
 
 
-def add_training_outputs(parser) -> None:
-    """The outputs every training stage writes, named the same way in every one."""
-    parser.add_argument("--checkpoint", required=True, help="checkpoint to write (.pt)")
+def add_training_outputs(parser, models: str) -> None:
+    """The model a training stage trains and the outputs it writes, named the same way in every one.
+
+    dvc.yaml's matrix stages pass neither the model nor a path made from it on the command line:
+    a value of params.yaml in a shell command is code (``sine.models: ["a$(touch X)"]`` would run
+    ``touch X``). The model comes from the stage's name, which DVC passes in the environment
+    (``DVC_STAGE=train_sine@gru``), and each path's ``{model}`` is filled in here."""
+    parser.add_argument("--model", help=f"{models}; default: the stage's matrix item (dvc repro sets DVC_STAGE)")
+    parser.add_argument("--checkpoint", required=True, help="checkpoint to write (.pt); {model} is the model's name")
     parser.add_argument("--history", required=True, help="per-epoch history to write (.csv)")
     parser.add_argument("--timing", required=True, help="training seconds to write (.json, not a DVC output)")
     parser.add_argument("--params", default="params.yaml")
+
+
+def parse_training_args(parser):
+    """``parse_args``, with the model taken from DVC's stage name when not given, and put in the paths."""
+    args = parser.parse_args()
+    if args.model is None:
+        stage = os.environ.get("DVC_STAGE", "")
+        if "@" not in stage:
+            parser.error("--model is needed outside dvc repro (DVC_STAGE names no matrix item)")
+        args.model = stage.split("@", 1)[1]
+    for name in ("checkpoint", "history", "timing"):
+        setattr(args, name, getattr(args, name).replace("{model}", args.model))
+    return args
 
 
 def write_timing(path: str | Path, seconds: float) -> None:
