@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from rnnlab import ball, ball_data, io
+from rnnlab import ball, ball_data, io, provenance
 from rnnlab.checkpoints import load_checkpoint
 from rnnlab.stage import load_params, run_stage
 
@@ -29,7 +29,8 @@ def main() -> None:
     seeds = list(p.ball.train.seeds)
     per_seed, predictions = {}, None
     for kind in p.ball.models:
-        saved = load_checkpoint(Path(args.models) / f"{kind}.pt", ball.model_config(p, kind), seeds)
+        saved = load_checkpoint(Path(args.models) / f"{kind}.pt", ball.model_config(p, kind), seeds,
+                                provenance.ball(args.shards, p.ball.prepare.scale))
         scale = saved.extra["scale"]
         epochs, best = (ball.per_replica(saved.extra[k], len(seeds)) for k in ("epochs", "best_epoch"))
         per_seed[kind] = {}

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rnnlab import data, io, recipe, sine
+from rnnlab import data, io, provenance, recipe, sine
 from rnnlab.checkpoints import load_checkpoint
 from rnnlab.models import parameter_count
 from rnnlab.stage import absurd_results, load_params, run_stage
@@ -39,8 +39,9 @@ def main() -> None:
     predictions = pd.DataFrame({"step": np.arange(split.boundary + 1, len(series)), "truth": split.test[1:].double().numpy()})
     per_seed, parameters, ensembles = {}, {}, {}
     units = recipe.Units.read(args.scaling) if p.series.recipe == "forecaster" else None
+    trained_on = provenance.sine(p, args.series, args.data, args.scaling)
     for kind in p.sine.models:
-        saved = load_checkpoint(Path(args.models) / f"{kind}.pt", sine.model_config(p, kind), seeds)
+        saved = load_checkpoint(Path(args.models) / f"{kind}.pt", sine.model_config(p, kind), seeds, trained_on)
         model = saved.stack()
         history = pd.read_csv(Path(args.histories) / f"{kind}.csv")
         if units is None:

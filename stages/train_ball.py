@@ -2,7 +2,7 @@
 
 import argparse
 
-from rnnlab import ball
+from rnnlab import ball, provenance
 from rnnlab.checkpoints import save_checkpoint
 from rnnlab.progress import LiveHistory
 from rnnlab.stage import add_training_outputs, load_params, parse_training_args, run_stage, training_run, write_timing
@@ -19,7 +19,8 @@ def main() -> None:
     scale, seeds = p.ball.prepare.scale, list(p.ball.train.seeds)
     history = LiveHistory(args.history, lambda result: ball.history_frame(result, scale, seeds))
     replicas, result, seconds = ball.train(p, args.shards, args.model, history.on_epoch)
-    save_checkpoint(args.checkpoint, ball.checkpoint(ball.model_config(p, args.model), replicas, seeds, result, scale))
+    cfg, trained_on = ball.model_config(p, args.model), provenance.ball(args.shards, scale)
+    save_checkpoint(args.checkpoint, ball.checkpoint(cfg, replicas, seeds, result, scale, trained_on))
     history.finish(result)
     write_timing(args.timing, seconds)
 

@@ -2,7 +2,7 @@
 
 import argparse
 
-from rnnlab import data, recipe, sine
+from rnnlab import data, provenance, recipe, sine
 from rnnlab.checkpoints import save_checkpoint, stack_checkpoint
 from rnnlab.progress import LiveHistory
 from rnnlab.stage import add_training_outputs, load_params, parse_training_args, run_stage, training_run, write_timing
@@ -12,7 +12,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", required=True, help="prepared series csv, in the models' units")
     parser.add_argument("--scaling", required=True, help="the scaling json prepare_series wrote")
-    parser.add_argument("--series", help="the series in its own units (needed by series.recipe forecaster: its targets)")
+    parser.add_argument("--series", required=True, help="the series in its own units (the forecaster recipe's targets)")
     add_training_outputs(parser, "a key of the model registry")
     args = parse_training_args(parser)
     p = load_params(args.params)
@@ -31,7 +31,9 @@ def main() -> None:
         unit = data.Scaler.read(args.scaling).std ** 2  # the history is written in the series' own units
         history = LiveHistory(args.history, lambda result: sine.history_frame(result, seeds, unit))
         model, result, seconds = sine.train(p, values, args.model, history.on_epoch, unit=unit)
-    save_checkpoint(args.checkpoint, stack_checkpoint(model, seeds, result.state))
+    saved = stack_checkpoint(model, seeds, result.state)
+    saved.extra[provenance.KEY] = provenance.sine(p, args.series, args.data, args.scaling)  # readers check it
+    save_checkpoint(args.checkpoint, saved)
     history.finish(result)
     write_timing(args.timing, seconds)
 

@@ -199,3 +199,29 @@ def reference_checkpoint(cfg, model, seed: int, **extra):
 
     weights = {name: p.detach().unsqueeze(0) for name, p in model.state_dict().items()}
     return Checkpoint(cfg, [seed], weights, None, extra)
+
+
+def ball_models_folder(folder: Path) -> Path:
+    """Untrained but real ball models (rnn, lstm, gru) in ``folder``, training shards spanning
+    -12..40 in ``folder/shards`` (two chunks, so a range covers every shard, not the first), each
+    checkpoint recording those shards as what it trained on, and metrics that make the LSTM the
+    default. What `rnnlab predict-ball` reads."""
+    import json
+
+    from rnnlab import ball_data, provenance
+    from rnnlab.checkpoints import save_checkpoint
+    from rnnlab.models import ModelConfig, build_reference
+
+    rows = [[-12, -10, -8], [0, 1, 2, 3], [5, 10], [40, 30, 20, 10]] * 5
+    (folder / "shards").mkdir()
+    for chunk, splits in ball_data.make_shards(rows, chunk_lines=10, scale=50.0, cuts=(0.6, 0.8), seed=0):
+        for split, shard in splits.items():
+            (folder / "shards" / ball_data.shard_name(split, chunk)).write_bytes(ball_data.shard_bytes(shard))
+    trained_on = provenance.ball(folder / "shards", 50.0)
+    for seed, kind in enumerate(["rnn", "lstm", "gru"]):
+        cfg = ModelConfig(kind, hidden_size=8)
+        model = build_reference(cfg, seed=seed)
+        save_checkpoint(folder / f"{kind}.pt", reference_checkpoint(cfg, model, seed, scale=50.0, epochs=1, best_epoch=1,
+                                                                    trained_on=trained_on))
+    (folder / "metrics.json").write_text(json.dumps({"B": {"rnn": {"mae": 0.5}, "lstm": {"mae": 0.1}, "gru": {"mae": 0.3}}}))
+    return folder

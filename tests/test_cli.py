@@ -1,6 +1,5 @@
 """`rnnlab predict-ball`, driven the way a person drives it: arguments and real stdin."""
 
-import json
 import re
 import subprocess
 import sys
@@ -8,34 +7,22 @@ from pathlib import Path
 
 import pytest
 
-from rnnlab import ball, ball_data
+from rnnlab import ball, ball_data, provenance
 from rnnlab.checkpoints import save_checkpoint
 from rnnlab.cli import main
 from rnnlab.models import ModelConfig, build_reference
 
-from conftest import reference_checkpoint
+from conftest import ball_models_folder, reference_checkpoint
 
 
 @pytest.fixture
 def models(tmp_path):
-    """Untrained but real ball models; the metrics file makes the LSTM the default."""
-    for seed, kind in enumerate(["rnn", "lstm", "gru"]):
-        cfg = ModelConfig(kind, hidden_size=8)
-        model = build_reference(cfg, seed=seed)
-        save_checkpoint(tmp_path / f"{kind}.pt", reference_checkpoint(cfg, model, seed, scale=50.0, epochs=1, best_epoch=1))
-    metrics = {"B": {"rnn": {"mae": 0.5}, "lstm": {"mae": 0.1}, "gru": {"mae": 0.3}}}
-    (tmp_path / "metrics.json").write_text(json.dumps(metrics))
-    # training data spanning -12..40: two chunks, so the range covers every shard, not the first
-    rows = [[-12, -10, -8], [0, 1, 2, 3], [5, 10], [40, 30, 20, 10]] * 5
-    for chunk, splits in ball_data.make_shards(rows, chunk_lines=10, scale=50.0, cuts=(0.6, 0.8), seed=0):
-        for split, shard in splits.items():
-            (tmp_path / ball_data.shard_name(split, chunk)).write_bytes(ball_data.shard_bytes(shard))
-    return tmp_path
+    return ball_models_folder(tmp_path)
 
 
 def rnnlab(*args, stdin="", folder: Path, shards: Path | None = None):
     command = [str(Path(sys.executable).parent / "rnnlab"), *args, "--models", str(folder),
-               "--metrics", str(folder / "metrics.json"), "--shards", str(shards or folder)]
+               "--metrics", str(folder / "metrics.json"), "--shards", str(shards or folder / "shards")]
     return subprocess.run(command, input=stdin, capture_output=True, text=True, timeout=120)
 
 
@@ -187,3 +174,26 @@ def test_forecast_model_has_help(capsys):
         main(["forecast", "--help"])
     out = " ".join(capsys.readouterr().out.split())
     assert "which trained S model continues the series" in out
+
+
+@pytest.mark.parametrize("scale", [0.0, float("nan"), -50.0, "50", None])
+def test_a_checkpoint_whose_scale_is_no_positive_number_is_refused(models, scale):
+    cfg = ModelConfig("gru", hidden_size=8)
+    extra = {"epochs": 1, "best_epoch": 1, "trained_on": provenance.ball(models / "shards", 50.0)}
+    if scale is not None:
+        extra["scale"] = scale
+    save_checkpoint(models / "gru.pt", reference_checkpoint(cfg, build_reference(cfg, seed=0), 0, **extra))
+    proc = rnnlab("predict-ball", "--model", "gru", "1,2,3", folder=models)
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert proc.stderr == f"error: {models / 'gru.pt'}: damaged checkpoint: extra.scale is {scale!r}, not a positive number; " \
+                          "run `dvc repro train_ball@gru`\n"
+
+
+def test_a_model_trained_on_other_shards_is_refused(models, tmp_path_factory):
+    other = tmp_path_factory.mktemp("other_shards")
+    for chunk, splits in ball_data.make_shards([[1, 2, 3], [4, 5, 6]] * 5, chunk_lines=10, scale=50.0, cuts=(0.6, 0.8), seed=0):
+        for split, shard in splits.items():
+            (other / ball_data.shard_name(split, chunk)).write_bytes(ball_data.shard_bytes(shard))
+    proc = rnnlab("predict-ball", "1,2,3", folder=models, shards=other)
+    assert proc.returncode == 1
+    assert proc.stderr.startswith(f"error: {models / 'lstm.pt'}: trained on something else than it would be now: data ")

@@ -33,14 +33,14 @@ import pytest
 import torch
 import yaml
 
-from rnnlab import ball, ball_csv, ball_data, cli, params
+from rnnlab import ball, ball_csv, ball_data, cli, params, provenance
 from rnnlab import io as rnnlab_io
 from rnnlab.checkpoints import load_checkpoint, save_checkpoint
 from rnnlab.errors import DataError, ParamsError
 from rnnlab.models import ModelConfig, build_reference
 from rnnlab.stage import INTERRUPTED
 
-from conftest import ROOT, long_ball, reference_checkpoint, run, tiny, tiny_project
+from conftest import ROOT, ball_models_folder, long_ball, reference_checkpoint, run, tiny, tiny_project
 
 # ---------------------------------------------------------------------------------------
 # Helpers
@@ -582,8 +582,9 @@ def evaluated(tmp_path, monkeypatch, capsys):
                             monkeypatch=monkeypatch) == 0
     cfg = ball.model_config(params.load(p), "gru")
     (tmp_path / "models").mkdir()
-    save_checkpoint(tmp_path / "models/gru.pt",
-                    reference_checkpoint(cfg, build_reference(cfg, seed=0), 0, scale=50.0, epochs=1, best_epoch=1))
+    trained_on = provenance.ball(tmp_path / "shards", 50.0)
+    save_checkpoint(tmp_path / "models/gru.pt", reference_checkpoint(cfg, build_reference(cfg, seed=0), 0, scale=50.0, epochs=1,
+                                                                     best_epoch=1, trained_on=trained_on))
     assert evaluate(tmp_path, monkeypatch) == 0
     capsys.readouterr()
     return tmp_path
@@ -629,23 +630,14 @@ def test_a_checkpoint_of_another_model_stops_evaluate_ball_and_keeps_its_previou
 @pytest.fixture
 def ball_models(tmp_path):
     """Untrained ball models and training shards spanning -12..40 (as tests/test_cli.py)."""
-    for seed, kind in enumerate(["rnn", "lstm", "gru"]):
-        cfg = ModelConfig(kind, hidden_size=8)
-        save_checkpoint(tmp_path / f"{kind}.pt",
-                        reference_checkpoint(cfg, build_reference(cfg, seed=seed), seed, scale=50.0, epochs=1, best_epoch=1))
-    (tmp_path / "metrics.json").write_text('{"B": {"rnn": {"mae": 0.5}, "lstm": {"mae": 0.1}, "gru": {"mae": 0.3}}}')
-    rows = [[-12, -10, -8], [0, 1, 2, 3], [5, 10], [40, 30, 20, 10]] * 5
-    for chunk, splits in ball_data.make_shards(rows, chunk_lines=10, scale=50.0, cuts=(0.6, 0.8), seed=0):
-        for split, shard in splits.items():
-            (tmp_path / ball_data.shard_name(split, chunk)).write_bytes(ball_data.shard_bytes(shard))
-    return tmp_path
+    return ball_models_folder(tmp_path)
 
 
 def predict(folder: Path, *args: str, stdin: str | None = None, monkeypatch, capsys) -> tuple[int, str, str]:
     if stdin is not None:
         monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
     code = cli.main(["predict-ball", *args, "--models", str(folder), "--metrics", str(folder / "metrics.json"),
-                     "--shards", str(folder)])
+                     "--shards", str(folder / "shards")])
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -874,8 +866,8 @@ def test_ctrl_c_during_dvc_repro_prints_our_line_and_dvcs_no_traceback_and_leave
 
 
 def stage_command(project) -> str:
-    return ("python stages/train_ball.py --model gru --shards data/ball/shards --checkpoint models/ball/gru.pt "
-            "--history plots/ball/history/gru.csv --timing timings/ball/gru.json")
+    return ("python stages/train_ball.py --shards data/ball/shards --checkpoint 'models/ball/{model}.pt' "
+            "--history 'plots/ball/history/{model}.csv' --timing 'timings/ball/{model}.json'")
 
 
 @pytest.mark.slow

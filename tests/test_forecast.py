@@ -6,7 +6,7 @@ import pytest
 import torch
 import yaml
 
-from rnnlab import data, evaluation, io, sine
+from rnnlab import data, evaluation, io, provenance, sine
 from rnnlab.checkpoints import save_checkpoint, stack_checkpoint
 from rnnlab.cli import main
 from rnnlab.forecast import continue_series, load_model
@@ -27,12 +27,19 @@ def trained(tmp_path_factory):
     to_model = data.Scaler.fit(raw, p.sine.data.train_fraction, "standard")
     scaled = to_model.scale(raw)
     (root / "data").mkdir()
+    io.write_text(root / "data/series.csv", data.exact_csv(raw))
     io.write_text(root / "data/scaled.csv", data.exact_csv(scaled))
     io.write_json(root / "data/scaling.json", to_model.to_json())
     for kind in ("gru", "mlp"):
         model, result, _ = sine.train(p, scaled, kind)
-        save_checkpoint(root / "models" / f"{kind}.pt", stack_checkpoint(model, list(p.seeds), result.state))
+        saved = stack_checkpoint(model, list(p.seeds), result.state)
+        saved.extra[provenance.KEY] = prepared_fingerprint(p, root / "data")
+        save_checkpoint(root / "models" / f"{kind}.pt", saved)
     return root, p, scaled, to_model
+
+
+def prepared_fingerprint(p, folder):
+    return provenance.sine(p, folder / "series.csv", folder / "scaled.csv", folder / "scaling.json")
 
 
 def forecast(root, *args):
@@ -42,10 +49,10 @@ def forecast(root, *args):
 
 def test_the_forecast_continues_the_series_in_its_own_units(trained):
     root, p, scaled, to_series = trained
-    result = continue_series(p, scaled, to_series, root / "models", "gru", steps=8)
+    result = continue_series(p, root / "data", root / "models", "gru", steps=8)
     # the first step is the model's prediction after the last known value, read teacher-forced
     # from the state training left (the test range, as the backtest reads it)
-    saved = load_model(p, root / "models", "gru")
+    saved = load_model(p, root / "models", "gru", root / "data")
     boundary = data.split_series(scaled, p.sine.data.train_fraction).boundary
     test = torch.from_numpy(scaled[boundary:]).float()
     after_last = evaluation.one_step(saved.stack(), test, saved.state)[:, -1]
@@ -54,8 +61,8 @@ def test_the_forecast_continues_the_series_in_its_own_units(trained):
 
 
 def test_the_summary_is_the_seeds_median_and_range(trained):
-    root, p, scaled, to_series = trained
-    frame = continue_series(p, scaled, to_series, root / "models", "mlp", steps=5).frame()
+    root, p, *_ = trained
+    frame = continue_series(p, root / "data", root / "models", "mlp", steps=5).frame()
     seeds = frame[["seed0", "seed1"]].to_numpy()
     np.testing.assert_array_equal(frame["median"], np.median(seeds, axis=1))
     np.testing.assert_array_equal(frame["min"], seeds.min(axis=1))
@@ -75,7 +82,7 @@ def test_a_history_of_yours_is_read_from_a_zero_state(trained, tmp_path):
     (tmp_path / "mine.csv").write_text("value\n" + "".join(f"{v}\n" for v in history))
     assert forecast(root, "--model", "gru", "--steps", "4", "--history", str(tmp_path / "mine.csv"),
                     "--column", "value", "--out", str(tmp_path / "f.csv"), "--plot", str(tmp_path / "f.png")) == 0
-    saved = load_model(p, root / "models", "gru")
+    saved = load_model(p, root / "models", "gru", root / "data")
     known = torch.from_numpy(to_series.scale(history)).float()
     expected = to_series.unscale(evaluation.backtest(saved.stack(), known, None, (29,), 4)[:, 0]).double().numpy()
     got = io.read_text(tmp_path / "f.csv").splitlines()
@@ -143,7 +150,9 @@ def test_a_forecaster_recipe_model_continues_the_series_undoing_its_transform(tm
     io.write_text(tmp_path / "data/scaled.csv", data.exact_csv(z))
     io.write_json(tmp_path / "data/scaling.json", units.to_json())
     model, *_ = recipe.train(p, x, z, units, "gru")
-    save_checkpoint(tmp_path / "models/gru.pt", stack_checkpoint(model, list(p.seeds), None))
+    saved = stack_checkpoint(model, list(p.seeds), None)
+    saved.extra[provenance.KEY] = prepared_fingerprint(p, tmp_path / "data")
+    save_checkpoint(tmp_path / "models/gru.pt", saved)
     assert forecast(tmp_path, "--model", "gru", "--steps", "6", "--out", str(tmp_path / "f.csv")) == 0
     frame = io.read_text(tmp_path / "f.csv").splitlines()
     got = np.array([[float(v) for v in line.split(",")[4:]] for line in frame[1:]]).T  # (seeds, steps)
@@ -151,3 +160,35 @@ def test_a_forecaster_recipe_model_continues_the_series_undoing_its_transform(tm
     diffs = evaluation.backtest(model, known, None, (p.seq_len - 1,), 6)[:, 0].double().numpy()
     expected = x[-1] + np.cumsum(diffs * units.scaler.std + units.scaler.mean, axis=1)
     np.testing.assert_allclose(got, expected, rtol=1e-9)
+
+
+def test_a_model_of_another_series_or_another_seq_len_is_refused_naming_both(trained, tmp_path, capsys):
+    """prepare_series has since prepared another series (`-S series.csv_path=...`), or params.yaml
+    now cuts other windows: the model would answer for data it never saw."""
+    root, *_ = trained
+    other = tmp_path / "other"
+    other.mkdir()
+    for name in ("series.csv", "scaled.csv", "scaling.json"):
+        (other / name).write_bytes((root / "data" / name).read_bytes())
+    (other / "series.csv").write_text((root / "data" / "series.csv").read_text().replace("4", "5", 1))
+    assert main(["forecast", "--models", str(root / "models"), "--prepared", str(other), "--params", str(root / "params.yaml"),
+                 "--model", "gru", "--steps", "3"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {root / 'models' / 'gru.pt'}: trained on something else than it would be now: data ")
+    assert err.endswith("retrain it: `dvc repro`") and "\n" not in err
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["seq_len"] = 5
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    assert main(["forecast", "--models", str(root / "models"), "--prepared", str(root / "data"),
+                 "--params", str(tmp_path / "params.yaml"), "--model", "gru", "--steps", "3"]) == 1
+    assert "seq_len 20 (now 5)" in capsys.readouterr().err
+
+
+def test_a_checkpoint_that_records_nothing_of_its_data_is_refused(trained, tmp_path, capsys):
+    root, p, *_ = trained
+    model = load_model(p, root / "models", "gru", root / "data")
+    model.extra.pop(provenance.KEY)
+    save_checkpoint(tmp_path / "gru.pt", model)
+    assert main(["forecast", "--models", str(tmp_path), "--prepared", str(root / "data"), "--params", str(root / "params.yaml"),
+                 "--model", "gru", "--steps", "3"]) == 1
+    assert "records nothing of what it was trained on" in capsys.readouterr().err

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from rnnlab import models
+from rnnlab import models, provenance
 from rnnlab.ball_data import Shard, load_split
 from rnnlab.checkpoints import Checkpoint
 from rnnlab.engine import Batch, Epoch
@@ -326,14 +326,18 @@ def train(p: Params, shards: str | Path, kind: str, on_epoch: OnEpoch | None = N
 
 
 def checkpoint(cfg: ModelConfig, replicas: list[nn.Module], seeds: list[int], result: FitResult,
-               scale: float) -> Checkpoint:
+               scale: float, trained_on: dict | None = None) -> Checkpoint:
     """Every replica's weights, stacked in seed order, and each one's stop and best epoch
-    (plain numbers for one seed, as before seeds were a list; one per seed otherwise)."""
+    (plain numbers for one seed, as before seeds were a list; one per seed otherwise), and what
+    it trained on (``provenance.ball``)."""
     weights = {name: torch.stack([r.state_dict()[name].detach() for r in replicas]) for name in replicas[0].state_dict()}
     epochs, best = result.stop_epochs, result.best_epochs
     if len(seeds) == 1:
         epochs, best = epochs[0], best[0]
-    return Checkpoint(cfg, list(seeds), weights, None, {"scale": scale, "epochs": epochs, "best_epoch": best})
+    extra = {"scale": scale, "epochs": epochs, "best_epoch": best}
+    if trained_on is not None:
+        extra[provenance.KEY] = trained_on
+    return Checkpoint(cfg, list(seeds), weights, None, extra)
 
 
 def per_replica(value, replicas: int) -> list:

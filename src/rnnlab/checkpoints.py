@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from rnnlab import provenance
 from rnnlab.errors import DataError
 from rnnlab.io import load_torch, save_torch
 from rnnlab.models import ModelConfig, build_reference, empty_stack
@@ -74,11 +75,14 @@ def stack_checkpoint(model, seeds: list[int], state) -> Checkpoint:
     return Checkpoint(model.cfg, list(seeds), model.stacked_state_dict(), state)
 
 
-def load_checkpoint(path: str | Path, cfg: ModelConfig | None = None, seeds: list[int] | None = None) -> Checkpoint:
+def load_checkpoint(path: str | Path, cfg: ModelConfig | None = None, seeds: list[int] | None = None,
+                    trained_on: dict | None = None) -> Checkpoint:
     """Read and check a checkpoint; every problem is a DataError naming the file.
 
     With ``cfg`` (and ``seeds``), a checkpoint trained under other params is refused too: a
-    stage must not report numbers of a model that params.yaml no longer describes.
+    stage must not report numbers of a model that params.yaml no longer describes. With
+    ``trained_on`` (``provenance.sine`` or ``provenance.ball`` of the data at hand), one trained
+    on other data, windows or engine code is refused as well.
     """
     data = load_torch(path)
     if not isinstance(data, dict) or data.get("format") != FORMAT:
@@ -94,6 +98,8 @@ def load_checkpoint(path: str | Path, cfg: ModelConfig | None = None, seeds: lis
     if (cfg is not None and checkpoint.cfg != cfg) or (seeds is not None and checkpoint.seeds != list(seeds)):
         raise DataError(f"{path}: trained with other params than params.yaml; run `dvc repro` "
                         f"({_difference(checkpoint, cfg, seeds)})")
+    if trained_on is not None:
+        provenance.check(path, checkpoint.extra, trained_on, "retrain it: `dvc repro`")
     return checkpoint
 
 

@@ -32,10 +32,11 @@ MAX_STEPS = 100_000      # forecast steps: 1e9 once asked for 18.6 GiB before fa
 MAX_HISTORY = 1_000_000  # values of a --history csv
 
 
-def _load_ball_model(models: Path, metrics: Path, kind: str | None):
+def _load_ball_model(models: Path, metrics: Path, kind: str | None, shards: Path):
     """The requested ball model, or the one with the lowest (median) test MAE in the metrics:
-    (kind, one plain module per seed, scale)."""
-    from rnnlab import io
+    (kind, one plain module per seed, scale). Where the shards are at hand, a model trained on
+    other shards (or by other engine code) is refused."""
+    from rnnlab import io, provenance
     from rnnlab.checkpoints import load_checkpoint
 
     if kind is None:
@@ -55,7 +56,13 @@ def _load_ball_model(models: Path, metrics: Path, kind: str | None):
     saved = load_checkpoint(path)
     if saved.cfg.kind != kind:  # a file renamed by hand would otherwise answer as the wrong model
         raise DataError(f"{path}: holds a {saved.cfg.kind} model, not a {kind}; run `dvc repro train_ball@{kind}`")
-    return kind, [saved.reference(r) for r in range(len(saved.seeds))], saved.extra["scale"]
+    scale = saved.extra.get("scale")
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) or scale <= 0:
+        raise DataError(f"{path}: damaged checkpoint: extra.scale is {scale!r}, not a positive number; "
+                        f"run `dvc repro train_ball@{kind}`")
+    if shards.is_dir() and any(shards.iterdir()):  # without them it still answers, with a warning (predict_ball)
+        provenance.check(path, saved.extra, provenance.ball(shards, scale), f"run `dvc repro train_ball@{kind}`")
+    return kind, [saved.reference(r) for r in range(len(saved.seeds))], float(scale)
 
 
 def training_range(shards: Path, scale: float) -> tuple[int, int]:
@@ -85,7 +92,7 @@ def range_warning(history: list[int], known: tuple[int, int]) -> str | None:
 def predict_ball(args) -> int:
     from rnnlab import ball, ball_csv
 
-    kind, replicas, scale = _load_ball_model(Path(args.models), Path(args.metrics), args.model)
+    kind, replicas, scale = _load_ball_model(Path(args.models), Path(args.metrics), args.model, Path(args.shards))
     try:
         known = training_range(Path(args.shards), scale)
     except DataError as exc:  # the models alone still answer; only the warning needs the data
@@ -151,7 +158,7 @@ def report(args) -> int:
 
 
 def forecast(args) -> int:
-    from rnnlab import data, io, params, plotting, recipe
+    from rnnlab import data, io, params, plotting
     from rnnlab import forecast as forecasting
 
     if args.steps > MAX_STEPS:
@@ -160,14 +167,7 @@ def forecast(args) -> int:
     history = data.read_user_series(args.history, args.column, p.series.gaps) if args.history else None  # never empty
     if history is not None and len(history) > MAX_HISTORY:
         raise DataError(f"{args.history}: {len(history)} values (at most {MAX_HISTORY}); give the recent ones")
-    if p.series.recipe == "forecaster":
-        units = recipe.Units.read(Path(args.prepared) / "scaling.json")
-        series = data.read_series(Path(args.prepared) / "series.csv")
-        result = forecasting.continue_forecaster(p, series, units, Path(args.models), args.model, args.steps, history)
-    else:
-        to_series = data.Scaler.read(Path(args.prepared) / "scaling.json")
-        scaled = data.read_series(Path(args.prepared) / "scaled.csv")
-        result = forecasting.continue_series(p, scaled, to_series, Path(args.models), args.model, args.steps, history)
+    result = forecasting.forecast(p, Path(args.prepared), Path(args.models), args.model, args.steps, history)
     if not all(math.isfinite(v) for v in result.runs.flat):  # the loader refuses NaN weights; an overflow is left
         raise DataError(f"{Path(args.models) / args.model}.pt: the forecast overflows (NaN or infinity); "
                         "retrain the model or shorten --steps")

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from rnnlab import data, evaluation, recipe, sine
+from rnnlab import data, evaluation, provenance, recipe, sine
 from rnnlab.checkpoints import load_checkpoint
 from rnnlab.errors import DataError
 from rnnlab.params import Params
@@ -39,15 +39,27 @@ class Forecast:
         return frame
 
 
-def load_model(p: Params, models: Path, kind: str):
+def load_model(p: Params, models: Path, kind: str, prepared: Path):
+    """A trained S model, refused unless it trained on what ``prepared`` (prepare_series' folder)
+    holds now, cut as params.yaml cuts it: not another series' model, nor another seq_len's."""
     path = models / f"{kind}.pt"
     if not path.exists():
         raise DataError(f"{path}: no such file; run `dvc repro train_sine@{kind}` first")
-    return load_checkpoint(path, sine.model_config(p, kind), list(p.seeds))
+    trained_on = provenance.sine(p, prepared / "series.csv", prepared / "scaled.csv", prepared / "scaling.json")
+    return load_checkpoint(path, sine.model_config(p, kind), list(p.seeds), trained_on)
 
 
-def continue_series(p: Params, scaled: np.ndarray, to_series: data.Scaler, models: Path, kind: str,
-                    steps: int, history: np.ndarray | None = None) -> Forecast:
+def forecast(p: Params, prepared: Path, models: Path, kind: str, steps: int,
+             history: np.ndarray | None = None) -> Forecast:
+    """``steps`` values after the series prepare_series left in ``prepared`` (or after ``history``),
+    by the recipe params.yaml names."""
+    if p.series.recipe == "forecaster":
+        return continue_forecaster(p, prepared, models, kind, steps, history)
+    return continue_series(p, prepared, models, kind, steps, history)
+
+
+def continue_series(p: Params, prepared: Path, models: Path, kind: str, steps: int,
+                    history: np.ndarray | None = None) -> Forecast:
     """Forecast ``steps`` values after the end of the prepared series, or after ``history``.
 
     After the series, a model starts from the state its training left and reads the test range
@@ -56,7 +68,8 @@ def continue_series(p: Params, scaled: np.ndarray, to_series: data.Scaler, model
     """
     if steps < 1:
         raise DataError(f"--steps must be 1 or more, got {steps}")
-    saved = load_model(p, models, kind)
+    saved = load_model(p, models, kind, prepared)
+    to_series, scaled = data.Scaler.read(prepared / "scaling.json"), data.read_series(prepared / "scaled.csv")
     model = saved.stack()
     if history is None:
         known = data.split_series(scaled, p.sine.data.train_fraction).test
@@ -68,17 +81,18 @@ def continue_series(p: Params, scaled: np.ndarray, to_series: data.Scaler, model
     return Forecast(history=shown, seeds=list(p.seeds), runs=to_series.unscale(runs).double().numpy())
 
 
-def continue_forecaster(p: Params, series: np.ndarray, units: recipe.Units, models: Path, kind: str, steps: int,
+def continue_forecaster(p: Params, prepared: Path, models: Path, kind: str, steps: int,
                         history: np.ndarray | None = None) -> Forecast:
     """``continue_series`` for a model of the forecaster recipe (``series.recipe: forecaster``): it
     reads the last ``seq_len`` values of the series (or of ``history``) from a zero state, as it
     was trained to, runs free, and its forecasts are undone into the series' units."""
     if steps < 1:
         raise DataError(f"--steps must be 1 or more, got {steps}")
+    model = load_model(p, models, kind, prepared).stack()
+    units, series = recipe.Units.read(prepared / "scaling.json"), data.read_series(prepared / "series.csv")
     known = series if history is None else history
     if len(known) <= units.transform.lag:
         raise DataError(f"--history has {len(known)} values; series.transform {units.transform.kind} needs more "
                         f"than {units.transform.lag}")
-    model = load_model(p, models, kind).stack()
     runs = recipe.free_runs(model, known, units.to_model(known, "--history"), units, (len(known) - 1,), steps, p.seq_len)
     return Forecast(history=known, seeds=list(p.seeds), runs=runs[:, 0])
