@@ -206,10 +206,18 @@ def test_write_makes_the_figure_the_hold_rates_three_tables_and_the_comparisons(
     assert text.startswith("<!-- rnnlab report: 3 runs, 18 trainings -->\n")
     assert text.count("| GRU |") == 4 and "mean of the last 10 epochs" in text  # hold rate + three measures
     assert "| GRU | 100% [44%, 100%] |" in text and "| RNN | 0% [0%, 56%] |" in text
-    assert "### the texts' epochs: architecture vs architecture at one length (0 of 3 resolved)" in text
+    assert "### the texts' epochs: architecture vs architecture at one length (0 of 3 significant)" in text
     assert "| GRU at 10 vs RNN at 10 | 0.019 vs 0.9 | 1.00 | Mann-Whitney U, n = 3 / 3 | 0.1 | 0.3 | within noise | 6 |" \
         in text
-    assert "| RNN at 30 vs linear AR (30 lags) | 0.9 vs 0.05 | 0.00 | sign test, n = 3 | 0.25 |" in text
+    assert "| RNN at 30 vs linear AR (30 lags) | 0.9 vs 0.05 | 0 of 3 seeds below | sign test, n = 3 | 0.25 |" in text
+    # the best classical reference at each length, beside the AR: Holt-Winters here (0.0113 < 0.05)
+    assert "| GRU at 10 vs Holt-Winters (the best classical reference) | 0.019 vs 0.0113 | 0 of 3 seeds below |" in text
+    assert text.count("Each comparison: the Mann-Whitney U test") == 1  # the methods once, not per measure
+    findings = text.split("## Findings in plain words\n\n")[1].split("\n\n")[0].splitlines()
+    assert findings[0].startswith("- **the texts' epochs**: the best network cell is GRU at seq_len 10, median rollout MSE "
+                                  "0.019 [0.018, 0.02]; its free run holds on 3 of 3 seeds.")
+    assert "Against the linear AR with the same lags: significantly better in 0 of 6 network cells" in findings[0]
+    assert findings[-1] == "- Never holding a free run, on any seed, length or protocol: RNN."
     fig = report.figure(report.protocols(study), study.models)
     assert [ax.get_title() for ax in fig.axes][:2] == ["GRU", "RNN"]
     assert fig.axes[2].get_title().startswith("Hold rate")
@@ -238,7 +246,7 @@ def test_study_figure_is_captioned_with_the_params_its_runs_share():
 
 def test_without_experiments_it_says_how_to_make_them(tmp_path):
     study = collect(shown())
-    with pytest.raises(RnnlabError, match=r"dvc exp run --queue -S seq_len=5,10,20,30,40,50"):
+    with pytest.raises(RnnlabError, match=r"dvc exp run --queue evaluate_sine -S seq_len=5,10,20,30,40,50"):
         report.write(study, tmp_path / "s.png", tmp_path / "s.md")
 
 

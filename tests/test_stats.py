@@ -75,7 +75,7 @@ def test_holm_equals_statsmodels():
     ours = [c.p_adjusted for c in stats.holm(comparisons)]
     np.testing.assert_allclose(ours, multipletests(p, method="holm")[1], rtol=1e-12)
     assert [c.verdict for c in stats.holm(comparisons)] == [
-        "resolved" if v < 0.05 else "within noise" for v in multipletests(p, method="holm")[1]]
+        "significant" if v < 0.05 else "within noise" for v in multipletests(p, method="holm")[1]]
 
 
 def test_seeds_needed_follows_noether_and_the_binomial_rule():

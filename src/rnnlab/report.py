@@ -40,7 +40,7 @@ from rnnlab.errors import RnnlabError
 from rnnlab.plotting import BAND_ALPHA, REFERENCE_STYLES, _color, new_figure, seeds_text, short_number, tidy_log_axis
 
 DETAIL = "metrics/sine_detail.json"
-HOW_TO = "dvc exp run --queue -S seq_len=5,10,20,30,40,50 && dvc queue start -j 2"
+HOW_TO = "dvc exp run --queue evaluate_sine -S seq_len=5,10,20,30,40,50 && dvc queue start -j 1"
 TEXTS = "the texts' epochs"  # the protocol of a run with the commit's own recipe
 # What a sweep varies, and how a protocol's label names each: a run differing from its commit in
 # these (beside seq_len) trained the same models on another recipe, so it joins the study.
@@ -421,12 +421,28 @@ class Finding:
     def row(self) -> dict[str, str]:
         r = self.result
         needed = "—" if r.resolved else ("no effect seen" if r.seeds_needed() == float("inf") else f"{r.seeds_needed()}")
+        beats = f"{r.below[0]} of {r.below[1]} seeds below" if r.below else f"{r.beats:.2f}"
         return {"comparison": f"{self.first} vs {self.second}",
                 "medians": f"{self.medians[0]:.3g} vs {self.medians[1]:.3g}",
-                "P(first beats second)": f"{r.beats:.2f}",
+                "P(first beats second)": beats,
                 "test": f"{r.test}, n = {r.n_a}" + (f" / {r.n_b}" if r.test != "sign test" else ""),
                 "p": f"{r.p:.2g}", "Holm p": f"{r.p_adjusted:.2g}", "verdict": f"**{r.verdict}**" if r.resolved else r.verdict,
                 "seeds needed per side": needed}
+
+
+BEST_LABELS = {name: label.replace(" (reference)", "") + " (the best classical reference)"
+               for name, label in REFERENCE_ROWS.items()}
+
+
+def best_reference(run: Run, question: str) -> tuple[str | None, float | None]:
+    """The classical forecaster with the lowest error at this run's length (the linear AR aside: it
+    has its own comparison), and that error; (None, None) where the run has none."""
+    scored = {name: run.reference(name, question) for name in REFERENCE_ROWS if name != "linear_ar"}
+    scored = {name: value for name, value in scored.items() if value is not None}
+    if not scored:
+        return None, None
+    name = min(scored, key=scored.get)
+    return name, scored[name]
 
 
 def _pair(first: str, a: list[float], second: str, b: list[float]) -> Finding:
@@ -445,6 +461,8 @@ def comparisons(groups: dict[str, dict[int, Run]], models: list[str], measure: s
     - per protocol, architecture vs architecture at each length (every pair);
     - per protocol, each architecture at each length vs its best length (lowest median);
     - per protocol, each network vs the linear AR at the same lags (sign test: the AR has no seeds);
+    - per protocol, each network vs the best classical reference at that length (the lowest of
+      ``REFERENCE_ROWS`` but the AR: Holt-Winters on the sine), by the sign test too;
     - each other protocol vs the texts', per architecture and length.
     """
     question = "backtest_mse" if measure == "backtest_mse" else "rollout_mse"
@@ -452,9 +470,10 @@ def comparisons(groups: dict[str, dict[int, Run]], models: list[str], measure: s
     for protocol, runs in groups.items():
         if not _has(runs, models, measure):
             continue
-        pairs, lengths, ar = [], [], []
+        pairs, lengths, ar, classical = [], [], [], []
         for seq_len, run in runs.items():
             present = [m for m in models if m in run.per_seed]
+            name, value = best_reference(run, question)
             for k, a in enumerate(present):
                 for b in present[k + 1:]:
                     pairs.append(_pair(f"{a.upper()} at {seq_len}", run.values(a, measure),
@@ -464,6 +483,10 @@ def comparisons(groups: dict[str, dict[int, Run]], models: list[str], measure: s
                     values = run.values(a, measure)
                     ar.append(Finding(f"{a.upper()} at {seq_len}", f"linear AR ({seq_len} lags)",
                                       (float(np.median(values)), reference), stats.against_value(values, reference)))
+                if name is not None:
+                    values = run.values(a, measure)
+                    classical.append(Finding(f"{a.upper()} at {seq_len}", BEST_LABELS.get(name, name),
+                                        (float(np.median(values)), value), stats.against_value(values, value)))
         for model in models:
             have = {n: run.values(model, measure) for n, run in runs.items() if model in run.per_seed}
             if len(have) < 2:
@@ -473,7 +496,8 @@ def comparisons(groups: dict[str, dict[int, Run]], models: list[str], measure: s
                         for n in have if n != best]
         for name, found in ((f"{protocol}: architecture vs architecture at one length", pairs),
                             (f"{protocol}: each architecture's best length vs its others", lengths),
-                            (f"{protocol}: network vs the linear AR at the same lags", ar)):
+                            (f"{protocol}: network vs the linear AR at the same lags", ar),
+                            (f"{protocol}: network vs the best classical reference", classical)):
             if found:
                 families[name] = _family(found)
     texts = groups.get(TEXTS, {})
@@ -488,11 +512,12 @@ def comparisons(groups: dict[str, dict[int, Run]], models: list[str], measure: s
     return families
 
 
-POWER_RULE = (f"Each comparison: the Mann-Whitney U test (two-sided) of the two cells' seeds, or against the "
-              f"linear AR, which has no seeds, the sign test (exact binomial) of how many seeds beat it; "
-              f"P(first beats second) is the chance that a seed of the first has the lower MSE (ties half). "
-              f"p is adjusted by Holm's method within each table (a family); a finding is **resolved** when "
-              f"that adjusted p is below {stats.ALPHA}, else within noise. Seeds needed per side: the power rule "
+POWER_RULE = (f"Each comparison: the Mann-Whitney U test (two-sided) of the two cells' seeds, or against a "
+              f"classical reference, which has no seeds, the sign test (exact binomial) of how many seeds are below "
+              f"it (k of n seeds below); P(first beats second) is the chance that a seed of the first has the lower "
+              f"MSE (ties half). p is adjusted by Holm's method within each table (a family); a finding is "
+              f"**significant** when that Holm-corrected p is below {stats.ALPHA}, else within noise. "
+              f"Seeds needed per side: the power rule "
               f"for a two-sided test at {stats.ALPHA:.0%} with {stats.POWER:.0%} power at the observed effect "
               f"(Noether 1987: N = (z_0.975 + z_0.8)^2 / (3 (P - 1/2)^2) seeds in all, half per side; for the sign "
               f"test, the binomial's normal approximation), unadjusted for the family.")
@@ -532,19 +557,55 @@ def markdown(groups: dict[str, dict[int, Run]], study: Study) -> str:
         for measure, label in MEASURES.items():
             if _has(runs, study.models, measure):
                 parts.append(f"\n### {label}\n\n{_markdown_table(table(runs, study.models, measure))}\n")
-    for measure in COMPARED:
-        families = comparisons(groups, study.models, measure)
+    by_measure = {measure: comparisons(groups, study.models, measure) for measure in COMPARED}
+    parts.insert(1, "\n## Findings in plain words\n\n" + "".join(f"- {line}\n" for line in
+                                                                   summary(groups, study.models, by_measure["rollout_mse"])))
+    methods = POWER_RULE
+    for measure, families in by_measure.items():
         if not families:
             continue
-        parts.append(f"\n## Comparisons: {MEASURES[measure]}\n\n{POWER_RULE}\n")
+        parts.append(f"\n## Comparisons: {MEASURES[measure]}\n\n{methods}\n")
+        methods = "The tests and their correction: as above."
         for name, found in families.items():
-            resolved = sum(f.result.resolved for f in found)
+            significant = sum(f.result.resolved for f in found)
             frame = pd.DataFrame([f.row() for f in found]).set_index("comparison")
-            parts.append(f"\n### {name} ({resolved} of {len(found)} resolved)\n\n{_markdown_table(frame)}\n")
+            parts.append(f"\n### {name} ({significant} of {len(found)} significant)\n\n{_markdown_table(frame)}\n")
     parts.append(sweep_markdown(study))
     if study.skipped:
         parts.append("\nSkipped: " + "; ".join(f"{name} ({why})" for name, why in study.skipped) + "\n")
     return "".join(parts).rstrip("\n") + "\n"
+
+
+def summary(groups: dict[str, dict[int, Run]], models: list[str], families: dict[str, list[Finding]]) -> list[str]:
+    """The study in a few sentences, from its own tables and tests (the rollout, the texts' number)."""
+    lines = []
+    for protocol, runs in groups.items():
+        cells = [(float(np.median(run.values(m, "rollout_mse"))), m, n) for n, run in runs.items() for m in models
+                 if m in run.per_seed]
+        _, model, seq_len = min(cells)
+        run = runs[seq_len]
+        held = round(hold_rate(run, model)[0] * len(run.values(model, "rollout_mse")))
+        line = (f"**{protocol}**: the best network cell is {model.upper()} at seq_len {seq_len}, median rollout MSE "
+                f"{_interval(run.values(model, 'rollout_mse'))}; its free run holds on {held} of "
+                f"{len(run.values(model, 'rollout_mse'))} seeds.")
+        for family, what in ((f"{protocol}: network vs the linear AR at the same lags", "the linear AR with the same lags"),
+                             (f"{protocol}: network vs the best classical reference", "the best classical reference")):
+            found = families.get(family, [])
+            if not found:
+                continue
+            better = sum(f.result.resolved and f.result.beats > 0.5 for f in found)
+            worse = sum(f.result.resolved and f.result.beats < 0.5 for f in found)
+            line += (f" Against {what}: significantly better in {better} of {len(found)} network cells, "
+                     f"significantly worse in {worse}, within noise in {len(found) - better - worse}.")
+        name, value = best_reference(run, "rollout_mse")
+        if name is not None:
+            line += f" The best classical reference at seq_len {seq_len}: {BEST_LABELS[name].split(' (')[0]}, {value:.3g}."
+        lines.append(line)
+    never = [m.upper() for m in models if all(hold_rate(run, m)[0] == 0 for runs in groups.values()
+                                              for run in runs.values() if m in run.per_seed)]
+    if never:
+        lines.append(f"Never holding a free run, on any seed, length or protocol: {', '.join(never)}.")
+    return lines
 
 
 def caption(groups: dict[str, dict[int, Run]]) -> str:

@@ -54,6 +54,7 @@ class Comparison:
     n_b: int
     test: str                # "Mann-Whitney U" or "sign test"
     p_adjusted: float | None = None  # Holm's, within the comparison's family
+    below: tuple[int, int] | None = None  # sign test: (seeds below the value, seeds not equal to it)
 
     @property
     def resolved(self) -> bool:
@@ -61,7 +62,7 @@ class Comparison:
 
     @property
     def verdict(self) -> str:
-        return "resolved" if self.resolved else "within noise"
+        return "significant" if self.resolved else "within noise"
 
     def seeds_needed(self) -> float:
         """Seeds per side the power rule asks for at this effect (inf: no effect seen)."""
@@ -85,7 +86,7 @@ def against_value(a, value: float) -> Comparison:
     n = below + above
     p = float(scipy_stats.binomtest(below, n, 0.5).pvalue) if n else 1.0
     beats = below / n if n else 0.5
-    return Comparison(p, beats, len(a), 1, "sign test")
+    return Comparison(p, beats, len(a), 1, "sign test", below=(below, n))
 
 
 def holm(comparisons: list[Comparison]) -> list[Comparison]:
@@ -96,7 +97,7 @@ def holm(comparisons: list[Comparison]) -> list[Comparison]:
     for rank, k in enumerate(order):
         running = max(running, min(1.0, (m - rank) * comparisons[k].p))
         adjusted[k] = running
-    return [Comparison(c.p, c.beats, c.n_a, c.n_b, c.test, adjusted[k]) for k, c in enumerate(comparisons)]
+    return [Comparison(c.p, c.beats, c.n_a, c.n_b, c.test, adjusted[k], c.below) for k, c in enumerate(comparisons)]
 
 
 def _z(q: float) -> float:
