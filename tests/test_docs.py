@@ -130,4 +130,7 @@ def test_the_readme_is_a_door_of_at_most_200_lines_with_the_two_commands_on_its_
     assert len(lines) <= 200
     first_screen = "\n".join(lines[:24])
     assert "make repro" in first_screen and "make test" in first_screen
+    quick_start = "\n".join(lines[:40])  # the two commands, the activate line and where the results are
+    for needed in ("source .venv/bin/activate", "dvc metrics show", "dvc plots show", "plots/", "rnnlab status"):
+        assert needed in quick_start, needed
     assert not any("<exp" in line or "issue " in line.lower() for line in lines)  # commands run as written

@@ -38,3 +38,13 @@ def test_two_machines_push_their_experiments_and_a_third_reports_on_both(repro_d
     assert all(f"seq_len {n}" in table for n in (5, 10, 20))
     third.run("dvc", "exp", "apply", "len-10")  # its data came along: models check out of the cache
     assert (third.path / "models/sine/gru.pt").exists()
+    # the study's evidence travels with the table: a clone without a single experiment rebuilds it
+    evidence = (third.path / "plots/seq_len_study/seeds.csv").read_text().splitlines()
+    assert len(evidence) == 1 + 3 * 4 * 2  # a row per trained model: 3 runs x 4 models x 2 seeds
+    third.commit("the study, with its evidence")
+    third.run("git", "push", "-q", "origin", "main")
+    fourth = clone(str(origin), tmp_path / "fourth")
+    assert fourth.run("dvc", "exp", "list", "--name-only").stdout.split() == []
+    proc = fourth.run("rnnlab", "report", "--table", "study.md", "--figure", "study.png")
+    assert "rebuilding the committed one from plots/seq_len_study/" in proc.stderr, proc.stderr
+    assert (fourth.path / "study.md").read_text() == table

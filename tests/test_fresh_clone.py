@@ -32,13 +32,15 @@ def test_a_fresh_clone_reproduces_the_commit_and_leaves_git_clean(repro_done, tm
 
 def test_where_a_machine_makes_other_bytes_make_repro_says_so_and_the_way_back_keeps_every_output(repro_done, tmp_path):
     """A commit made on a machine whose outputs this one cannot reproduce (forced here: the commit's
-    evaluate_sine ran with OpenBLAS's SkylakeX kernels, as an AVX-512 Intel CPU picks them unpinned):
-    its outputs were never made here, so `dvc checkout` of its dvc.lock has nothing to restore. The
-    README's workflow must still keep every output: this machine's repro is its own baseline."""
+    evaluate_sine ran with OpenBLAS's SkylakeX kernels, as an AVX-512 Intel CPU picks them unpinned,
+    and its ball RNN with MKL's own choice of kernel): its outputs were never made here, so `dvc
+    checkout` of its dvc.lock has nothing to restore. The README's workflow must still keep every
+    output: this machine's repro is its own baseline."""
     other = repro_done
-    skylake = {"RNNLAB_CPU": "native:OPENBLAS_CORETYPE", "OPENBLAS_CORETYPE": "SkylakeX"}
-    other.run("dvc", "repro", "--force", "--single-item", "evaluate_sine", env_extra=skylake)
-    other.run("dvc", "repro", env_extra=skylake)  # what reads its outputs (plots_sine, plot_data)
+    elsewhere = {"RNNLAB_CPU": "native:OPENBLAS_CORETYPE,MKL_CBWR", "OPENBLAS_CORETYPE": "SkylakeX"}
+    for stage in ("evaluate_sine", "train_ball@rnn"):
+        other.run("dvc", "repro", "--force", "--single-item", stage, env_extra=elsewhere)
+    other.run("dvc", "repro", env_extra=elsewhere)  # what reads their outputs (plots_sine, evaluate_ball, ...)
     assert other.run("git", "status", "--porcelain", "metrics").stdout, "SkylakeX's kernels must change a reference"
     other.commit("outputs of another machine")
     fresh = clone(str(other.path), tmp_path / "fresh")

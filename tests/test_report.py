@@ -260,7 +260,7 @@ def test_report_command_outside_a_dvc_repository_fails_with_one_line(tmp_path):
 def run_report(monkeypatch, capsys, tmp_path, rows):
     from rnnlab import cli
 
-    monkeypatch.setattr(report, "exp_show", lambda repo, all_commits: rows)
+    monkeypatch.setattr(report, "exp_show", lambda repo, all_commits, rev=None: rows)
     monkeypatch.setattr(report, "git_reader", lambda repo: reader(rows))
     code = cli.main(["report", "--figure", str(tmp_path / "s.png"), "--table", str(tmp_path / "s.md")])
     return code, capsys.readouterr()

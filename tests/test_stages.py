@@ -20,7 +20,7 @@ def workdir(tmp_path, default_params):
 
 
 def train_args(csv="series.csv"):
-    return ["--model", "gru", "--data", csv, "--scaling", "scaling.json", "--checkpoint", "out/gru.pt",
+    return ["--model", "gru", "--data", csv, "--scaling", "scaling.json", "--series", csv, "--checkpoint", "out/gru.pt",
             "--history", "out/gru.csv", "--timing", "out/gru.json"]
 
 

@@ -138,7 +138,7 @@ def report(args) -> int:
         study, evidence = study_report.load_evidence(Path(args.source)), None
         print(f"from {args.source}: {len(study.runs)} runs")
     else:
-        study = study_report.collect(study_report.exp_show(repo, args.all_commits), study_report.git_reader(repo))
+        study = study_report.collect(study_report.exp_show(repo, args.all_commits, args.rev), study_report.git_reader(repo))
         evidence = Path(args.evidence) if args.evidence else study_report.evidence_folder(table)
         if len({run.seq_len for run in study.runs}) < 2 and (repo / study_report.DEFAULT_EVIDENCE).is_dir():
             # a fresh clone has no experiments: the committed study's evidence still rebuilds it
@@ -258,9 +258,16 @@ def main(argv: list[str] | None = None) -> int:
     f.set_defaults(run=forecast)
 
     r = commands.add_parser("report", help="the sequence-length study from the DVC experiments (text 000's exercise)",
-                            description="Read the experiments through `dvc exp show --json` and write a figure and "
-                                        "a markdown table of rollout MSE against seq_len.")
+                            description="Read the experiments through `dvc exp show --json` and write a figure, "
+                                        "a markdown table of rollout MSE against seq_len, and the per-seed evidence "
+                                        "that rebuilds both (--from). A run joins when it differs from its commit in "
+                                        "seq_len, the recipe keys (sine.train.steps, lr, sampling, horizon, "
+                                        "sine.model.hidden_size, sine.data.validation_fraction: each its own protocol) "
+                                        "and seeds / series.origins only, and its dvc.lock shows evaluate_sine ran at "
+                                        "its params with its commit's code; any other run is listed as skipped, with "
+                                        "the reason.")
     r.add_argument("--all-commits", action="store_true", help="experiments of every commit, not only HEAD's")
+    r.add_argument("--rev", help="the experiments of this commit instead of HEAD's (a study queued before later commits)")
     r.add_argument("--repo", default=".", help="the DVC repository (default: here)")
     r.add_argument("--figure", default="plots/seq_len_study.png", help="default %(default)s")
     r.add_argument("--table", default="plots/seq_len_study.md", help="default %(default)s")

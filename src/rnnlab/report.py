@@ -119,9 +119,9 @@ class Study:
         return list(dict.fromkeys(m for run in self.runs for m in run.per_seed))
 
 
-def exp_show(repo: Path, all_commits: bool) -> list[dict]:
-    """``dvc exp show --json`` of the repository (``-A``: every commit, not only HEAD)."""
-    command = ["dvc", "exp", "show", "--json", *(["--all-commits"] if all_commits else [])]
+def exp_show(repo: Path, all_commits: bool, rev: str | None = None) -> list[dict]:
+    """``dvc exp show --json`` of the repository: HEAD's experiments, ``rev``'s, or (``-A``) every commit's."""
+    command = ["dvc", "exp", "show", "--json", *(["--all-commits"] if all_commits else []), *(["--rev", rev] if rev else [])]
     # the dvc of this interpreter's environment, whether or not that environment is activated
     proc = subprocess.run([sys.executable, "-m", *command], cwd=repo, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
