@@ -4,7 +4,7 @@ import argparse
 import logging
 
 from rnnlab import ball_csv, ball_data, io
-from rnnlab.stage import load_params, run_stage
+from rnnlab.stage import load_params, run_stage, watch
 
 log = logging.getLogger("prepare_ball")
 
@@ -18,6 +18,7 @@ def main() -> None:
     args = parser.parse_args()
     p = load_params(args.params)
     cfg, args.csv = p.ball.prepare, args.csv or p.ball.csv_path
+    watch(args.csv)  # replaced while this stage reads it: fail rather than let DVC record the new one
 
     rows = ball_csv.read_rows(args.csv)  # every line is checked before anything is written
     with io.atomic_dir(args.out) as folder:

@@ -10,7 +10,7 @@ import argparse
 import logging
 
 from rnnlab import data, io, transforms
-from rnnlab.stage import load_params, run_stage
+from rnnlab.stage import load_params, run_stage, watch
 
 log = logging.getLogger("prepare_series")
 
@@ -26,6 +26,7 @@ def main() -> None:
     args = parser.parse_args()
     p = load_params(args.params)
     args.csv = args.csv or p.series.csv_path
+    watch(args.csv)  # replaced while this stage reads it: fail rather than let DVC record the new one
 
     raw = data.read_user_series(args.csv, p.series.column, p.series.gaps)
     data.check_length(raw, p, source=args.csv)

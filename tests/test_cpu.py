@@ -49,6 +49,14 @@ def test_each_library_reports_the_pinned_path():
     assert cores == {"Haswell"}, "numpy's and scipy's OpenBLAS both"
 
 
+def test_numpy_has_no_dispatch_target_above_avx2_left_on():
+    """A numpy upgrade that adds a target (AVX10, say) must not slip past the pin unnoticed."""
+    from numpy._core import _multiarray_umath as umath
+
+    above_avx2 = set(umath.__cpu_dispatch__) - {"X86_V2", "X86_V3"}
+    assert above_avx2 <= set(cpu.PINS["NPY_DISABLE_CPU_FEATURES"].split())
+
+
 @needs_avx2
 def test_the_rnnlab_command_prints_the_paths():
     out = run([str(Path(sys.executable).parent / "rnnlab"), "cpu"], ROOT).stdout

@@ -641,3 +641,50 @@ def test_params_that_are_a_device_are_refused(capsys):
     with pytest.raises(ParamsError) as info:
         params.load("/dev/zero")
     assert str(info.value) == "/dev/zero: not a regular file (a device, pipe or socket); give a file"
+
+
+@pytest.mark.parametrize("how", ["replaced", "rewritten"])
+def test_a_csv_changed_while_prepare_series_reads_it_fails_the_stage(series, how, monkeypatch, capsys):
+    """DVC hashes a stage's deps when it ends: a csv swapped mid-run (`mv small.csv big.csv`, or
+    rewritten in place) would be recorded in dvc.lock beside outputs made from the old one."""
+    csv = series / "sine.csv"
+    read = data.read_user_series
+
+    def read_then_change(path, *args):
+        values = read(path, *args)
+        if how == "replaced":
+            (series / "new.csv").write_text("1.0\n" * 300)
+            os.replace(series / "new.csv", csv)
+        else:
+            with open(csv, "a") as handle:
+                handle.write("1.0\n")
+        return values
+
+    monkeypatch.setattr(data, "read_user_series", read_then_change)
+    assert prepare(series, csv, monkeypatch) == 1
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"error: {csv} changed while this stage ran: its outputs were made from what it held before, so DVC must not "
+        "record them; run `dvc repro` again")
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ('{"mean": 0, "std": 0}', "mean 0.0 and std 0.0 are no scaling (std must be above 0)"),
+    ('{"mean": 0, "std": -1}', "mean 0.0 and std -1.0 are no scaling (std must be above 0)"),
+    ("{}", "not a scaling (a JSON object with a number mean and std)"),
+    ('"a string"', "not a scaling (a JSON object with a number mean and std)"),
+])
+def test_a_hand_damaged_scaling_is_refused_naming_the_file(tmp_path, content, message):
+    """A std of 0 made `rnnlab forecast` print the mean at every step, with exit 0."""
+    (tmp_path / "scaling.json").write_text(content)
+    with pytest.raises(DataError) as caught:
+        data.Scaler.read(tmp_path / "scaling.json")
+    assert str(caught.value) == f"{tmp_path / 'scaling.json'}: {message}; run `dvc repro prepare_series`"
+
+
+@pytest.mark.parametrize("command", [["forecast", "--model", "gru", "--plot", "f.txt"], ["report", "--figure", "r.txt"]])
+def test_a_figure_in_a_format_matplotlib_cannot_write_is_refused_before_any_work(command, capsys):
+    """Both were a matplotlib traceback after the work was done."""
+    with pytest.raises(SystemExit) as caught:
+        cli.main(command)
+    assert caught.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1].endswith(": a figure is written as .png, .pdf, .svg, not .txt")

@@ -126,3 +126,26 @@ def test_a_step_budget_must_be_positive(default_params):
     default_params["sine"]["train"]["steps"] = 0
     with pytest.raises(ParamsError, match=r"^sine.train.steps must be > 0, got 0$"):
         params.parse(default_params)
+
+
+@pytest.mark.parametrize(("section", "value", "message"), [
+    # torch.manual_seed takes a seed modulo 2**64: -1 and 2**64 - 1 were one replica reported as two seeds
+    ("seeds", [-1, 18446744073709551615], "seeds: a seed is an integer from 0 to 9223372036854775807, got -1"),
+    ("seeds", 1025, "seeds: at most 1024 seeds, got 1025"),  # a checkpoint holds at most 1024 replicas
+    ("seeds", 1_000_000, "seeds: at most 1024 seeds, got 1000000"),  # once 3.4 GB, then a MemoryError
+    ("ball.train.seeds", [2 ** 63], "ball.train.seeds: a seed is an integer from 0 to 9223372036854775807, "
+                                    "got 9223372036854775808"),
+    ("sine.data.seed", -1, "sine.data.seed: a seed is an integer from 0 to 4294967295, got -1"),  # numpy's range
+    ("windows.data.seed", 2 ** 32, "windows.data.seed: a seed is an integer from 0 to 4294967295, got 4294967296"),
+])
+def test_seeds_are_bounded_so_that_each_names_one_generator_state(tmp_path, default_params, section, value, message):
+    def edit(data):
+        *parents, key = section.split(".")
+        target = data
+        for part in parents:
+            target = target[part]
+        target[key] = value
+
+    with pytest.raises(ParamsError) as caught:
+        load_with(tmp_path, default_params, edit)
+    assert str(caught.value).endswith(message)

@@ -18,10 +18,10 @@ from rnnlab import provenance
 from rnnlab.errors import DataError
 from rnnlab.io import load_torch, save_torch
 from rnnlab.models import ModelConfig, build_reference, empty_stack
-from rnnlab.params import MAX_WIDTH, check_sizes
+from rnnlab.params import MAX_SEEDS, MAX_WIDTH, check_sizes
 
 FORMAT = "rnnlab-checkpoint-1"
-MAX_REPLICAS = 1024  # seeds a checkpoint may hold: each is a whole model to allocate
+MAX_REPLICAS = MAX_SEEDS  # seeds a checkpoint may hold: each is a whole model to allocate
 
 
 @dataclass

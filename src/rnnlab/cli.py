@@ -32,6 +32,17 @@ MAX_STEPS = 100_000      # forecast steps: 1e9 once asked for 18.6 GiB before fa
 MAX_HISTORY = 1_000_000  # values of a --history csv
 
 
+def figure_path(value: str) -> str:
+    """An argparse type: a figure's file name in a format it can be written in, checked before any work."""
+    from rnnlab.io import FIGURE_FORMATS
+
+    kind = Path(value).suffix.lstrip(".").lower() or "png"
+    if kind not in FIGURE_FORMATS:
+        raise argparse.ArgumentTypeError(f"{value}: a figure is written as {', '.join(f'.{k}' for k in FIGURE_FORMATS)}, "
+                                         f"not .{kind}")
+    return value
+
+
 def _load_ball_model(models: Path, metrics: Path, kind: str | None, shards: Path):
     """The requested ball model, or the one with the lowest (median) test MAE in the metrics:
     (kind, one plain module per seed, scale). Where the shards are at hand, a model trained on
@@ -250,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
                                      "(one number per line, or name --column)")
     f.add_argument("--column", help="the column of --history to read, if it has a header row")
     f.add_argument("--out", help="write every step and seed to this csv instead of printing the summary")
-    f.add_argument("--plot", help="also draw the forecast to this PNG")
+    f.add_argument("--plot", type=figure_path, help="also draw the forecast to this PNG")
     f.add_argument("--models", default="models/sine", help="folder of trained S models (default %(default)s)")
     f.add_argument("--prepared", default="data/series",
                    help="prepare_series' folder: scaled.csv and scaling.json (default %(default)s)")
@@ -269,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--all-commits", action="store_true", help="experiments of every commit, not only HEAD's")
     r.add_argument("--rev", help="the experiments of this commit instead of HEAD's (a study queued before later commits)")
     r.add_argument("--repo", default=".", help="the DVC repository (default: here)")
-    r.add_argument("--figure", default="plots/seq_len_study.png", help="default %(default)s")
+    r.add_argument("--figure", default="plots/seq_len_study.png", type=figure_path, help="default %(default)s")
     r.add_argument("--table", default="plots/seq_len_study.md", help="default %(default)s")
     r.add_argument("--from", dest="source", metavar="FOLDER",
                    help="rebuild from a study's evidence folder (seeds.csv, runs.json; plots/seq_len_study/) instead "

@@ -297,8 +297,17 @@ class Scaler:
 
     @classmethod
     def read(cls, path: str | Path) -> Scaler:
+        """prepare_series' scaling, checked: a std of 0 would turn every forecast into the mean."""
         saved = read_json(path)
-        return cls(float(saved["mean"]), float(saved["std"]))
+        try:
+            mean, std = float(saved["mean"]), float(saved["std"])
+        except (KeyError, TypeError, ValueError):
+            raise DataError(f"{path}: not a scaling (a JSON object with a number mean and std); "
+                            "run `dvc repro prepare_series`") from None
+        if not (math.isfinite(mean) and math.isfinite(std) and std > 0):
+            raise DataError(f"{path}: mean {mean!r} and std {std!r} are no scaling (std must be above 0); "
+                            "run `dvc repro prepare_series`")
+        return cls(mean, std)
 
 
 @dataclass(frozen=True)

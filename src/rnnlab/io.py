@@ -218,9 +218,17 @@ def load_torch_bytes(raw: bytes, path: str | Path, inside: str = ""):
         raise DataError(f"{path}: truncated or damaged torch.save archive") from None
 
 
+FIGURE_FORMATS = ("png", "pdf", "svg")
+
+
 def save_figure(path: str | Path, fig) -> None:
+    """The figure, in the format its file name says (png when it says none): refused up front, in
+    one line, for a format matplotlib does not write (``--plot f.txt`` was a traceback)."""
+    kind = Path(path).suffix.lstrip(".").lower() or "png"
+    if kind not in FIGURE_FORMATS:
+        raise WriteError(f"{path}: a figure is written as {', '.join(f'.{k}' for k in FIGURE_FORMATS)}, not .{kind}")
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, format=Path(path).suffix.lstrip(".") or "png", dpi=110, bbox_inches="tight")
+        fig.savefig(tmp, format=kind, dpi=110, bbox_inches="tight")
 
 
 @contextlib.contextmanager

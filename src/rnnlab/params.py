@@ -33,12 +33,20 @@ class Seeds(tuple):
     way the dataclass holds a plain tuple of ints; seed 0 first keeps the texts' run first."""
 
 
+class Seed(int):
+    """The annotation of a data ``seed`` key: numpy's (and torch's) generators take 0 .. 2**32 - 1
+    from every caller here; a seed outside failed inside numpy with a traceback."""
+
+
+MAX_DATA_SEED = 2 ** 32 - 1
+
+
 @dataclass(frozen=True)
 class SineData:
     points: int
     span_pi: float          # x = linspace(0, span_pi * pi, points)
     noise: float            # standard deviation of the Gaussian noise
-    seed: int               # numpy seed of the noise (text 003 uses 42)
+    seed: Seed               # numpy seed of the noise (text 003 uses 42)
     train_fraction: float
     # The training part's last validation_fraction * points are held out: rolled out every epoch,
     # never trained on (0: none, the texts'). A default only for code that builds this directly:
@@ -249,7 +257,7 @@ class BallGenerate:
     start: tuple[int, ...]    # [min, max] first position, uniform integer
     speed_max: int            # speed: a non-zero integer in [-speed_max, speed_max]
     length: tuple[int, ...]   # [min, max] positions per row, uniform integer
-    seed: int
+    seed: Seed
 
     def check(self, at: str) -> None:
         _positive(self.rows, f"{at}.rows")
@@ -263,7 +271,7 @@ class BallPrepare:
     chunk_lines: int
     scale: float              # positions are divided by this (text 004: 50)
     split: tuple[float, ...]  # cut points of each chunk's permutation: [0.6, 0.8] = 60/20/20
-    seed: int                 # torch.random.manual_seed at the start of preparation
+    seed: Seed                 # torch.random.manual_seed at the start of preparation
 
     def check(self, at: str) -> None:
         _positive(self.chunk_lines, f"{at}.chunk_lines")
@@ -321,7 +329,7 @@ class WindowsData:
     points: int
     x_max: float              # data = sin(linspace(0, x_max, points)) + N(0, noise)
     noise: float
-    seed: int                 # numpy seed of the noise (text 001: 0)
+    seed: Seed                 # numpy seed of the noise (text 001: 0)
     train_fraction: float
 
     def check(self, at: str) -> None:
@@ -347,7 +355,7 @@ class RandomWindows:
     steps: int                    # points per window (text 002: 50 -> 49 inputs)
     span: float                   # a window covers sin over [start, start + span]
     start_max: int                # start = randint(start_max)
-    seed: int                     # numpy seed of the random starts
+    seed: Seed                     # numpy seed of the random starts
     test_starts: tuple[float, ...]  # the fixed windows the free run is scored on
     iterations_per_epoch: int     # one history row (and one test) per this many iterations
     init_std: float               # recurrent parameters drawn from N(0, init_std)
@@ -411,17 +419,27 @@ def _positive(value, key: str, error: type = ParamsError) -> None:
         raise error(f"{key} must be > 0, got {value}")
 
 
+MAX_SEEDS = 1024        # replicas of one model
+MAX_SEED = 2 ** 63 - 1  # torch seeds are taken modulo 2**64, numpy's below 2**64: one name per seed
+
+
 def _convert(value, hint, key: str):
     """Coerce one YAML value to the annotated type, or say which key is wrong."""
     if dataclasses.is_dataclass(hint):
         return _build(hint, value, key)
     if hint is Seeds:  # a count N is seeds 0 .. N-1
-        if isinstance(value, int) and not isinstance(value, bool):
-            _positive(value, key)
-            return tuple(range(value))
-        if not isinstance(value, list | tuple):
+        count = value if isinstance(value, int) and not isinstance(value, bool) else None
+        if count is not None:
+            _positive(count, key)
+        elif not isinstance(value, list | tuple):
             raise ParamsError(f"{key} must be a list of seeds or a count, got {value!r}")
-        return _convert(value, tuple[int, ...], key)
+        if (count or len(value)) > MAX_SEEDS:  # each is a whole model in memory; a checkpoint holds at most this many
+            raise ParamsError(f"{key}: at most {MAX_SEEDS} seeds, got {count or len(value)}")
+        seeds = tuple(range(count)) if count else _convert(value, tuple[int, ...], key)
+        if bad := [s for s in seeds if not 0 <= s <= MAX_SEED]:
+            # torch.manual_seed takes a seed modulo 2**64: -1 and 18446744073709551615 would be one replica twice
+            raise ParamsError(f"{key}: a seed is an integer from 0 to {MAX_SEED}, got {bad[0]}")
+        return seeds
     origin = typing.get_origin(hint)
     if origin is tuple:
         if not isinstance(value, list | tuple):
@@ -436,6 +454,11 @@ def _convert(value, hint, key: str):
     if hint is bool:
         if not isinstance(value, bool):
             raise ParamsError(f"{key} must be true or false, got {value!r}")
+        return value
+    if hint is Seed:
+        value = _convert(value, int, key)
+        if not 0 <= value <= MAX_DATA_SEED:
+            raise ParamsError(f"{key}: a seed is an integer from 0 to {MAX_DATA_SEED}, got {value}")
         return value
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):

@@ -26,8 +26,39 @@ def load_params(path: str | Path = "params.yaml"):
     cpu.require_pinned(f"{Path(sys.argv[0]).name}")
     p = params_module.load(path)
     _READ.update(path=Path(path), data=_params_data(path))
+    watch(sys.argv[0], *(m.__file__ for name, m in list(sys.modules.items())
+                        if name.split(".")[0] == "rnnlab" and getattr(m, "__file__", None)))  # the code running
     pin_threads(p.threads)
     return p
+
+
+# The files a stage's outputs are made from (its code, and the inputs it names with ``watch``), as
+# they were when it started: checked again when it ends, as params.yaml is.
+_INPUTS: dict[Path, tuple] = {}
+
+
+def _signature(path: Path) -> tuple:
+    try:
+        st = path.stat()
+    except OSError:
+        return ("gone",)
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def watch(*paths: str | Path) -> None:
+    """Note files this stage reads: replaced or rewritten before it ends, they fail it (``run_stage``)."""
+    for path in map(Path, paths):
+        _INPUTS.setdefault(path, _signature(path))
+
+
+def check_inputs_unchanged() -> None:
+    """Refuse to end cleanly when an input or the code changed while the stage ran: DVC hashes its
+    deps when the stage ends, so dvc.lock would record a csv (or source) the outputs were not made
+    from, and `dvc status` would call them up to date."""
+    changed = [path for path, signature in _INPUTS.items() if _signature(path) != signature]
+    if changed:
+        raise RnnlabError(f"{changed[0]} changed while this stage ran: its outputs were made from what it held before, "
+                          "so DVC must not record them; run `dvc repro` again")
 
 
 # The params file this stage read, and what it held: checked again when the stage ends.
@@ -146,9 +177,11 @@ def run_stage(main: Callable[[], None]) -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     _READ.clear()  # this run's reading and training, not a previous run's in the same process (tests)
     _TRAINING.clear()
+    _INPUTS.clear()
     try:
         main()
         check_params_unchanged()
+        check_inputs_unchanged()
     except DivergedError as exc:
         print(f"error: {diverged_line(exc)}", file=sys.stderr)
         sys.exit(1)
