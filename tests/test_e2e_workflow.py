@@ -61,6 +61,9 @@ def test_repro_an_experiment_in_metrics_diff_and_plots_the_way_back_and_a_sweep_
     assert '"rev": "HEAD"' in html and '"rev": "workspace"' in html
     # the README's `dvc plots diff len-10 len-30`: experiments by the names `dvc exp list` prints
     assert project.run("dvc", "exp", "list", "--name-only").stdout.split() == ["len-5"]
+    # who won, read from the experiment by its name and from the baseline commit
+    scored = {rev: project.run("rnnlab", "scores", "--rev", rev).stdout for rev in ("len-5", "HEAD")}
+    assert all("* the lowest backtest_mse: " in out for out in scored.values()) and scored["len-5"] != scored["HEAD"]
     project.run("dvc", "plots", "diff", "len-5", "HEAD", "-o", "dvc_plots_names")
     assert '"rev": "len-5"' in (project.path / "dvc_plots_names/index.html").read_text()
     # the README's way back to the baseline: the commit's params, then dvc repro takes every stage they

@@ -214,6 +214,16 @@ def docs(args: argparse.Namespace) -> int:
     return 0
 
 
+def scores(args: argparse.Namespace) -> int:
+    from rnnlab import scores as board
+
+    found = board.scores(board.read_detail(args.detail, args.rev, args.repo), args.measure)
+    where = f"{args.rev}:{args.detail}" if args.rev else args.detail
+    print(f"Experiment S ({where}), every forecaster by {args.measure}, lowest first:\n")
+    print(board.render(found, args.measure))
+    return 0
+
+
 def status(args: argparse.Namespace) -> int:
     from rnnlab import workspace
 
@@ -299,6 +309,18 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--root", default=".", help="the repository (default: here)")
     d.set_defaults(run=docs)
 
+    b = commands.add_parser("scores", help="who won experiment S: every network and classical reference, sorted",
+                            description="Every forecaster of experiment S (each network's median seed with its range, "
+                                        "its seed ensemble, every classical reference) sorted by one measure, the "
+                                        "winner marked; the workspace's run, or an experiment's (--rev).")
+    b.add_argument("--measure", default="backtest_mse", choices=["backtest_mse", "rollout_mse", "one_step_mse",
+                   "backtest_mase", "rollout_mase", "one_step_mase", "backtest_mae", "rollout_mae", "one_step_mae"],
+                   help="lower is better (default %(default)s: the rolling origins, a forecaster's measure)")
+    b.add_argument("--rev", help="an experiment (its name, as `dvc exp list` prints it) or a commit, instead of the workspace")
+    b.add_argument("--detail", default="metrics/sine_detail.json", help="default %(default)s")
+    b.add_argument("--repo", default=".", help="the repository (default: here)")
+    b.set_defaults(run=scores)
+
     s = commands.add_parser("status", help="after dvc repro: are the outputs the commit's, and where are the results",
                             description="Say whether dvc.lock, metrics/ and plots/ are the commit's byte for byte "
                                         "(and what to do when this machine made other bytes), then where to look.")
@@ -334,7 +356,11 @@ def parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.N
 
 def console() -> None:
     """Entry point of the installed ``rnnlab`` command."""
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except BrokenPipeError:  # `rnnlab scores | head`: the reader left, nothing more to say
+        sys.stderr.close()
+        sys.exit(0)
 
 
 if __name__ == "__main__":

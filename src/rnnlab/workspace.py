@@ -20,6 +20,7 @@ from rnnlab.errors import RnnlabError
 TRACKED = ("dvc.lock", "metrics", "plots")  # what a `dvc repro` writes into git's files
 LOOK = """Results:
   dvc metrics show metrics/sine.json      experiment S, one row per model (metrics/*.json: every experiment)
+  rnnlab scores                           who won experiment S: every network and classical forecaster, sorted
   dvc plots show                          every plot, one page: dvc_plots/index.html
   plots/*/*.png                           the figures (plots/sine/sine_predictions.png: S's test range)
   rnnlab --help                           forecast, predict-ball, report, cpu"""

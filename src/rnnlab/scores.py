@@ -1,0 +1,90 @@
+"""``rnnlab scores``: who won experiment S, in one narrow table.
+
+Every forecaster of a run's ``metrics/sine_detail.json``, sorted by one measure (lower is better):
+each network twice, as its median seed (with the range over seeds) and as its seed ensemble (the
+median of the seeds' forecasts, scored as a forecaster of its own), and every classical reference.
+The winner is marked. It reads the workspace's file, or an experiment's with ``--rev``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from rnnlab.errors import DataError
+
+MEASURES = ("backtest_mse", "rollout_mse", "one_step_mse", "backtest_mase", "rollout_mase", "one_step_mase",
+            "backtest_mae", "rollout_mae", "one_step_mae")
+REFERENCES = {"linear_ar": "linear AR, no constant (the texts')", "autoreg": "AutoReg with a constant",
+              "exp_smoothing": "Holt-Winters", "seasonal_naive": "seasonal naive", "arima": "ARIMA", "naive": "naive",
+              "zero": "predict zero", "clean_sine": "the clean sine (noise floor)"}
+NAME_WIDTH = 40
+
+
+@dataclass(frozen=True)
+class Score:
+    name: str
+    kind: str      # "network" or "reference"
+    value: float
+    spread: tuple[float, float] | None = None  # the seeds' min and max
+    floor: bool = False                         # not a forecaster: the noise floor, shown for scale
+
+
+def read_detail(path: str | Path, rev: str | None = None, repo: str | Path = ".") -> dict:
+    """The workspace's detail file, or the one an experiment's commit holds (``git show``)."""
+    if rev is None:
+        from rnnlab.io import read_json
+
+        return read_json(path)
+    proc = subprocess.run(["git", "show", f"{_resolve(rev, repo)}:{path}"], cwd=repo, capture_output=True, text=True,
+                          check=False)
+    if proc.returncode != 0:
+        raise DataError(f"{rev}:{path}: not in git ({(proc.stderr.strip().splitlines() or ['no output'])[-1]})")
+    try:
+        return json.loads(proc.stdout)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{rev}:{path}: not valid JSON ({exc.msg})") from None
+
+
+def _resolve(rev: str, repo: str | Path) -> str:
+    """A DVC experiment's name (``len-30``) as the git ref DVC keeps it under, or ``rev`` as it is."""
+    refs = subprocess.run(["git", "for-each-ref", "--format=%(refname)", "refs/exps"], cwd=repo, capture_output=True,
+                          text=True, check=False).stdout.split()
+    named = [ref for ref in refs if ref.rsplit("/", 1)[-1] == rev]
+    return named[0] if len(named) == 1 else rev
+
+
+def scores(detail: dict, measure: str) -> list[Score]:
+    """Every forecaster's ``measure``, lowest first (the noise floor last among equals)."""
+    if not isinstance(detail, dict) or not isinstance(detail.get("models"), dict):
+        raise DataError("not experiment S's detail (no models); run `dvc repro evaluate_sine`")
+    found = []
+    for kind, model in detail["models"].items():
+        seeds = [s[measure] for s in (model.get("seeds") or {}).values() if measure in s]
+        if not seeds:
+            raise DataError(f"{kind}: no {measure} per seed; choose from {', '.join(MEASURES)}")
+        median = float(np.median(seeds))
+        found.append(Score(f"{kind.upper()}, median of {len(seeds)} seeds", "network", median, (min(seeds), max(seeds))))
+        if measure in (model.get("ensemble") or {}):
+            found.append(Score(f"{kind.upper()}, seed ensemble (median forecast)", "network", model["ensemble"][measure]))
+    for name, reference in (detail.get("references") or {}).items():
+        if isinstance(reference, dict) and measure in reference:
+            found.append(Score(REFERENCES.get(name, name), "reference", reference[measure], floor=name == "clean_sine"))
+    return sorted(found, key=lambda s: (s.value, s.floor))
+
+
+def render(found: list[Score], measure: str) -> str:
+    """At most 120 characters wide; the best forecaster (never the noise floor) marked."""
+    winner = next(s for s in found if not s.floor)
+    lines = [f"{'':2}{'forecaster':<{NAME_WIDTH}} {'':<9} {measure:>14}  seeds' range (min .. max)", ""]
+    for score in found:
+        mark = "* " if score is winner else "  "
+        spread = f"  {score.spread[0]:.4g} .. {score.spread[1]:.4g}" if score.spread else ""
+        lines.append(f"{mark}{score.name[:NAME_WIDTH]:<{NAME_WIDTH}} {score.kind:<9} {score.value:>14.5g}{spread}")
+    lines.append("")
+    lines.append(f"* the lowest {measure}: {winner.name} ({winner.kind})")
+    return "\n".join(lines)

@@ -1,0 +1,53 @@
+"""`rnnlab scores`: every forecaster of experiment S sorted, the winner marked, in 120 columns."""
+
+import json
+import statistics
+import sys
+from pathlib import Path
+
+import pytest
+
+from rnnlab import scores
+from rnnlab.errors import DataError
+
+from conftest import ROOT, run
+
+DETAIL = {
+    "models": {
+        "gru": {"seeds": {"0": {"backtest_mse": 0.02}, "1": {"backtest_mse": 0.04}, "2": {"backtest_mse": 0.03}},
+                "ensemble": {"backtest_mse": 0.025}},
+        "mlp": {"seeds": {"0": {"backtest_mse": 0.5}, "1": {"backtest_mse": 0.7}}, "ensemble": {"backtest_mse": 0.55}},
+    },
+    "references": {"clean_sine": {"backtest_mse": 0.001}, "exp_smoothing": {"backtest_mse": 0.028},
+                   "arima": {"backtest_mse": 0.1, "order": [2, 0, 1]}},
+}
+
+
+def test_every_forecaster_is_sorted_and_the_best_one_marked_never_the_noise_floor():
+    found = scores.scores(DETAIL, "backtest_mse")
+    assert [s.name for s in found] == ["the clean sine (noise floor)", "GRU, seed ensemble (median forecast)", "Holt-Winters",
+                                       "GRU, median of 3 seeds", "ARIMA", "MLP, seed ensemble (median forecast)",
+                                       "MLP, median of 2 seeds"]
+    assert found[3].value == statistics.median([0.02, 0.04, 0.03]) and found[3].spread == (0.02, 0.04)
+    text = scores.render(found, "backtest_mse")
+    marked = [line for line in text.splitlines() if line.startswith("* ")]
+    assert marked[0].startswith("* GRU, seed ensemble (median forecast)") and marked[1].endswith("(network)")
+
+
+def test_a_measure_the_seeds_lack_is_refused_naming_the_choices():
+    with pytest.raises(DataError, match="gru: no rollout_mse per seed; choose from backtest_mse, rollout_mse"):
+        scores.scores(DETAIL, "rollout_mse")
+
+
+def test_the_command_on_the_committed_run_fits_120_columns_and_marks_the_lowest(root=ROOT):
+    detail = json.loads((ROOT / "metrics/sine_detail.json").read_text())
+    for measure in ("backtest_mse", "rollout_mse"):
+        out = run([str(Path(sys.executable).parent / "rnnlab"), "scores", "--measure", measure], ROOT).stdout
+        assert max(map(len, out.splitlines())) <= 120
+        models = detail["models"].items()
+        candidates = {f"{k.upper()}, seed ensemble (median forecast)": m["ensemble"][measure] for k, m in models}
+        candidates |= {f"{k.upper()}, median of {len(m['seeds'])} seeds":
+                       statistics.median(s[measure] for s in m["seeds"].values()) for k, m in models}
+        candidates |= {scores.REFERENCES[name]: r[measure] for name, r in detail["references"].items() if name != "clean_sine"}
+        best = min(candidates, key=candidates.get)
+        assert f"* the lowest {measure}: {best} (" in out, out
