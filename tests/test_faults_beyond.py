@@ -5,6 +5,7 @@ asserting the one-line message, the exit status, and that nothing was lost (docs
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import re
@@ -688,3 +689,18 @@ def test_a_figure_in_a_format_matplotlib_cannot_write_is_refused_before_any_work
         cli.main(command)
     assert caught.value.code == 2
     assert capsys.readouterr().err.splitlines()[-1].endswith(": a figure is written as .png, .pdf, .svg, not .txt")
+
+
+def test_an_endless_line_on_standard_input_is_refused_after_a_bounded_read(ball_models, monkeypatch, capsys):
+    """`rnnlab predict-ball < /dev/zero` read one endless line (2.4 GB, then a MemoryError)."""
+    class Endless(io.StringIO):
+        def readline(self, size=-1):
+            assert 0 < size <= 200_001, "an unbounded read"
+            return "\0" * size
+
+    monkeypatch.setattr(sys, "stdin", Endless())
+    code = cli.main(["predict-ball", "--models", str(ball_models), "--metrics", str(ball_models / "metrics.json"),
+                     "--shards", str(ball_models / "shards")])
+    assert code == 1
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "error: standard input: a line of more than 200000 characters (a history has at most 200000); stopped reading")

@@ -26,6 +26,8 @@ def test_a_fresh_clone_reproduces_the_commit_and_leaves_git_clean(repro_done, tm
     proc = fresh.run("dvc", "repro")
     assert "train_ball@gru" in stages_run(proc), "without a cache every stage must run"
     assert fresh.run("git", "status", "--porcelain").stdout == "", "a fresh repro changed committed files"
+    status = fresh.run("rnnlab", "status").stdout  # what `make repro` ends with
+    assert status.startswith("Every output is the commit's, byte for byte") and "rnnlab scores" in status
     assert json.loads((fresh.path / "timings/sine/gru.json").read_text())["train_seconds"] > 0
 
 

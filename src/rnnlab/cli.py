@@ -100,6 +100,25 @@ def range_warning(history: list[int], known: tuple[int, int]) -> str | None:
     return f"warning: {which} outside the training data's range {known[0]}..{known[1]}; the answer is an extrapolation"
 
 
+def read_line(prompt: str) -> str | None:
+    """One line of standard input after ``prompt``, or None at its end. A person at a terminal gets
+    ``input``'s line editing; from a pipe or file at most ``MAX_LINE`` characters are read, so
+    ``rnnlab predict-ball < /dev/zero`` stops in one line instead of filling the memory (2.4 GB)."""
+    if sys.stdin.isatty():
+        try:
+            return input(prompt)
+        except EOFError:
+            return None
+    print(prompt, end="", flush=True)
+    line = sys.stdin.readline(MAX_LINE + 1)
+    if line == "":
+        return None
+    if len(line) > MAX_LINE and not line.endswith("\n"):
+        raise DataError(f"standard input: a line of more than {MAX_LINE} characters (a history has at most "
+                        f"{MAX_LINE}); stopped reading")
+    return line.removesuffix("\n")
+
+
 def predict_ball(args) -> int:
     from rnnlab import ball, ball_csv
 
@@ -130,9 +149,8 @@ def predict_ball(args) -> int:
     seeds = "" if len(replicas) == 1 else f" ({len(replicas)} seeds)"
     print(f"rnnlab: {kind.upper()} ball model{seeds}; type positions like 1,3,5,7 (Ctrl-D to quit)", file=sys.stderr)
     while True:
-        try:
-            line = input(PROMPT)
-        except EOFError:
+        line = read_line(PROMPT)
+        if line is None:
             print()
             return 0
         try:

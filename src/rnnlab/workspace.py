@@ -23,7 +23,7 @@ LOOK = """Results:
   rnnlab scores                           who won experiment S: every network and classical forecaster, sorted
   dvc plots show                          every plot, one page: dvc_plots/index.html
   plots/*/*.png                           the figures (plots/sine/sine_predictions.png: S's test range)
-  rnnlab --help                           forecast, predict-ball, report, cpu"""
+  rnnlab --help                           forecast, predict-ball, scores, report, status, cpu"""
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ def _run(cmd: list[str], repo: Path) -> subprocess.CompletedProcess:
 def status(repo: Path) -> Status:
     git = _run(["git", "status", "--porcelain", "--", *TRACKED], repo)
     if git.returncode != 0:
-        raise RnnlabError(f"{repo}: not a git repository ({git.stderr.strip().splitlines()[-1:]})")
+        raise RnnlabError(f"{repo}: not a git repository ({' '.join(git.stderr.strip().splitlines()[-1:])})")
     dvc = _run([sys.executable, "-m", "dvc", "status", "--quiet"], repo)  # exit 1: a stage is not up to date
     return Status([line for line in git.stdout.splitlines() if line.strip()], dvc.returncode == 0)
 
