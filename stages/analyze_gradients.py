@@ -12,6 +12,7 @@ import pandas as pd
 
 from rnnlab import analysis, data, io, plotting, sine
 from rnnlab.checkpoints import load_checkpoint
+from rnnlab.errors import ParamsError
 from rnnlab.models import MODELS, build_stack
 from rnnlab.stage import load_params, run_stage
 
@@ -29,6 +30,9 @@ def main() -> None:
     p = load_params(args.params)
 
     split = data.split_series(data.read_series(args.data), p.sine.data.train_fraction)
+    if p.analysis.window + 1 > len(split.train):  # it was cut to what there is, without a word
+        raise ParamsError(f"analysis.window {p.analysis.window} is more steps than the training part holds "
+                          f"({len(split.train) - 1}); choose at most that")
     series = split.train[: p.analysis.window + 1]
     curves = pd.DataFrame({"steps_back": np.arange(len(series) - 2, -1, -1)})  # h_1 .. h_T
     metrics = {}

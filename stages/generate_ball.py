@@ -16,6 +16,7 @@ def main() -> None:
     args = parser.parse_args()
     g = load_params(args.params).ball.generate
 
+    ball_csv.check_generated(g.start, g.speed_max, g.length)
     rows = ball_csv.generate_rows(g.rows, g.start, g.speed_max, g.length, g.seed)
     io.write_text(args.out, ball_csv.format_rows(rows))
     log.info("wrote %d balls to %s", len(rows), args.out)

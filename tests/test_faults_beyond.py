@@ -21,7 +21,7 @@ import torch
 import yaml
 from test_faults import leftovers, params_file, predict, run_stage_script, snapshot
 
-from rnnlab import cli, data, params, sine, stage
+from rnnlab import ball_data, cli, data, params, sine, stage
 from rnnlab import io as rnnlab_io
 from rnnlab.checkpoints import load_checkpoint
 from rnnlab.errors import DataError, DivergedError, ParamsError, WriteError
@@ -704,3 +704,60 @@ def test_an_endless_line_on_standard_input_is_refused_after_a_bounded_read(ball_
     assert code == 1
     assert capsys.readouterr().err.splitlines()[-1] == (
         "error: standard input: a line of more than 200000 characters (a history has at most 200000); stopped reading")
+
+
+def test_a_header_naming_the_column_twice_is_refused(tmp_path):
+    (tmp_path / "twice.csv").write_text("value,value\n1,2\n3,4\n")
+    with pytest.raises(DataError) as caught:
+        data.read_user_series(tmp_path / "twice.csv", "value")
+    assert str(caught.value) == f"{tmp_path / 'twice.csv'}:1: 2 columns are named 'value'; which one is meant? rename the others"
+
+
+@pytest.mark.parametrize(("section", "value", "message"), [
+    ("sine.data.span_pi", 1e308, "sine.data.span_pi 1e+308 and sine.data.noise 0.1 give values that are not finite numbers"),
+    ("windows.data.noise", 1e39, "windows.data.x_max 100 and windows.data.noise 1e+39 give values that are not finite numbers"),
+])
+def test_generator_params_that_overflow_are_refused_instead_of_writing_nan(tmp_path, section, value, message):
+    """`sine.data.span_pi=1e308` wrote 1000 `nan` lines with exit 0."""
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    *parents, key = section.split(".")
+    target = raw
+    for part in parents:
+        target = target[part]
+    target[key] = value
+    p = params.parse(raw)
+    make = data.noisy_sine if section.startswith("sine") else data.windows_series
+    with pytest.raises(ParamsError, match=re.escape(message)):
+        make(p.sine.data if section.startswith("sine") else p.windows.data)
+
+
+@pytest.mark.parametrize(("length", "start", "message"), [
+    ([2, 20000], [-10, 10], "ball.generate.length: at most 10000 positions a row (prepare_ball's bound), got 20000"),
+    ([5, 10], [-100000000, 100000000], "ball.generate: start [-100000000, 100000000], speed_max 5 and length [5, 10] reach "
+                                       "position 100000045, beyond 16777216"),
+])
+def test_generate_ball_refuses_params_whose_csv_prepare_ball_would_refuse(length, start, message):
+    from rnnlab import ball_csv
+
+    with pytest.raises(ParamsError, match=re.escape(message)):
+        ball_csv.check_generated(tuple(start), 5, tuple(length))
+
+
+@pytest.mark.parametrize(("scale", "message"), [(1e-300, "overflow float32"), (1e300, "underflows to 0 in float32")])
+def test_a_ball_scale_that_destroys_the_positions_is_refused(scale, message):
+    """`ball.prepare.scale=1e-300` wrote shards of inf, then training reported a divergence."""
+    with pytest.raises(ParamsError, match=re.escape(f"ball.prepare.scale {scale:g}: ") + f".*{message}"):
+        list(ball_data.make_shards([[1, 2, 3], [4, 5, 6]] * 5, 10, scale, (0.6, 0.8), 0))
+
+
+def test_an_analysis_window_beyond_the_training_part_is_refused_not_cut(series, monkeypatch, capsys):
+    """`analysis.window=1e8` was silently cut to the 799 steps there are."""
+    (series / "other").mkdir()
+    p = params_file(series / "other", analysis__window=100_000_000)
+    code = run_stage_script("analyze_gradients.py", "--data", series / "scaled.csv", "--models", series / "models",
+                            "--histories", series / "history", "--metrics", series / "g.json", "--curves", series / "g.csv",
+                            "--figure", series / "g.png", "--params", p, monkeypatch=monkeypatch)
+    assert code == 1
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "error: analysis.window 100000000 is more steps than the training part holds (799); choose at most that")
+    assert not (series / "g.json").exists()

@@ -7,11 +7,23 @@ from pathlib import Path
 
 import numpy as np
 
-from rnnlab.errors import DataError, shorten
+from rnnlab.errors import DataError, ParamsError, shorten
 from rnnlab.io import read_text
 
 MAX_ROW_VALUES = 10_000  # a longer line is a broken file, not a ball
 MAX_POSITION = 2**24     # shards hold positions in float32, exact for integers up to 2**24
+
+
+def check_generated(start: tuple[int, int], speed_max: int, length: tuple[int, int], at: str = "ball.generate") -> None:
+    """Refuse generator params whose csv ``read_rows`` would refuse (once written with exit 0, then
+    refused by prepare_ball): more positions a row than a line may hold, or positions beyond float32's
+    exact integers."""
+    if length[1] > MAX_ROW_VALUES:
+        raise ParamsError(f"{at}.length: at most {MAX_ROW_VALUES} positions a row (prepare_ball's bound), got {length[1]}")
+    farthest = max(abs(start[0]), abs(start[1])) + speed_max * (length[1] - 1)
+    if farthest > MAX_POSITION:
+        raise ParamsError(f"{at}: start {list(start)}, speed_max {speed_max} and length {list(length)} reach position "
+                          f"{farthest}, beyond {MAX_POSITION} (float32's exact integers, prepare_ball's bound)")
 
 
 def generate_rows(rows: int, start: tuple[int, int], speed_max: int, length: tuple[int, int], seed: int) -> list[list[int]]:

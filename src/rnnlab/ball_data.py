@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 from torch.nn.utils.rnn import pad_sequence
 
-from rnnlab.errors import DataError
+from rnnlab.errors import DataError, ParamsError
 from rnnlab.io import load_torch_bytes, read_bytes
 
 SPLITS = ("training", "validating", "testing")
@@ -33,12 +33,24 @@ def make_shards(rows: list[list[int]], chunk_lines: int, scale: float, cuts: tup
     torch.random.manual_seed(seed)
     for chunk, begin in enumerate(range(0, len(rows), chunk_lines)):
         tensors = [torch.tensor(row, dtype=torch.float) for row in rows[begin : begin + chunk_lines]]
-        padded = pad_sequence(tensors, batch_first=True) / scale           # (N, T_max)
+        raw = pad_sequence(tensors, batch_first=True)                      # (N, T_max)
+        padded = raw / scale
+        _check_scaled(raw, padded, scale)
         lengths = torch.tensor([len(t) for t in tensors])                  # (N,)
         order = torch.randperm(len(tensors))
         first, second = int(len(order) * cuts[0]), int(len(order) * cuts[1])
         parts = dict(zip(SPLITS, (order[:first], order[first:second], order[second:])))
         yield chunk, {split: (padded[idx], lengths[idx]) for split, idx in parts.items()}
+
+
+def _check_scaled(raw: torch.Tensor, scaled: torch.Tensor, scale: float) -> None:
+    """Positions / scale must stay positions in float32: ``scale: 1e-300`` once wrote shards of inf,
+    and a scale so large that a position becomes 0 would erase the data as quietly."""
+    if not torch.isfinite(scaled).all():
+        raise ParamsError(f"ball.prepare.scale {scale:g}: the positions divided by it overflow float32; choose a larger scale")
+    if ((scaled == 0) & (raw != 0)).any():
+        raise ParamsError(f"ball.prepare.scale {scale:g}: a position divided by it underflows to 0 in float32; "
+                          "choose a smaller scale")
 
 
 def shard_name(split: str, chunk: int) -> str:

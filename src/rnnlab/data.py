@@ -30,14 +30,24 @@ def sine_grid(cfg: SineData) -> np.ndarray:
 def noisy_sine(cfg: SineData) -> np.ndarray:
     """sin(x) + N(0, noise), drawn exactly as text 003 draws it (legacy global-seed stream)."""
     noise = np.random.RandomState(cfg.seed).normal(0, cfg.noise, cfg.points)
-    return np.sin(sine_grid(cfg)) + noise
+    with np.errstate(all="ignore"):  # an overflow is reported below, by the key that caused it
+        values = np.sin(sine_grid(cfg)) + noise
+    return finite_or_refuse(values, f"sine.data.span_pi {cfg.span_pi:g} and sine.data.noise {cfg.noise:g}")
 
 
 def windows_series(cfg: WindowsData) -> np.ndarray:
     """Experiment W's series (text 001), float32: ``np.random.seed(0)``; sin over linspace plus the noise."""
     rng = np.random.RandomState(cfg.seed)
-    values = np.sin(np.linspace(0, cfg.x_max, cfg.points)) + rng.normal(0, cfg.noise, cfg.points)
-    return values.astype(np.float32)
+    with np.errstate(all="ignore"):  # an overflow is reported below, by the key that caused it
+        values = (np.sin(np.linspace(0, cfg.x_max, cfg.points)) + rng.normal(0, cfg.noise, cfg.points)).astype(np.float32)
+    return finite_or_refuse(values, f"windows.data.x_max {cfg.x_max:g} and windows.data.noise {cfg.noise:g}")
+
+
+def finite_or_refuse(values: np.ndarray, made_by: str) -> np.ndarray:
+    """A generated series, or the params that made it non-finite (span_pi 1e308 wrote 1000 nan lines)."""
+    if not np.isfinite(values).all():
+        raise ParamsError(f"{made_by} give values that are not finite numbers (an overflow); choose smaller ones")
+    return values
 
 
 def series_csv(values: np.ndarray) -> str:
@@ -115,6 +125,8 @@ def parse_column(text: str, column: str, source: str = "<series>", gaps: str = "
     header = [name.strip() for name in rows[0]]
     if column not in header:
         raise DataError(f"{source}:1: no column {column!r} in the header ({', '.join(header)})")
+    if header.count(column) > 1:  # the first was read, silently
+        raise DataError(f"{source}:1: {header.count(column)} columns are named {column!r}; which one is meant? rename the others")
     if len(rows) == 1:
         raise DataError(f"{source}: a header and no values")
     index = header.index(column)
