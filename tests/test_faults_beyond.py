@@ -761,3 +761,16 @@ def test_an_analysis_window_beyond_the_training_part_is_refused_not_cut(series, 
     assert capsys.readouterr().err.splitlines()[-1] == (
         "error: analysis.window 100000000 is more steps than the training part holds (799); choose at most that")
     assert not (series / "g.json").exists()
+
+
+@pytest.mark.parametrize(("lines", "chunk_lines", "message"), [
+    (2, 2000, "lines 1-2 (chunk 0) split into 1 training, 0 validating and 1 testing rows"),
+    (10, 1, "lines 1-1 (chunk 0) split into 0 training, 0 validating and 1 testing rows"),
+    (1001, 200, "lines 1001-1001 (chunk 5) split into 0 training, 0 validating and 1 testing rows"),
+])
+def test_a_chunk_with_an_empty_split_is_refused_by_prepare_ball(lines, chunk_lines, message):
+    """An empty shard crashed train_ball later: a traceback on the torch engine ("Cannot pack empty
+    tensors"), a NaN validation accuracy reported as a divergence on the compiled one."""
+    rows = [[1, 2, 3]] * lines
+    with pytest.raises(DataError, match=re.escape(message)):
+        list(ball_data.make_shards(rows, chunk_lines, 50.0, (0.6, 0.8), 0))

@@ -39,6 +39,10 @@ def make_shards(rows: list[list[int]], chunk_lines: int, scale: float, cuts: tup
         lengths = torch.tensor([len(t) for t in tensors])                  # (N,)
         order = torch.randperm(len(tensors))
         first, second = int(len(order) * cuts[0]), int(len(order) * cuts[1])
+        if not 0 < first < second < len(order):  # an empty split crashed train_ball later, with a traceback
+            raise DataError(f"lines {begin + 1}-{begin + len(order)} (chunk {chunk}) split into {first} training, "
+                            f"{second - first} validating and {len(order) - second} testing rows: each needs one; "
+                            "give more lines, or a larger ball.prepare.chunk_lines")
         parts = dict(zip(SPLITS, (order[:first], order[first:second], order[second:])))
         yield chunk, {split: (padded[idx], lengths[idx]) for split, idx in parts.items()}
 
