@@ -9,7 +9,9 @@ import io
 import math
 import os
 import re
+import signal
 import stat
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -774,3 +776,36 @@ def test_a_chunk_with_an_empty_split_is_refused_by_prepare_ball(lines, chunk_lin
     rows = [[1, 2, 3]] * lines
     with pytest.raises(DataError, match=re.escape(message)):
         list(ball_data.make_shards(rows, chunk_lines, 50.0, (0.6, 0.8), 0))
+
+
+STAGE_THAT_WAITS = """
+import sys, time
+sys.argv = ['waiting_stage.py']
+from rnnlab.stage import run_stage
+run_stage(lambda: time.sleep(60))
+"""
+
+
+def test_a_stage_is_interrupted_when_the_process_that_started_it_is_killed():
+    """`kill -9` of `dvc repro` left its stage training on; the orphan later overwrote a checkpoint
+    that `dvc checkout` had restored. Now the stage gets SIGINT and ends the clean way."""
+    starter = (f"import subprocess, sys; p = subprocess.Popen([sys.executable, '-c', {STAGE_THAT_WAITS!r}]); "
+               "print(p.pid, flush=True); p.wait()")
+    parent = subprocess.Popen([sys.executable, "-c", starter], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+    stage_pid = int(parent.stdout.readline())
+    time.sleep(2)  # the stage is waiting in its main()
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 20
+    state = "running"
+    while time.monotonic() < deadline and state not in ("Z", "gone"):
+        try:
+            state = Path(f"/proc/{stage_pid}/status").read_text().split("State:")[1].split()[0]
+        except FileNotFoundError:
+            state = "gone"
+        time.sleep(0.1)
+    if state not in ("Z", "gone"):
+        os.kill(stage_pid, signal.SIGKILL)
+    assert state in ("Z", "gone"), f"the stage outlived the process that started it (state {state})"
+    assert "interrupted (SIGINT): the stage did not finish" in parent.stderr.read()

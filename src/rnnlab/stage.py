@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -168,6 +170,23 @@ def absurd_results(headline: dict[str, dict[str, float]], metric: str, reference
 
 
 INTERRUPTED = "interrupted (SIGINT): the stage did not finish; `dvc repro` runs it again"
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def die_with_parent() -> bool:
+    """Ask Linux to interrupt this stage (SIGINT: the clean path below) when the process that started
+    it dies. Killing `dvc repro` left its stage training on, and the orphan later overwrote the
+    checkpoint a `dvc checkout` had restored. False where there is no prctl (not Linux)."""
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return False
+    parent = os.getppid()
+    if prctl(_PR_SET_PDEATHSIG, signal.SIGINT, 0, 0, 0) != 0:
+        return False
+    if os.getppid() != parent:  # it died before the request (re-parented since): no signal will come
+        raise KeyboardInterrupt
+    return True
 
 
 def run_stage(main: Callable[[], None]) -> None:
@@ -175,6 +194,7 @@ def run_stage(main: Callable[[], None]) -> None:
     (SIGINT) one line and exit 130. Every output is written atomically (``io.atomic_path``), so
     either way no half-written file is left."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    die_with_parent()
     _READ.clear()  # this run's reading and training, not a previous run's in the same process (tests)
     _TRAINING.clear()
     _INPUTS.clear()
