@@ -5,6 +5,7 @@ asserting the one-line message, the exit status, and that nothing was lost (docs
 
 from __future__ import annotations
 
+import gzip
 import io
 import math
 import os
@@ -809,3 +810,27 @@ def test_a_stage_is_interrupted_when_the_process_that_started_it_is_killed():
         os.kill(stage_pid, signal.SIGKILL)
     assert state in ("Z", "gone"), f"the stage outlived the process that started it (state {state})"
     assert "interrupted (SIGINT): the stage did not finish" in parent.stderr.read()
+
+
+def test_a_shard_that_unpacks_beyond_any_shard_is_refused_after_a_bounded_read(tmp_path, monkeypatch):
+    """A 3 MB gzip of 3 GiB of zeros took 6.6 GB of memory: the bound is now the read's, here 1 MB."""
+    monkeypatch.setattr(ball_data, "MAX_SHARD_BYTES", 1 << 20)
+    bomb = tmp_path / "training_set.0.pt"
+    bomb.write_bytes(gzip.compress(bytes(4 << 20)))
+    with pytest.raises(DataError, match=re.escape(f"{bomb}: unpacks to more than 1 MB, more than any shard holds; refused")):
+        ball_data.load_shard(bomb)
+
+
+def test_a_checkpoint_whose_archive_entries_are_compressed_is_refused_before_unpacking(tmp_path):
+    """torch.save stores entries as they are; a 4 MB forged checkpoint held a deflated 4 GiB tensor."""
+    import zipfile
+
+    path = tmp_path / "made.pt"
+    torch.save({"weights": torch.zeros(1000)}, path)
+    forged = tmp_path / "forged.pt"
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(forged, "w", compression=zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            target.writestr(info.filename, source.read(info.filename))
+    with pytest.raises(DataError, match=re.escape(f"{forged}: refused to load: its archive entry ") + r".* is compressed"):
+        rnnlab_io.load_torch(forged)
+    assert rnnlab_io.load_torch(path)["weights"].shape == (1000,)  # torch.save's own: loads

@@ -68,18 +68,34 @@ def shard_bytes(shard: Shard) -> bytes:
     return gzip.compress(buffer.getvalue(), mtime=0)
 
 
+# A shard unpacks to at most this: 2000 lines of 10 000 float32 positions are 80 MB. A 3 MB gzip of
+# 3 GiB of zeros once took 6.6 GB of memory before it was refused as no archive.
+MAX_SHARD_BYTES = 256 << 20
+
+
+def _gunzip(packed: bytes, path: Path) -> bytes:
+    """A gzip file's content, read at most ``MAX_SHARD_BYTES`` far."""
+    if not packed.startswith(b"\x1f\x8b"):
+        raise DataError(f"{path}: not a gzip file (a shard is gzip-compressed torch.save output)")
+    inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)  # a gzip header and trailer
+    try:
+        raw = inflate.decompress(packed, MAX_SHARD_BYTES + 1)
+    except zlib.error:
+        raise DataError(f"{path}: not a complete gzip file (truncated or corrupted)") from None
+    if len(raw) > MAX_SHARD_BYTES:
+        raise DataError(f"{path}: unpacks to more than {MAX_SHARD_BYTES >> 20} MB, more than any shard holds; refused")
+    if not inflate.eof or inflate.unused_data:  # cut short, or more after the one stream a shard is
+        raise DataError(f"{path}: not a complete gzip file (truncated or corrupted)")
+    return raw
+
+
 def load_shard(path: str | Path) -> Shard:
     """Read a shard back, refusing anything but (float padded, integer lengths) of matching size."""
     path = Path(path)
     packed = read_bytes(path)
     if not packed:
         raise DataError(f"{path}: empty file")
-    try:
-        raw = gzip.decompress(packed)
-    except gzip.BadGzipFile:
-        raise DataError(f"{path}: not a gzip file (a shard is gzip-compressed torch.save output)") from None
-    except (EOFError, zlib.error, OSError):
-        raise DataError(f"{path}: not a complete gzip file (truncated or corrupted)") from None
+    raw = _gunzip(packed, path)
     shard = load_torch_bytes(raw, path, inside="the gzip")
     if not (isinstance(shard, tuple | list) and len(shard) == 2 and all(isinstance(t, Tensor) for t in shard)):
         raise DataError(f"{path}: expected a (padded, lengths) pair of tensors")

@@ -207,6 +207,7 @@ def load_torch_bytes(raw: bytes, path: str | Path, inside: str = ""):
                         "(unpickling it could run code)")
     if not raw.startswith(ZIP_MAGIC):
         raise DataError(f"{path}: {inside} holds no torch.save archive" if inside else f"{path}: not a torch.save archive")
+    _refuse_compressed_entries(raw, path)
     try:
         import torch
 
@@ -216,6 +217,21 @@ def load_torch_bytes(raw: bytes, path: str | Path, inside: str = ""):
                         "(unpickling them could run code)") from None
     except Exception:  # torch raises RuntimeError, EOFError, ... for a cut or corrupted archive
         raise DataError(f"{path}: truncated or damaged torch.save archive") from None
+
+
+def _refuse_compressed_entries(raw: bytes, path: str | Path) -> None:
+    """torch.save stores its archive's entries as they are: an entry compressed inside it is a forged
+    file that can unpack to any size (a 4 MB checkpoint once held a 4 GiB tensor: 4.5 GB in memory).
+    So the memory a load takes is bounded by the file's own size."""
+    import zipfile
+
+    try:
+        entries = zipfile.ZipFile(io.BytesIO(raw)).infolist()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        raise DataError(f"{path}: truncated or damaged torch.save archive") from None
+    if packed := next((e for e in entries if e.compress_type != zipfile.ZIP_STORED), None):
+        raise DataError(f"{path}: refused to load: its archive entry {shorten(packed.filename)} is compressed, which "
+                        f"torch.save never does ({packed.file_size} bytes would unpack from {packed.compress_size})")
 
 
 FIGURE_FORMATS = ("png", "pdf", "svg")
