@@ -40,7 +40,7 @@ def main() -> None:
         cfg = sine.model_config(p, kind)
         trained = load_checkpoint(Path(args.models) / f"{kind}.pt", cfg, list(p.seeds)).stack()
         initial = build_stack(cfg, list(p.seeds))
-        history = pd.read_csv(Path(args.histories) / f"{kind}.csv")
+        history = io.read_frame(Path(args.histories) / f"{kind}.csv", ("epoch", "train_grad_norm"))
         metrics[kind] = {"train_grad_norm_max": float(history.train_grad_norm.max())}
         for when, model in (("trained", trained), ("initial", initial)):
             norms = analysis.gradient_flow(model, series).mean(0).double().numpy()  # mean over seeds

@@ -7,8 +7,6 @@ import rnnlab  # noqa: F401  (first: pins the numerical libraries' CPU code path
 import argparse
 from pathlib import Path
 
-import pandas as pd
-
 from rnnlab import io, plotting, random_windows
 from rnnlab.checkpoints import load_checkpoint
 from rnnlab.stage import load_params, run_stage
@@ -31,7 +29,7 @@ def main() -> None:
     metrics, histories, frame = {}, {}, None
     for kind in p.random_windows.models:
         saved = load_checkpoint(Path(args.models) / f"{kind}.pt", random_windows.model_config(p, kind), list(p.seeds))
-        histories[kind] = pd.read_csv(Path(args.histories) / f"{kind}.csv")
+        histories[kind] = io.read_frame(Path(args.histories) / f"{kind}.csv", ("iteration", "train_loss"))
         preds, truth = random_windows.held_out_free_runs(saved.stack(), saved.state, p.random_windows)
         metrics[kind] = random_windows.summary(preds, truth, histories[kind])
         if frame is None:

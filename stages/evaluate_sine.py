@@ -43,7 +43,7 @@ def main() -> None:
     for kind in p.sine.models:
         saved = load_checkpoint(Path(args.models) / f"{kind}.pt", sine.model_config(p, kind), seeds, trained_on)
         model = saved.stack()
-        history = pd.read_csv(Path(args.histories) / f"{kind}.csv")
+        history = io.read_frame(Path(args.histories) / f"{kind}.csv", ("epoch", "train_loss"))
         if units is None:
             preds = sine.evaluate(p, values, to_series, model, saved.state)
         else:  # the forecaster recipe: every answer read from the seq_len values before it, undone

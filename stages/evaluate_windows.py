@@ -37,7 +37,7 @@ def main() -> None:
         regime = windows.regime(p, values, kind)
         per_seed = windows.testing_predictions(model, regime)
         metrics[kind] = windows.summary(per_seed, regime)
-        histories[kind] = pd.read_csv(Path(args.histories) / f"{kind}.csv")
+        histories[kind] = io.read_frame(Path(args.histories) / f"{kind}.csv", ("epoch", "train_loss"))
         if preds is None:
             preds = pd.DataFrame({"step": np.arange(regime.boundary, len(values)), "truth": regime.test.double().numpy()})
         one_step = np.full(len(preds), np.nan)

@@ -834,3 +834,25 @@ def test_a_checkpoint_whose_archive_entries_are_compressed_is_refused_before_unp
     with pytest.raises(DataError, match=re.escape(f"{forged}: refused to load: its archive entry ") + r".* is compressed"):
         rnnlab_io.load_torch(forged)
     assert rnnlab_io.load_torch(path)["weights"].shape == (1000,)  # torch.save's own: loads
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ("", "not a csv table (No columns to parse from file)"),
+    ("epoch,test_loss\n1,0.5\n", "no column 'train_loss' (it has epoch, test_loss)"),
+])
+def test_a_history_that_is_empty_or_foreign_is_one_named_error(tmp_path, content, message):
+    """An empty history csv was a pandas traceback in evaluate_sine."""
+    (tmp_path / "gru.csv").write_text(content)
+    with pytest.raises(DataError) as caught:
+        rnnlab_io.read_frame(tmp_path / "gru.csv", ("epoch", "train_loss"))
+    assert str(caught.value) == f"{tmp_path / 'gru.csv'}: {message}; run `dvc repro` to rewrite it"
+
+
+def test_a_ball_csv_beyond_its_bound_is_refused_before_any_shard(tmp_path, monkeypatch):
+    """An 85 MB ball csv made prepare_ball write 15 000 shard files (2 GB)."""
+    from rnnlab import ball_csv
+
+    monkeypatch.setattr(ball_csv, "MAX_CSV_BYTES", 1000)
+    (tmp_path / "big.csv").write_text("1,2,3\n" * 200)
+    with pytest.raises(DataError, match=re.escape(f"{tmp_path / 'big.csv'}: 1200 bytes, more than the 1000 this input may hold")):
+        ball_csv.read_rows(tmp_path / "big.csv")

@@ -76,5 +76,10 @@ def parse_rows(text: str, source: str = "<ball csv>") -> list[list[int]]:
     return rows
 
 
+# A ball csv of more is refused: 300 000 balls of ten positions. An 85 MB csv once made prepare_ball
+# write 15 000 shard files (2 GB), its chunks of 2000 lines each three files.
+MAX_CSV_BYTES = 16 << 20
+
+
 def read_rows(path: str | Path) -> list[list[int]]:
-    return parse_rows(read_text(path), source=str(path))
+    return parse_rows(read_text(path, MAX_CSV_BYTES), source=str(path))

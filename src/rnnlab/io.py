@@ -118,6 +118,22 @@ def read_text(path: str | Path, limit: int = MAX_BYTES) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")  # universal newlines, as open() reads text
 
 
+def read_frame(path: str | Path, columns: tuple[str, ...] = ()):
+    """A csv a stage wrote (a history, predictions) as a pandas frame, with ``columns`` among its
+    own: an empty, cut or foreign file is one DataError naming it, not a pandas traceback."""
+    import pandas as pd
+
+    text = read_text(path)
+    try:
+        frame = pd.read_csv(io.StringIO(text))
+    except (pd.errors.EmptyDataError, pd.errors.ParserError) as exc:
+        raise DataError(f"{path}: not a csv table ({shorten(str(exc).splitlines()[0])}); run `dvc repro` to rewrite it") from None
+    if missing := [c for c in columns if c not in frame.columns]:
+        raise DataError(f"{path}: no column {missing[0]!r} (it has {', '.join(map(str, frame.columns))}); "
+                        "run `dvc repro` to rewrite it")
+    return frame
+
+
 def write_text(path: str | Path, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
