@@ -800,10 +800,15 @@ def ball_pipeline(tmp_path_factory):
 def start_repro(project, *args: str, log: Path, shell: str = "/bin/bash") -> subprocess.Popen:
     """``dvc repro args`` in the background, in its own process group, its output in ``log``.
     DVC runs each stage command through ``$SHELL -c``, so the shell is set, not inherited."""
+    return start_dvc(project, "repro", *args, log=log, shell=shell)
+
+
+def start_dvc(project, *args: str, log: Path, shell: str = "/bin/bash") -> subprocess.Popen:
+    """``dvc args`` in the background, as ``start_repro``."""
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
            "PYTHONPATH": str(project.path / "src"), "SHELL": shell}
     with log.open("w") as out:
-        return subprocess.Popen(["dvc", "repro", *args], cwd=project.path, env=env, stdout=out,
+        return subprocess.Popen(["dvc", *args], cwd=project.path, env=env, stdout=out,
                                 stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=ctrl_c_as_in_a_terminal)
 
 
@@ -930,3 +935,30 @@ def test_sigkill_mid_training_then_dvc_repro_completes_with_identical_results(ba
     assert trained(project) == ball_pipeline["reference"]
     for folder in ("models/ball", "plots/ball/history"):
         assert leftovers(project.path / folder) == []
+
+
+@pytest.mark.slow
+def test_a_killed_workspace_dvc_exp_run_leaves_head_detached_and_the_documented_recovery_reattaches_it(ball_pipeline, tmp_path):
+    """DVC's, not ours to change: `kill -9` of a workspace `dvc exp run` leaves HEAD detached and its
+    params and dvc.lock staged. Ours: the stage ends with dvc (it no longer trains on), and the
+    recovery docs/reliability.md gives puts the workspace back on the branch."""
+    project = ball_pipeline["project"]
+    log = tmp_path / "exp.log"
+    killed = start_dvc(project, "exp", "run", "-S", "ball.train.lr=0.05", "train_ball@gru", log=log)
+    try:
+        wait_for_training(killed, log)
+    finally:
+        os.kill(killed.pid, signal.SIGKILL)  # dvc alone: its stage must end with it
+        killed.wait(timeout=60)
+    deadline = time.monotonic() + 20
+    while INTERRUPTED not in log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert INTERRUPTED in log.read_text(), "the stage trained on after dvc was killed"
+    assert project.run("git", "symbolic-ref", "-q", "HEAD", check=False).returncode != 0, "DVC left HEAD on the branch"
+    assert "params.yaml" in project.run("git", "diff", "--cached", "--name-only").stdout
+    for command in (("git", "checkout", "-q", "main"), ("git", "reset", "-q"), ("git", "checkout", "HEAD", "--", "params.yaml")):
+        project.run(*command)
+    project.run("dvc", "repro", "train_ball@gru")
+    assert project.run("git", "symbolic-ref", "HEAD").stdout.strip() == "refs/heads/main"
+    assert project.run("git", "status", "--porcelain", "params.yaml").stdout == ""
+    assert "train_ball@gru" not in project.run("dvc", "status", "train_ball@gru").stdout
