@@ -270,7 +270,7 @@ def study_findings(root: Path) -> list[str]:
         lines.append(row(name, *rows[name]))
         if name == "GRU":
             lines.append(row("GRU hold rate", *hold["GRU"]))
-    lines.append(row("linear AR, same lags", *rows["linear AR (reference)"]))
+    lines.append(row("linear AR, same lags", *rows["linear AR, no constant (the texts'; reference)"]))
     return lines
 
 
@@ -311,9 +311,12 @@ def cross_cpu(root: Path) -> list[str]:
     data = io.read_json(root / "benchmarks/results/cross_cpu.json")
     here = data["runs"][0]
     parts = list(here["hashes"])
-    lines = [row("CPU", "pins", *parts), row("---", "---", *["---"] * len(parts))]
+    lines = [f"Each cell: the part's hash, or \"= pinned\" where it equals this machine's run with the pins "
+             f"({data['date']}, `python benchmarks/cross_cpu.py`).", "",
+             row("CPU", "pins", *parts), row("---", "---", *["---"] * len(parts))]
     for run in data["runs"]:
-        cells = ["this machine's" if run["hashes"][part] == here["hashes"][part] else "**differs**" for part in parts]
+        cells = ["= pinned" if run["hashes"][part] == here["hashes"][part] else f"`{run['hashes'][part][:6]}`"
+                 for part in parts]
         lines.append(row(run["cpu"], run["pins"], *cells))
     return lines
 
