@@ -856,3 +856,18 @@ def test_a_ball_csv_beyond_its_bound_is_refused_before_any_shard(tmp_path, monke
     (tmp_path / "big.csv").write_text("1,2,3\n" * 200)
     with pytest.raises(DataError, match=re.escape(f"{tmp_path / 'big.csv'}: 1200 bytes, more than the 1000 this input may hold")):
         ball_csv.read_rows(tmp_path / "big.csv")
+
+
+@pytest.mark.parametrize("points", [27, 40, 52])
+def test_a_series_too_short_for_the_references_autoregression_is_refused_by_prepare_series(points):
+    """27-40 points with series.horizon 5 passed prepare and training, then statsmodels' AutoReg on
+    seq_len lags with a constant failed in evaluate_sine with a traceback."""
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw["series"].update(horizon=5, season=None)
+    p = params.parse(raw)
+    train = int(0.8 * points)
+    with pytest.raises(DataError, match=re.escape(f"short.csv: {points} points are too short for seq_len 20: the references "
+                                                  "fit an autoregression on seq_len lags with a constant, which needs a "
+                                                  f"training part of 2 x seq_len + 2 = 42 points; it has {train}")):
+        data.check_length(np.sin(np.arange(points) / 3.0), p, "short.csv")
+    data.check_length(np.sin(np.arange(53) / 3.0), p, "short.csv")  # 42 training points: evaluate_sine runs

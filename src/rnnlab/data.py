@@ -191,6 +191,12 @@ def check_length(values: np.ndarray, p: Params, source: str) -> None:
             f"{source}: {len(values)} points are too short for seq_len {seq_len}: the training part "
             f"(train_fraction {train_fraction}) has {train}, a window needs seq_len + 1 = {seq_len + 1}"
         )
+    if train < 2 * seq_len + 2:  # else statsmodels failed in evaluate_sine, after all the training
+        raise DataError(
+            f"{source}: {len(values)} points are too short for seq_len {seq_len}: the references fit an "
+            f"autoregression on seq_len lags with a constant, which needs a training part of 2 x seq_len + 2 = "
+            f"{2 * seq_len + 2} points; it has {train} (train_fraction {train_fraction})"
+        )
     if p.sine.data.validation_fraction > 0:
         _check_validation(train, validation_points(len(values), p.sine.data.validation_fraction), seq_len,
                           p.sine.data.validation_fraction, DataError, f"{source}: ")
