@@ -36,8 +36,6 @@ def test_two_machines_push_their_experiments_and_a_third_reports_on_both(repro_d
     assert "3 sequence lengths (5, 10, 20)" in proc.stdout, proc.stdout + proc.stderr
     table = (third.path / "plots/seq_len_study.md").read_text()
     assert all(f"seq_len {n}" in table for n in (5, 10, 20))
-    third.run("dvc", "exp", "apply", "len-10")  # its data came along: models check out of the cache
-    assert (third.path / "models/sine/gru.pt").exists()
     # the study's evidence travels with the table: a clone without a single experiment rebuilds it
     evidence = (third.path / "plots/seq_len_study/seeds.csv").read_text().splitlines()
     assert len(evidence) == 1 + 3 * 4 * 2  # a row per trained model: 3 runs x 4 models x 2 seeds
@@ -48,3 +46,5 @@ def test_two_machines_push_their_experiments_and_a_third_reports_on_both(repro_d
     proc = fourth.run("rnnlab", "report", "--table", "study.md", "--figure", "study.png")
     assert "rebuilding the committed one from plots/seq_len_study/" in proc.stderr, proc.stderr
     assert (fourth.path / "study.md").read_text() == table
+    third.run("dvc", "exp", "apply", "len-10")  # its data came along: models check out of the cache
+    assert (third.path / "models/sine/gru.pt").exists()

@@ -128,6 +128,7 @@ def _wrong_type(hint) -> tuple[object, str]:
         return "abc", "must be a list of seeds or a count, got 'abc'"
     return {
         int: ("abc", "must be an integer, got 'abc'"),
+        params.Seed: ("abc", "must be an integer, got 'abc'"),  # a data seed: an integer in numpy's range
         float: ("abc", "must be a finite number, got 'abc'"),
         bool: ("abc", "must be true or false, got 'abc'"),
         str: (5, "must be a string, got 5"),
@@ -703,7 +704,7 @@ def test_predict_ball_ctrl_c_prints_one_line_and_exits_130(ball_models, monkeypa
     def ctrl_c(prompt=""):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("builtins.input", ctrl_c)
+    monkeypatch.setattr(cli, "read_line", ctrl_c)
     try:
         code, _out, err = predict(ball_models, monkeypatch=monkeypatch, capsys=capsys)
     except KeyboardInterrupt:

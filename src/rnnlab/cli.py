@@ -167,9 +167,11 @@ def report(args) -> int:
         study, evidence = study_report.load_evidence(Path(args.source)), None
         print(f"from {args.source}: {len(study.runs)} runs")
     else:
-        study = study_report.collect(study_report.exp_show(repo, args.all_commits, args.rev), study_report.git_reader(repo))
+        rows = study_report.exp_show(repo, args.all_commits, args.rev)
+        study = study_report.collect(rows, study_report.git_reader(repo))
         evidence = Path(args.evidence) if args.evidence else study_report.evidence_folder(table)
-        if len({run.seq_len for run in study.runs}) < 2 and (repo / study_report.DEFAULT_EVIDENCE).is_dir():
+        experiments = any(commit.get("experiments") for commit in rows if commit.get("rev") != "workspace")
+        if not experiments and (repo / study_report.DEFAULT_EVIDENCE).is_dir():
             # a fresh clone has no experiments: the committed study's evidence still rebuilds it
             print(f"no experiments make a study here; rebuilding the committed one from {study_report.DEFAULT_EVIDENCE}/",
                   file=sys.stderr)
