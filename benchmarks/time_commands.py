@@ -29,6 +29,7 @@ from rnnlab import cpu
 ROOT = Path(__file__).resolve().parents[1]
 WARM_UP = re.compile(r"kernels \((\w+)\) ready in (\d+) s")
 PYTEST = re.compile(r"=+ (.*?) in ([\d.]+)s")
+STATUS = re.compile(r"Every output is the commit's, byte for byte|\d+ committed outputs differ from what this machine made")
 
 
 def timed(command: list[str], cwd: Path) -> dict:
@@ -60,6 +61,9 @@ def main() -> None:
             print(f"make {name}: {results[name]['seconds']} s (load {results[name]['load_before']} -> "
                   f"{results[name]['load_after']})", flush=True)
     warm = {part: int(seconds) for part, seconds in WARM_UP.findall(results["setup"]["output"])}
+    # what `make repro` ends with (rnnlab status): the commit's bytes, or how many files differ
+    status = STATUS.search(results["repro"]["output"])
+    results["repro"]["status"] = status.group(0) if status else "no status line"
     results["setup"]["kernel_warm_up_seconds"] = warm
     if "test" in results and (found := PYTEST.findall(results["test"]["output"])):
         results["test"]["pytest"] = {"summary": found[-1][0], "seconds": round(float(found[-1][1]))}

@@ -346,6 +346,8 @@ def commands(root: Path) -> list[str]:
             what += " (" + " and ".join(f"{part} {minutes(s)}" for part, s in warm.items()) + ", side by side)"
         if pytest := result.get("pytest"):
             what += f": {pytest['summary']}, pytest {minutes(pytest['seconds'])}"
+        if status := result.get("status"):
+            what += f"; then `rnnlab status`: {status}"
         lines.append(row(f"`make {name}`", minutes(result["seconds"]), what,
                          f"{result['load_before']:.2f} / {result['load_after']:.2f}"))
     return lines
