@@ -12,8 +12,10 @@ from conftest import ROOT
 
 
 def copy_docs(dest):
-    """What `rnnlab docs` reads and writes: the pages, the metrics, the study and params.yaml."""
+    """What `rnnlab docs` reads and writes: the pages, the metrics, the study, the benchmarks'
+    results (the measured times and bytes) and params.yaml."""
     shutil.copy2(ROOT / "README.md", dest / "README.md")
+    shutil.copytree(ROOT / "benchmarks/results", dest / "benchmarks/results")
     shutil.copytree(ROOT / "docs", dest / "docs")
     shutil.copytree(ROOT / "metrics", dest / "metrics")
     shutil.copy2(ROOT / "params.yaml", dest / "params.yaml")
