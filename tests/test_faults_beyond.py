@@ -783,7 +783,12 @@ STAGE_THAT_WAITS = """
 import sys, time
 sys.argv = ['waiting_stage.py']
 from rnnlab.stage import run_stage
-run_stage(lambda: time.sleep(60))
+
+def main():
+    print("ready", flush=True)  # past run_stage's start: the request to die with the parent is made
+    time.sleep(60)
+
+run_stage(main)
 """
 
 
@@ -795,7 +800,7 @@ def test_a_stage_is_interrupted_when_the_process_that_started_it_is_killed():
     parent = subprocess.Popen([sys.executable, "-c", starter], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                               env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
     stage_pid = int(parent.stdout.readline())
-    time.sleep(2)  # the stage is waiting in its main()
+    assert parent.stdout.readline().strip() == "ready"  # the stage waits in its main() (however loaded the machine)
     parent.kill()
     parent.wait()
     deadline = time.monotonic() + 20

@@ -176,7 +176,8 @@ _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 def die_with_parent() -> bool:
     """Ask Linux to interrupt this stage (SIGINT: the clean path below) when the process that started
     it dies. Killing `dvc repro` left its stage training on, and the orphan later overwrote the
-    checkpoint a `dvc checkout` had restored. False where there is no prctl (not Linux)."""
+    checkpoint a `dvc checkout` had restored. False where there is no prctl (not Linux). A parent
+    killed before the stage got this far (its first second: imports) is not noticed."""
     try:
         prctl = ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):
