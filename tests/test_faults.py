@@ -38,7 +38,7 @@ from rnnlab import io as rnnlab_io
 from rnnlab.checkpoints import load_checkpoint, save_checkpoint
 from rnnlab.errors import DataError, ParamsError
 from rnnlab.models import ModelConfig, build_reference
-from rnnlab.stage import INTERRUPTED
+from rnnlab.stage import INTERRUPTED, TERMINATED
 
 from conftest import ROOT, ball_models_folder, long_ball, reference_checkpoint, run, tiny, tiny_project
 
@@ -952,9 +952,9 @@ def test_a_killed_workspace_dvc_exp_run_leaves_head_detached_and_the_documented_
         os.kill(killed.pid, signal.SIGKILL)  # dvc alone: its stage must end with it
         killed.wait(timeout=60)
     deadline = time.monotonic() + 20
-    while INTERRUPTED not in log.read_text() and time.monotonic() < deadline:
+    while TERMINATED not in log.read_text() and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert INTERRUPTED in log.read_text(), "the stage trained on after dvc was killed"
+    assert TERMINATED in log.read_text(), "the stage trained on after dvc was killed"
     assert project.run("git", "symbolic-ref", "-q", "HEAD", check=False).returncode != 0, "DVC left HEAD on the branch"
     assert "params.yaml" in project.run("git", "diff", "--cached", "--name-only").stdout
     for command in (("git", "checkout", "-q", "main"), ("git", "reset", "-q"), ("git", "checkout", "HEAD", "--", "params.yaml")):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import logging
 import os
@@ -170,45 +171,70 @@ def absurd_results(headline: dict[str, dict[str, float]], metric: str, reference
 
 
 INTERRUPTED = "interrupted (SIGINT): the stage did not finish; `dvc repro` runs it again"
+TERMINATED = ("terminated (SIGTERM: the process that started it died, or asked it to stop): the stage did not finish; "
+              "`dvc repro` runs it again")
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
-def die_with_parent() -> bool:
-    """Ask Linux to interrupt this stage (SIGINT: the clean path below) when the process that started
-    it dies. Killing `dvc repro` left its stage training on, and the orphan later overwrote the
-    checkpoint a `dvc checkout` had restored. False where there is no prctl (not Linux). A parent
-    killed before the stage got this far (its first second: imports) is not noticed."""
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, taken the way Ctrl-C is: nothing half-written is left (``io.atomic_path``)."""
+
+
+def _terminate(signum, frame):
+    raise Terminated
+
+
+def _parent_death_signal(signum: int) -> bool:
+    """Ask Linux to send ``signum`` (0: nothing) when the process that started this one dies; False
+    where there is no prctl (not Linux)."""
     try:
         prctl = ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):
         return False
+    return prctl(_PR_SET_PDEATHSIG, signum, 0, 0, 0) == 0
+
+
+@contextlib.contextmanager
+def dying_with_parent():
+    """While a stage runs, the death of the process that started it terminates it (SIGTERM, handled
+    as Ctrl-C is). Killing `dvc repro` left its stage training on, and the orphan later overwrote the
+    checkpoint a `dvc checkout` had restored. SIGTERM, not SIGINT: a process started in the
+    background by a non-interactive shell (`nohup dvc repro &`, CI) inherits SIGINT ignored, and
+    Python keeps it so. A parent killed before the stage got this far (its imports) is not noticed."""
+    previous = signal.signal(signal.SIGTERM, _terminate)
     parent = os.getppid()
-    if prctl(_PR_SET_PDEATHSIG, signal.SIGINT, 0, 0, 0) != 0:
-        return False
-    if os.getppid() != parent:  # it died before the request (re-parented since): no signal will come
-        raise KeyboardInterrupt
-    return True
+    try:
+        if _parent_death_signal(signal.SIGTERM) and os.getppid() != parent:
+            raise Terminated  # it died before the request (re-parented since): no signal will come
+        yield
+    finally:
+        _parent_death_signal(0)
+        signal.signal(signal.SIGTERM, previous)
 
 
 def run_stage(main: Callable[[], None]) -> None:
     """Run a stage's ``main``; a user-input error becomes one line on stderr and exit 1, Ctrl-C
-    (SIGINT) one line and exit 130. Every output is written atomically (``io.atomic_path``), so
-    either way no half-written file is left."""
+    (SIGINT) one line and exit 130, SIGTERM (also sent when the process that started the stage dies)
+    one line and exit 143. Every output is written atomically (``io.atomic_path``), so either way no
+    half-written file is left."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    die_with_parent()
     _READ.clear()  # this run's reading and training, not a previous run's in the same process (tests)
     _TRAINING.clear()
     _INPUTS.clear()
     try:
-        main()
-        check_params_unchanged()
-        check_inputs_unchanged()
+        with dying_with_parent():
+            main()
+            check_params_unchanged()
+            check_inputs_unchanged()
     except DivergedError as exc:
         print(f"error: {diverged_line(exc)}", file=sys.stderr)
         sys.exit(1)
     except RnnlabError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)
+    except Terminated:
+        print(TERMINATED, file=sys.stderr)
+        sys.exit(143)
     except KeyboardInterrupt:
         print(INTERRUPTED, file=sys.stderr)
         sys.exit(130)
