@@ -57,8 +57,10 @@ def main() -> None:
         for r, seed in enumerate(seeds):
             predictions[f"{kind}_seed{seed}"] = preds["rollout"][r].double().numpy()
         predictions[kind] = predictions[f"{kind}_seed{seeds[0]}"]  # the first seed's: the texts' run
-    metrics, detail = sine.metrics_files(per_seed, parameters, sine.reference_metrics(p, series), ensembles)
-    for line in absurd_results(metrics["S"], "rollout_mse", "zero", p.sine.models):
+    metrics, detail = sine.metrics_files(per_seed, parameters, sine.reference_metrics(p, series), ensembles,
+                                         headline=sine.HEADLINE[p.series.recipe])
+    medians = {kind: model["median"] for kind, model in detail["models"].items()}
+    for line in absurd_results({**medians, **detail["references"]}, "rollout_mse", "zero", p.sine.models):
         print(line, file=sys.stderr)
     io.write_json(args.detail, detail)
     io.write_json(args.metrics, metrics)

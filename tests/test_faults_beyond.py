@@ -635,10 +635,28 @@ def test_evaluate_sine_warns_of_an_absurd_but_finite_result(series, monkeypatch,
                             monkeypatch=monkeypatch)
     err = capsys.readouterr().err
     assert code == 0, err
-    mse, zero = (rnnlab_io.read_json(series / "metrics.json")["S"][k]["rollout_mse"] for k in ("mlp", "zero"))
+    detail = rnnlab_io.read_json(series / "detail.json")
+    mse, zero = detail["models"]["mlp"]["median"]["rollout_mse"], detail["references"]["zero"]["rollout_mse"]
+    assert rnnlab_io.read_json(series / "metrics.json") == {"S": {"mlp": {"rollout_mse": mse}}}
     assert mse >= 100 * zero
     assert (f"warning: mlp rollout_mse {mse:.4g} is {mse / zero:.3g}x the zero reference's {zero:.4g}: a failed "
             "training (lr too high?), not a forecast") in err.splitlines()
+
+
+@pytest.mark.parametrize(("recipe", "headline"), [("texts", "rollout_mse"), ("forecaster", "backtest_mse")])
+def test_evaluate_sine_declares_one_number_per_model_the_recipe_s_own_test(series, recipe, headline, monkeypatch, capsys):
+    """metrics/sine.json is what `dvc exp show` prints: each model's median seed on the texts' free run, or
+    on the backtest under the forecaster's recipe; the references and every other measure are detail."""
+    params_file(series, sine__models=["mlp"], series__recipe=recipe)
+    assert train_sine(series, "mlp", monkeypatch) == 0
+    code = run_stage_script("evaluate_sine.py", "--series", series / "series.csv", "--data", series / "scaled.csv",
+                            "--scaling", series / "scaling.json", "--models", series / "models", "--histories",
+                            series / "history", "--metrics", series / "metrics.json", "--detail", series / "detail.json",
+                            "--predictions", series / "predictions.csv", "--params", series / "params.yaml",
+                            monkeypatch=monkeypatch)
+    assert code == 0, capsys.readouterr().err
+    median = rnnlab_io.read_json(series / "detail.json")["models"]["mlp"]["median"]
+    assert rnnlab_io.read_json(series / "metrics.json") == {"S": {"mlp": {headline: median[headline]}}}
 
 
 def test_params_that_are_a_device_are_refused(capsys):

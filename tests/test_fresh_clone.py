@@ -48,16 +48,16 @@ def test_where_a_machine_makes_other_bytes_make_repro_says_so_and_the_way_back_k
     fresh = clone(str(other.path), tmp_path / "fresh")
     fresh.run("dvc", "repro")
     status = fresh.run("rnnlab", "status").stdout
-    assert "committed outputs differ from what this machine made" in status and "metrics/sine.json" in status, status
+    assert "committed outputs differ from what this machine made" in status and "metrics/sine_detail.json" in status, status
     assert "git commit -m 'baseline on this machine' -- dvc.lock metrics plots" in status
-    baseline = (fresh.path / "metrics/sine.json").read_text()
+    baseline = (fresh.path / "metrics/sine_detail.json").read_text()
 
     proc = fresh.run("dvc", "exp", "run", "-S", "seq_len=5")
     assert {"train_ball@gru", "train_windows@gru", "generate_ball"}.isdisjoint(stages_run(proc)), "only S's stages rerun"
     fresh.run("git", "checkout", "HEAD", "--", "params.yaml")  # the README's way back
     back = fresh.run("dvc", "repro")
     assert stages_run(back) == {"evaluate_sine"}, back.stdout  # the rest from the run cache: nothing retrains
-    assert (fresh.path / "metrics/sine.json").read_text() == baseline
+    assert (fresh.path / "metrics/sine_detail.json").read_text() == baseline
     assert fresh.run("dvc", "status").stdout.strip() == "Data and pipelines are up to date."
     missing = [out for out in ("models/ball/rnn.pt", "models/sine/gru.pt", "plots/interactive", "data/ball/shards")
                if not (fresh.path / out).exists()]

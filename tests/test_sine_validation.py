@@ -155,7 +155,7 @@ def test_the_step_budget_counts_the_windows_actually_trained_on():
     assert len(result.history["train_loss"]) == round(99 / (700 // 21))  # 33 windows an epoch, not 38
 
 
-def test_validation_mse_is_per_seed_and_median_and_declared_only_with_a_slice():
+def test_validation_mse_is_kept_per_seed_and_as_the_median_and_one_number_per_model_is_declared():
     p = default_params(validation_fraction=0.1)
     values = data.noisy_sine(p.sine.data)
     seeds = list(p.seeds)
@@ -166,9 +166,11 @@ def test_validation_mse_is_per_seed_and_median_and_declared_only_with_a_slice():
     per_seed = sine.seed_metrics(p, values, history, preds, seeds)
     for r, seed in enumerate(seeds):
         assert per_seed[seed]["validation_mse"] == result.history["val_loss"][-1, r].item()
-    metrics, detail = sine.metrics_files({"gru": per_seed}, {"gru": 929}, {"naive": {m: 1.0 for m in sine.HEADLINE}})
-    assert list(metrics["S"]["gru"]) == [*sine.HEADLINE, "validation_mse"]
-    assert list(metrics["S"]["naive"]) == list(sine.HEADLINE)
+    naive = {"rollout_mse": 1.0, "backtest_mse": 1.0}
+    metrics, detail = sine.metrics_files({"gru": per_seed}, {"gru": 929}, {"naive": naive}, headline="backtest_mse")
+    # one declared number per model, the median seed's; the validation score and the references are detail
+    assert metrics == {"S": {"gru": {"backtest_mse": np.median([per_seed[s]["backtest_mse"] for s in seeds])}}}
+    assert detail["references"] == {"naive": naive}
     gru = detail["models"]["gru"]
     assert gru["median"]["validation_mse"] == np.median([per_seed[s]["validation_mse"] for s in seeds])
     assert gru["seeds"]["1"]["validation_mse"] == per_seed[1]["validation_mse"]
@@ -179,7 +181,7 @@ def test_validation_mse_is_per_seed_and_median_and_declared_only_with_a_slice():
     per_seed = sine.seed_metrics(p0, values, history, sine.evaluate(p0, values, data.Scaler(), model, result.state), seeds)
     assert "validation_mse" not in per_seed[0]
     metrics, _ = sine.metrics_files({"gru": per_seed}, {"gru": 929}, {})
-    assert list(metrics["S"]["gru"]) == list(sine.HEADLINE)
+    assert list(metrics["S"]["gru"]) == ["rollout_mse"]  # the texts' free-run test
 
 
 def test_the_validation_curve_is_written_in_the_series_units():
