@@ -139,7 +139,10 @@ def tiny_baseline(tmp_path_factory) -> Path:
     first command. Built once per ``make test``, by whichever pytest-xdist worker asks first,
     under a file lock in the folder the workers share; every test that starts from it gets its
     own copy (``repro_done``)."""
-    shared = tmp_path_factory.getbasetemp().parent  # pytest-N/, above each worker's popen-gwK/
+    # pytest-N/, above each xdist worker's popen-gwK/; without xdist this run's own pytest-N/ (its
+    # parent holds every earlier run's, whose baseline came from other code)
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if "PYTEST_XDIST_WORKER" in os.environ else base
     path = shared / "tiny-baseline" / "project"
     with open(shared / "tiny-baseline.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released on close: the others wait while the first builds

@@ -103,3 +103,20 @@ def test_repro_an_experiment_in_metrics_diff_and_plots_the_way_back_and_a_sweep_
     table = (project.path / "plots/seq_len_study.md").read_text()
     assert "## The sweep: 2 recipes at seq_len 20, chosen on the validation slice" in table
     assert "| validation 0.1 |" in table and "| lr 0.005, validation 0.1 |" in table
+
+
+def test_a_queued_sweep_is_checked_before_it_runs(repro_done):
+    """docs/study.md: `rnnlab report --check` reads what DVC lists of queued experiments (their params)
+    and names the one the study would skip, before `dvc queue start` trains anything."""
+    project = repro_done
+    project.run("dvc", "exp", "run", "--queue", "-n", "q-len5", "-S", "seq_len=5")
+    project.run("dvc", "exp", "run", "--queue", "-n", "q-models", "-S", "seq_len=10", "-S", "sine.models=[gru]")
+    proc = project.run("rnnlab", "report", "--check", check=False)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert sorted(proc.stdout.splitlines()) == ["q-len5: joins the study",
+                                                "q-models: would be skipped: changes more than seq_len: sine.models"]
+    project.run("dvc", "queue", "remove", "q-models")
+    proc = project.run("rnnlab", "report", "--check")
+    assert proc.stdout.splitlines() == ["q-len5: joins the study",
+                                        "all 1 queued experiments join the study: dvc queue start -j 1"]
+    assert project.run("dvc", "exp", "list", "--name-only").stdout.split() == []  # nothing ran

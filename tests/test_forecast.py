@@ -91,6 +91,19 @@ def test_a_history_of_yours_is_read_from_a_zero_state(trained, tmp_path):
     assert (tmp_path / "f.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_a_history_of_yours_is_read_from_the_column_the_model_trained_on_unless_told_otherwise(trained, tmp_path):
+    root, *_ = trained
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["series"]["column"] = "sales"  # as series.column names a user's csv column
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    (tmp_path / "mine.csv").write_text("date,sales\n" + "".join(f"2020-{m:02d},{40 + m}\n" for m in range(1, 13)))
+    common = ["forecast", "--models", str(root / "models"), "--prepared", str(root / "data"), "--params",
+              str(tmp_path / "params.yaml"), "--model", "gru", "--steps", "3", "--history", str(tmp_path / "mine.csv")]
+    assert main([*common, "--out", str(tmp_path / "default.csv")]) == 0
+    assert main([*common, "--column", "sales", "--out", str(tmp_path / "named.csv")]) == 0
+    assert (tmp_path / "default.csv").read_bytes() == (tmp_path / "named.csv").read_bytes()
+
+
 def test_the_summary_is_printed_when_no_file_is_asked(trained, capsys):
     root, *_ = trained
     assert forecast(root, "--model", "mlp", "--steps", "3") == 0

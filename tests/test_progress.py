@@ -1,6 +1,7 @@
 """Progress you can watch: bars that say which experiment and how far early stopping may go;
 the history csv is rewritten while training runs, and ends as before."""
 
+import dataclasses
 import io
 
 import pytest
@@ -171,3 +172,10 @@ def test_bars_are_labelled_with_the_experiment_and_the_model(tmp_path, tiny_para
             (tmp_path / ball_data.shard_name(split, chunk)).write_bytes(ball_data.shard_bytes(shard))
     ball.train(tiny_params, tmp_path, "rnn")
     assert descriptions == ["sine gru", "windows lstm", "random gru", "ball rnn"]
+
+
+def test_a_series_of_yours_is_named_by_its_file_in_the_bars(tiny_params, descriptions):
+    """Experiment S on a user's csv: the bar says `sales gru`, not `sine gru`."""
+    p = dataclasses.replace(tiny_params, series=dataclasses.replace(tiny_params.series, csv_path="data/mine/sales.csv"))
+    sine.train(p, data.noisy_sine(p.sine.data), "gru")
+    assert descriptions == ["sales gru"]

@@ -413,6 +413,37 @@ def test_queued_and_running_experiments_wait_for_their_metrics():
                              ("exp-failed", "failed")]
 
 
+def check(monkeypatch, capsys, rows):
+    from rnnlab import cli
+
+    monkeypatch.setattr(report, "exp_show", lambda repo, all_commits, rev=None: rows)
+    code = cli.main(["report", "--check"])
+    return code, capsys.readouterr()
+
+
+def test_check_says_before_the_queue_runs_which_experiments_would_be_skipped(monkeypatch, capsys):
+    """`rnnlab report --check` reads the queued experiments' params (all DVC knows before they run)
+    and applies the study's rule to them: seq_len, the recipe keys, seeds and origins may vary."""
+    models = run_data(30, params={**PARAMS, "sine": {**PARAMS["sine"], "models": ["gru", "lstm"]}})
+    rows = shown(exp("q-ten", run_data(10), state="queued"), exp("q-models", models, state="queued"),
+                 exp("q-steps", fair(40), state="queued"), exp("done", run_data(50), state="success"))
+    code, out = check(monkeypatch, capsys, rows)
+    assert code == 1
+    assert out.out.splitlines() == ["q-ten: joins the study", "q-models: would be skipped: changes more than seq_len: "
+                                    "sine.models", "q-steps: joins the study"]
+    assert out.err.startswith("error: 1 of 3 queued experiments would be skipped after they ran")
+
+
+def test_check_passes_a_sweep_the_study_can_use_and_says_how_to_start_it(monkeypatch, capsys):
+    code, out = check(monkeypatch, capsys, shown(exp("q-ten", run_data(10), state="queued")))
+    assert code == 0 and out.out.splitlines()[-1] == "all 1 queued experiments join the study: dvc queue start -j 1"
+
+
+def test_check_without_a_queue_says_how_to_queue(monkeypatch, capsys):
+    code, out = check(monkeypatch, capsys, shown(exp("done", run_data(10), state="success")))
+    assert code == 1 and out.err.startswith("error: no queued experiments to check: queue the sweep first")
+
+
 def test_on_a_tie_the_recipe_that_changes_less_is_the_tuned_one():
     same = {"gru": (0.05, 0.04, 0.06), "rnn": (0.9, 0.8, 1.0)}
     study = collect(shown(exp("plain", recipe(20, same)), exp("wider", recipe(20, same, hidden_size=32))))

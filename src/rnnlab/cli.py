@@ -163,6 +163,8 @@ def report(args) -> int:
     from rnnlab import report as study_report
 
     repo, table = Path(args.repo), Path(args.table)
+    if args.check:
+        return check_queue(study_report, repo, args.rev)
     if args.source:
         study, evidence = study_report.load_evidence(Path(args.source)), None
         print(f"from {args.source}: {len(study.runs)} runs")
@@ -188,6 +190,24 @@ def report(args) -> int:
     return 0
 
 
+def check_queue(study_report, repo: Path, rev: str | None) -> int:
+    """`rnnlab report --check`: each queued experiment joins the study, or the reason it would not."""
+    verdicts = study_report.check_queue(study_report.exp_show(repo, False, rev))
+    if not verdicts:
+        raise RnnlabError("no queued experiments to check: queue the sweep first "
+                          "(dvc exp run --queue -S seq_len=10,20,30), then `rnnlab report --check`")
+    for name, why in verdicts:
+        print(f"{name}: {'joins the study' if why is None else 'would be skipped: ' + why}")
+    refused = sum(why is not None for _, why in verdicts)
+    if refused:
+        print(f"error: {refused} of {len(verdicts)} queued experiments would be skipped after they ran; remove them "
+              "(dvc queue remove NAME) and queue them again varying only seq_len, the recipe keys, seeds and "
+              "series.origins", file=sys.stderr)
+        return 1
+    print(f"all {len(verdicts)} queued experiments join the study: dvc queue start -j 1")
+    return 0
+
+
 def forecast(args) -> int:
     from rnnlab import data, io, params, plotting
     from rnnlab import forecast as forecasting
@@ -195,7 +215,8 @@ def forecast(args) -> int:
     if args.steps > MAX_STEPS:
         raise DataError(f"--steps must be at most {MAX_STEPS}, got {args.steps}")
     p = params.load(args.params)
-    history = data.read_user_series(args.history, args.column, p.series.gaps) if args.history else None  # never empty
+    column = args.column if args.column is not None else p.series.column  # by default the one it trained on
+    history = data.read_user_series(args.history, column, p.series.gaps) if args.history else None  # never empty
     if history is not None and len(history) > MAX_HISTORY:
         raise DataError(f"{args.history}: {len(history)} values (at most {MAX_HISTORY}); give the recent ones")
     result = forecasting.forecast(p, Path(args.prepared), Path(args.models), args.model, args.steps, history)
@@ -209,7 +230,7 @@ def forecast(args) -> int:
         shown = p  # the footer names the values continued: --history's, not the training series'
         if args.history:
             continued = f"{args.history} (continued; trained on {p.series.csv_path})"
-            shown = dataclasses.replace(p, series=dataclasses.replace(p.series, csv_path=continued, column=args.column))
+            shown = dataclasses.replace(p, series=dataclasses.replace(p.series, csv_path=continued, column=column))
         figure = plotting.forecast(result.history, frame, args.model, result.seeds, caption=plotting.sine_caption(shown))
         io.save_figure(args.plot, figure)
     if not args.out:
@@ -289,7 +310,8 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--steps", type=int, default=50, help="how many steps to forecast (default %(default)s)")
     f.add_argument("--history", help="a csv of your own recent values to continue instead of the series "
                                      "(one number per line, or name --column)")
-    f.add_argument("--column", help="the column of --history to read, if it has a header row")
+    f.add_argument("--column", help="the column of --history to read (default: series.column, the one the model "
+                                    "trained on; none: one number per line)")
     f.add_argument("--out", help="write every step and seed to this csv instead of printing the summary")
     f.add_argument("--plot", type=figure_path, help="also draw the forecast to this PNG")
     f.add_argument("--models", default="models/sine", help="folder of trained S models (default %(default)s)")
@@ -319,6 +341,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="where to keep the study's per-seed results (default: beside --table, named as it is)")
     r.add_argument("--force", action="store_true",
                    help="overwrite the table and figure even if they hold a study of more trainings")
+    r.add_argument("--check", action="store_true",
+                   help="before `dvc queue start`: say of each queued experiment whether it will join the study "
+                        "(exit 1 if any would be skipped); writes nothing")
     r.set_defaults(run=report)
 
     d = commands.add_parser("docs", help="write the tables of README.md and docs/*.md from metrics/*.json",

@@ -353,6 +353,22 @@ def commands(root: Path) -> list[str]:
     return lines
 
 
+def exp_show_width(root: Path) -> list[str]:
+    """docs/workflow.md: why plain `dvc exp show` folds S's numbers in 200 columns (benchmarks/exp_show_width.py)."""
+    data = io.read_json(root / "benchmarks/results/exp_show_width.json")
+    repo, widths = data["repository"], data["narrowest_terminal_by_folded_columns"]
+    lines = [f"`dvc exp show` here has {repo['all']} columns: {repo['params.yaml leaves']} params (every leaf of "
+             f"params.yaml), {repo['dependencies']} file dependencies, {repo['declared metrics']} declared metrics "
+             f"and {repo['bookkeeping']} of DVC's own. The narrowest terminal in which DVC's table prints an "
+             "experiment's name, date, seq_len and S's four metrics in full, by how many more columns it folds "
+             f"into \"…\" ({data['date']}, `python benchmarks/exp_show_width.py`):", "",
+             row("columns folded", *widths), row("---", *["---:"] * len(widths)),
+             row("narrowest terminal", *widths.values()), "",
+             f"This repository's own `dvc exp show` (the workspace and the commit, no experiment) prints S's four "
+             f"metrics from {data['repository_narrowest_terminal']} columns on."]
+    return lines
+
+
 TABLES: dict[str, Callable[[Path], list[str]]] = {
     "results": results,
     "sine-results": sine_results,
@@ -364,6 +380,7 @@ TABLES: dict[str, Callable[[Path], list[str]]] = {
     "pins": pins,
     "cross-cpu": cross_cpu,
     "commands": commands,
+    "exp-show-width": exp_show_width,
 }
 
 

@@ -243,6 +243,11 @@ class Series:
         """Whether S runs on generate_sine's series, the only one with a known clean signal."""
         return Path(self.csv_path) == Path(GENERATED_SINE)
 
+    @property
+    def name(self) -> str:
+        """How logs call the series: "sine" for generate_sine's, else the csv's file name (``sales``)."""
+        return "sine" if self.is_generated_sine else Path(self.csv_path).stem
+
 
 def _range(value: tuple, key: str, low=None) -> None:
     if len(value) != 2 or value[0] > value[1]:

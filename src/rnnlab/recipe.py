@@ -169,7 +169,7 @@ def train(p: Params, x: np.ndarray, z: np.ndarray, units: Units, kind: str, on_e
     recipe = Training(optimizer="adam", lr=fc.lr, lr_schedule="constant", epochs=fc.epochs, grad_clip=p.sine.train.grad_clip)
     regime = ShuffledWindows(windows, fc.batch_size, p.seeds[0], judge)
     stopping = EarlyStopping("val_loss", fc.patience, mode="min")
-    progress = Progress(recipe.epochs, f"sine {kind} (forecaster)")
+    progress = Progress(recipe.epochs, f"{p.series.name} {kind} (forecaster)")
     def show(epoch: int, row: dict) -> None:
         progress.update(epoch, train=float(np.median(row["train_loss"].numpy())), val=float(np.median(row["val_loss"].numpy())))
 

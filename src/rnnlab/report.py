@@ -228,6 +228,30 @@ def collect(rows: list[dict], read: Callable[..., dict | None]) -> Study:
     return study
 
 
+def check_queue(rows: list[dict]) -> list[tuple[str, str | None]]:
+    """Each queued experiment's name and why ``collect`` would skip it once run (None: it joins).
+
+    Run before ``dvc queue start``: a sweep that varies a param the study cannot compare (say
+    ``sine.models``) is refused in seconds, not after it trained. Only the params are known
+    before a run; its dvc.lock (``provenance``) is checked when the report is written."""
+    found = []
+    for commit in rows:
+        if commit.get("rev") == "workspace":
+            continue
+        base_params = _file_data(commit.get("data") or {}, "params", "params.yaml") or {}
+        for name, _, data, state in _runs_of(commit):
+            if state != "queued":
+                continue
+            params = _file_data(data or {}, "params", "params.yaml")
+            if not params or "seq_len" not in params:
+                found.append((name, "no seq_len in params.yaml"))
+            elif differing := _differences(_sine_params(params), _sine_params(base_params)):
+                found.append((name, f"changes more than seq_len: {', '.join(differing)}"))
+            else:
+                found.append((name, None))
+    return found
+
+
 def _dotted(params: dict, key: str):
     for part in key.split("."):
         params = params.get(part) if isinstance(params, dict) else None

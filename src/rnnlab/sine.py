@@ -48,7 +48,7 @@ def train(p: Params, values: np.ndarray, kind: str, on_epoch: OnEpoch | None = N
         kind, len(windows.inputs), p.seq_len, held_out, len(split.test), parameter_count(cfg), list(p.seeds),
     )
     recipe = dataclasses.replace(p.sine.train, epochs=p.sine.train.epochs_for(len(windows.inputs)))
-    progress = Progress(recipe.epochs, f"sine {kind}")
+    progress = Progress(recipe.epochs, f"{p.series.name} {kind}")
     # opt-in: each window ends in a free run, trained through (closed_loop.py); else teacher forcing
     closed = {"horizon": recipe.horizon} if recipe.closed_loop else {}
     regime = (closed_loop.ClosedLoopWindows if closed else StatefulWindows)(
