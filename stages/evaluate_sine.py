@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rnnlab import data, io, provenance, recipe, sine
+from rnnlab import data, io, provenance, recipe, references, sine
 from rnnlab.checkpoints import load_checkpoint
 from rnnlab.models import parameter_count
 from rnnlab.stage import absurd_results, load_params, run_stage
@@ -57,8 +57,11 @@ def main() -> None:
         for r, seed in enumerate(seeds):
             predictions[f"{kind}_seed{seed}"] = preds["rollout"][r].double().numpy()
         predictions[kind] = predictions[f"{kind}_seed{seeds[0]}"]  # the first seed's: the texts' run
-    metrics, detail = sine.metrics_files(per_seed, parameters, sine.reference_metrics(p, series), ensembles,
+    answers = sine.reference_predictions(p, series)
+    metrics, detail = sine.metrics_files(per_seed, parameters, sine.reference_metrics(p, series, answers), ensembles,
                                          headline=sine.HEADLINE[p.series.recipe])
+    if best := references.best(detail["references"], "rollout_mse"):  # drawn beside the networks' rollouts
+        predictions[f"reference_{best}"] = answers[best]["rollout"]
     medians = {kind: model["median"] for kind, model in detail["models"].items()}
     for line in absurd_results({**medians, **detail["references"]}, "rollout_mse", "zero", p.sine.models):
         print(line, file=sys.stderr)

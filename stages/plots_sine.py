@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from rnnlab import data, io, plotting
+from rnnlab import data, io, plotting, references
 from rnnlab.stage import load_params, run_stage
 
 
@@ -27,15 +27,18 @@ def main() -> None:
     values = data.read_series(args.data)
     boundary = data.split_boundary(len(values), p.sine.data.train_fraction)
     histories = {kind: pd.read_csv(Path(args.histories) / f"{kind}.csv") for kind in p.sine.models}
-    references = io.read_json(args.detail)["references"]
+    refs = io.read_json(args.detail)["references"]
     out, caption = Path(args.out), plotting.sine_caption(p)
     name = "Noisy sine" if p.series.is_generated_sine else Path(p.series.csv_path).stem
     validation = data.validation_points(len(values), p.sine.data.validation_fraction)
     figure = plotting.dataset(values, boundary, name=name, caption=plotting.sine_data_caption(p), validation=validation)
     io.save_figure(out / "sine_data.png", figure)
-    io.save_figure(out / "sine_loss.png", plotting.losses(histories, references, caption=caption))
+    best = references.best(refs, "rollout_mse")
+    shown = None if best is None else (best, f"best classical: {references.NAMES.get(best, best)}")
+    io.save_figure(out / "sine_loss.png", plotting.losses(histories, refs, caption=caption, best=shown))
     preds = pd.read_csv(args.predictions)
-    io.save_figure(out / "sine_predictions.png", plotting.predictions(values, boundary, preds, caption=caption))
+    figure = plotting.predictions(values, boundary, preds, caption=caption, reference_names=references.NAMES)
+    io.save_figure(out / "sine_predictions.png", figure)
 
 
 if __name__ == "__main__":

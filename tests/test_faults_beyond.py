@@ -655,8 +655,14 @@ def test_evaluate_sine_declares_one_number_per_model_the_recipe_s_own_test(serie
                             "--predictions", series / "predictions.csv", "--params", series / "params.yaml",
                             monkeypatch=monkeypatch)
     assert code == 0, capsys.readouterr().err
-    median = rnnlab_io.read_json(series / "detail.json")["models"]["mlp"]["median"]
+    detail = rnnlab_io.read_json(series / "detail.json")
+    median = detail["models"]["mlp"]["median"]
     assert rnnlab_io.read_json(series / "metrics.json") == {"S": {"mlp": {headline: median[headline]}}}
+    # the best classical forecaster's rollout beside the networks' (plots_sine draws it)
+    best = min((name for name in detail["references"] if name not in ("clean_sine", "zero")),
+               key=lambda name: detail["references"][name]["rollout_mse"])
+    header = (series / "predictions.csv").read_text().splitlines()[0].split(",")
+    assert [c for c in header if c.startswith("reference_")] == [f"reference_{best}"]
 
 
 def test_params_that_are_a_device_are_refused(capsys):

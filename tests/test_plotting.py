@@ -227,6 +227,29 @@ def test_sine_test_losses_get_one_panel_per_model_on_a_shared_scale_with_the_ref
         assert {line.get_linestyle() for line in ax.get_lines()} >= {":", "--", "-."}
 
 
+def test_a_reference_far_outside_the_curves_is_left_out_and_the_best_classical_forecaster_is_drawn():
+    """On a series around 3e4, predicting zero scores ~1e9 against curves near 1e6: its line would
+    stretch the log axis over three decades and squash every curve."""
+    histories = {"gru": loss_history(scale=1e6), "rnn": loss_history(scale=2e6)}
+    references = {"zero": {"rollout_mse": 9e8}, "naive": {"rollout_mse": 3e6}, "exp_smoothing": {"rollout_mse": 8e5}}
+    fig = plotting.losses(histories, references, best=("exp_smoothing", "best classical: Holt-Winters"))
+    for ax in fig.axes[1:]:
+        levels = {line.get_label(): line.get_ydata()[0] for line in ax.get_lines() if len(set(line.get_ydata())) == 1}
+        assert "predict zero" not in levels and levels["best classical: Holt-Winters"] == 8e5
+        assert ax.get_ylim()[1] < 1e8
+
+
+def test_the_best_classical_forecaster_is_drawn_beside_every_network_s_rollout():
+    values = np.sin(np.linspace(0, 20, 300))
+    preds = pd.DataFrame({"step": np.arange(240, 300), "truth": values[240:], "gru": values[240:], "rnn": values[240:],
+                          "reference_exp_smoothing": values[240:] * 0.9})
+    axes = plotting.predictions(values, 240, preds, reference_names={"exp_smoothing": "Holt-Winters"}).axes
+    assert len(axes) == 2  # a panel per network, none for the reference
+    for ax in axes:
+        (line,) = [line for line in ax.get_lines() if line.get_label() == "best classical forecaster: Holt-Winters"]
+        np.testing.assert_array_equal(line.get_ydata(), preds["reference_exp_smoothing"])
+
+
 def test_a_gradient_that_underflowed_to_zero_is_a_gap_not_a_plunge():
     frame = pd.DataFrame({"steps_back": np.arange(4), "rnn_initial": [1.0, 1e-20, 0.0, 0.0]})
     fig = plotting.gradient_flow(frame)

@@ -144,3 +144,11 @@ def test_holt_winters_follows_a_trend_and_a_season():
     q = references.questions(144, 120, Series(**{**SERIES.__dict__, "season": 12, "horizon": 12}))
     got = references.exponential_smoothing(series, q, season=12)
     assert np.abs(got["rollout"] - series[121:]).max() < 1.0, got["rollout"] - series[121:]  # a level alone: off by 11
+
+
+def test_the_best_classical_forecaster_is_the_lowest_that_forecasts():
+    """The noise floor (it knows the clean signal) and predicting zero are yardsticks, never the best."""
+    metrics = {"clean_sine": {"rollout_mse": 0.009}, "zero": {"rollout_mse": 0.001}, "naive": {"rollout_mse": 0.5},
+               "exp_smoothing": {"rollout_mse": 0.011}, "arima": {"order": [2, 0, 1]}}
+    assert references.best(metrics, "rollout_mse") == "exp_smoothing"
+    assert references.best({"zero": {"rollout_mse": 1.0}}, "rollout_mse") is None

@@ -87,10 +87,32 @@ def _seed_band(ax, x, frame: pd.DataFrame, column: str, color: str) -> int:
     return len(columns)
 
 
-def _reference_lines(ax, references: dict[str, dict[str, float]], label: bool = True) -> None:
-    for name, (text, style) in REFERENCE_STYLES.items():
-        if name in references:
-            ax.axhline(references[name]["rollout_mse"], color="gray", ls=style, lw=1, label=text if label else None)
+BEST_STYLE = (0, (5, 1, 1, 1, 1, 1))  # the best classical forecaster's line: dash-dot-dot
+SPAN = 10.0  # a reference line further than this factor outside the curves' range is left out
+
+
+def _reference_lines(ax, references: dict[str, dict[str, float]], label: bool = True,
+                     within: tuple[float, float] | None = None, best: tuple[str, str] | None = None) -> None:
+    """The yardsticks' rollout MSE as horizontal lines, and ``best`` (its key, its label) if given.
+    ``within`` (the curves' lowest and highest value): a line far outside it (predicting zero on a
+    series around 3e4) is left out, since the log axis would stretch to it and squash the curves."""
+    styles = {name: (text, style) for name, (text, style) in REFERENCE_STYLES.items() if name in references}
+    if best is not None and best[0] in references and best[0] not in styles:
+        styles[best[0]] = (best[1], BEST_STYLE)
+    for name, (text, style) in styles.items():
+        value = references[name]["rollout_mse"]
+        if within is not None and not within[0] / SPAN <= value <= within[1] * SPAN:
+            continue
+        ax.axhline(value, color="gray" if name in REFERENCE_STYLES else "0.15", ls=style, lw=1,
+                   label=text if label else None)
+
+
+def _curves_range(histories: dict[str, pd.DataFrame], column: str) -> tuple[float, float] | None:
+    """The lowest and highest positive finite value of ``column`` and its seeds' columns, over every model."""
+    values = np.concatenate([history[[column, *seed_columns(history, column)]].to_numpy(float).ravel()
+                             for history in histories.values()])
+    values = values[np.isfinite(values) & (values > 0)]
+    return (float(values.min()), float(values.max())) if len(values) else None
 
 
 # --- params captions (duck-typed on rnnlab.params' dataclasses) ----------------------------------
@@ -240,7 +262,8 @@ def _all_models_panel(ax, histories: dict[str, pd.DataFrame], x: str, column: st
 
 
 def _per_model_panels(fig, histories: dict[str, pd.DataFrame], x: str, column: str, ylabel: str,
-                      references: dict[str, dict[str, float]] | None = None) -> int:
+                      references: dict[str, dict[str, float]] | None = None,
+                      best: tuple[str, str] | None = None) -> int:
     """One small log panel per model, all on one scale: the median of ``column`` and the band
     from the best to the worst seed, so no model's band hides another's; the reference lines in
     each. Returns the number of seeds."""
@@ -250,12 +273,12 @@ def _per_model_panels(fig, histories: dict[str, pd.DataFrame], x: str, column: s
     grid = fig.subplots(rows, cols, sharex=True, sharey=True, squeeze=False).ravel()
     for spare in grid[count:]:
         spare.remove()
-    axes, seeds = grid[:count], 0
+    axes, seeds, within = grid[:count], 0, _curves_range(histories, column)
     for k, (ax, (kind, history)) in enumerate(zip(axes, histories.items())):
         color = _color(kind)
         seeds = max(seeds, _seed_band(ax, history[x], history, column, color))
         ax.plot(history[x], history[column], color=color, label=f"{kind.upper()} median")
-        _reference_lines(ax, references or {})
+        _reference_lines(ax, references or {}, within=within, best=best)
         ax.set(yscale="log")
         ax.set_title(kind.upper(), fontsize="medium")
         if k + cols >= count:  # no panel below it
@@ -270,26 +293,32 @@ def _per_model_panels(fig, histories: dict[str, pd.DataFrame], x: str, column: s
 
 
 def losses(histories: dict[str, pd.DataFrame], references: dict[str, dict[str, float]], *,
-           caption: str | None = None) -> Figure:
+           caption: str | None = None, best: tuple[str, str] | None = None) -> Figure:
     """Left: train loss per epoch of every model (median over seeds, band best to worst seed).
     Right: the rollout test MSE, one small panel per model on one shared scale, so the bands do
-    not hide each other, with the reference lines in each."""
+    not hide each other, with the reference lines in each, and ``best``'s (the best classical
+    forecaster: its key in ``references``, its label)."""
     fig = new_figure((13, 2.6 * math.ceil(len(histories) / 2) + 1.4), caption)
     left, right = fig.subfigures(1, 2, width_ratios=(1, 1.5))
     train_ax = left.subplots()
     seeds = _all_models_panel(train_ax, histories, "epoch", "train_loss")
     train_ax.set(ylabel="train MSE", title=f"Train loss (mean over windows)\n{_spread_text(seeds)}")
     tidy_log_axis(train_ax)
-    seeds = _per_model_panels(right, histories, "epoch", "test_loss", "rollout test MSE", references)
+    seeds = _per_model_panels(right, histories, "epoch", "test_loss", "rollout test MSE", references, best)
     right.suptitle(f"Test: free-running rollout MSE\n{_spread_text(seeds)}")
     return fig
 
 
+REFERENCE_PREFIX = "reference_"  # a predictions column of a classical forecaster's (evaluate_sine: the best's)
+
+
 def predictions(values: np.ndarray, boundary: int, preds: pd.DataFrame, context: int = 100, *,
-                caption: str | None = None) -> Figure:
+                caption: str | None = None, reference_names: dict[str, str] | None = None) -> Figure:
     """Rollout predictions over the true series: one panel per model, every seed faint, the
-    first seed (the texts' run) bold."""
-    kinds = [c for c in preds.columns if c not in ("step", "truth") and "_seed" not in c]
+    first seed (the texts' run) bold; a ``reference_<name>`` column (the best classical
+    forecaster's rollout) dashed in every panel, named by ``reference_names``."""
+    refs = [c for c in preds.columns if c.startswith(REFERENCE_PREFIX)]
+    kinds = [c for c in preds.columns if c not in ("step", "truth", *refs) and "_seed" not in c]
     fig = new_figure((12, 2.4 * len(kinds) + 0.6), caption)
     axes = fig.subplots(len(kinds), 1, sharex=True, squeeze=False)[:, 0]
     start = max(0, boundary - context)
@@ -300,9 +329,13 @@ def predictions(values: np.ndarray, boundary: int, preds: pd.DataFrame, context:
         for column in seed_columns(preds, kind):
             ax.plot(preds.step, preds[column], color=_color(kind), lw=0.8, alpha=0.35)
         ax.plot(preds.step, preds[kind], color=_color(kind), lw=2, label=f"{kind.upper()}, first seed (faint: the others)")
-        drawn = preds[[c for c in preds.columns if c == kind or c.startswith(f"{kind}_seed")]].to_numpy(float)
+        for column in refs:
+            name = column.removeprefix(REFERENCE_PREFIX)
+            ax.plot(preds.step, preds[column], color="0.15", lw=1.2, ls="--",
+                    label=f"best classical forecaster: {(reference_names or {}).get(name, name)}")
+        drawn = preds[[c for c in preds.columns if c == kind or c.startswith(f"{kind}_seed") or c in refs]].to_numpy(float)
         ax.set(ylabel="value", ylim=_padded(values[start:], 0.15, 0.3, drawn))  # room for the legend above
-        ax.legend(loc="upper left", fontsize="small")
+        ax.legend(loc="upper left", fontsize="small", ncol=3)
     axes[0].set_title("Free-running predictions over the test range (each fed its own output); left of the line: training data")
     axes[-1].set_xlabel("time step")
     return fig

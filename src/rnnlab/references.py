@@ -24,6 +24,20 @@ from rnnlab.params import Series
 
 # Forecaster: (values known so far, steps) -> forecast of the next ``steps`` values
 Forecaster = Callable[[np.ndarray, int], np.ndarray]
+# How a person calls each reference (tables, plot legends)
+NAMES = {"linear_ar": "linear AR, no constant (the texts')", "autoreg": "AutoReg with a constant",
+         "exp_smoothing": "Holt-Winters", "seasonal_naive": "seasonal naive", "arima": "ARIMA", "naive": "naive",
+         "zero": "predict zero", "clean_sine": "the clean sine (noise floor)"}
+# Yardsticks, not forecasters: the noise floor needs the clean signal, and zero is a scale
+YARDSTICKS = ("clean_sine", "zero")
+
+
+def best(metrics: dict[str, dict], measure: str) -> str | None:
+    """The classical forecaster with the lowest ``measure`` in ``metrics`` (name -> its metrics),
+    the yardsticks aside; None if none has it."""
+    found = {name: m[measure] for name, m in metrics.items()
+             if name not in YARDSTICKS and isinstance(m, dict) and isinstance(m.get(measure), (int, float))}
+    return min(found, key=found.get) if found else None
 
 
 @dataclass(frozen=True)

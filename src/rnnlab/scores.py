@@ -16,12 +16,11 @@ from pathlib import Path
 import numpy as np
 
 from rnnlab.errors import DataError
+from rnnlab.references import NAMES
 
 MEASURES = ("backtest_mse", "rollout_mse", "one_step_mse", "backtest_mase", "rollout_mase", "one_step_mase",
             "backtest_mae", "rollout_mae", "one_step_mae")
-REFERENCES = {"linear_ar": "linear AR, no constant (the texts')", "autoreg": "AutoReg with a constant",
-              "exp_smoothing": "Holt-Winters", "seasonal_naive": "seasonal naive", "arima": "ARIMA", "naive": "naive",
-              "zero": "predict zero", "clean_sine": "the clean sine (noise floor)"}
+REFERENCES = NAMES
 NAME_WIDTH = 40
 
 

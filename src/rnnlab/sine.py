@@ -214,11 +214,13 @@ def reference_predictions(p: Params, values: np.ndarray) -> dict[str, dict[str, 
     return references.all_references(values, questions(p, values), p.series, p.seq_len, clean)
 
 
-def reference_metrics(p: Params, values: np.ndarray) -> dict[str, dict[str, float]]:
-    """Each reference's MSE/MAE/RMSE/MASE per question, in float64."""
+def reference_metrics(p: Params, values: np.ndarray,
+                      predictions: dict[str, dict[str, np.ndarray]] | None = None) -> dict[str, dict[str, float]]:
+    """Each reference's MSE/MAE/RMSE/MASE per question, in float64 (of ``predictions``, if the
+    caller has ``reference_predictions`` already)."""
     truth, scale = truths(p, values, torch.float64), mase_scale(p, values)
     result = {}
-    for name, answers in reference_predictions(p, values).items():
+    for name, answers in (predictions or reference_predictions(p, values)).items():
         result[name] = {}
         for question, pred in answers.items():
             if question not in truth:  # not an answer: ARIMA's chosen order, kept beside its metrics
