@@ -40,7 +40,8 @@ def main() -> None:
         metrics[kind] = {f"{gate}_mean": float(np.median(activation.mean(1).numpy())) for gate, activation in gates.items()}
     io.write_json(args.metrics, {"gates": metrics})  # prefixed: no name collides with another file's
     io.write_text(args.curves, frame.to_csv(index=False))
-    io.save_figure(args.figure, plotting.gates(frame, caption=plotting.sine_caption(p)))
+    caption = plotting.sine_caption(p, models=list(metrics))  # the gated models only
+    io.save_figure(args.figure, plotting.gates(frame, caption=caption))
 
 
 if __name__ == "__main__":

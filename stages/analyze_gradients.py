@@ -50,7 +50,8 @@ def main() -> None:
     io.write_json(args.metrics, {"gradients": metrics})  # prefixed: no name collides with another file's
     # a gradient that underflowed to exactly 0 is written as a gap: a log axis has no place for it
     io.write_text(args.curves, curves.replace(0.0, np.nan).to_csv(index=False))
-    io.save_figure(args.figure, plotting.gradient_flow(curves, caption=plotting.gradient_caption(p)))
+    caption = plotting.gradient_caption(p, models=list(metrics))  # the recurrent models only
+    io.save_figure(args.figure, plotting.gradient_flow(curves, caption=caption))
 
 
 if __name__ == "__main__":

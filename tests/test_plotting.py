@@ -102,6 +102,12 @@ def test_every_experiments_caption_names_its_sequence_length_seeds_and_recipe(p)
     assert plotting.sine_data_caption(p).startswith(f"sine.data: {p.sine.data.points} points")
 
 
+def test_a_figure_without_an_mlp_names_no_mlp_widths(p):
+    assert "MLP 32-16" in plotting.sine_caption(p)
+    assert "MLP" not in plotting.sine_caption(p, models=["lstm", "gru"])  # the gates' figure
+    assert "MLP" not in plotting.gradient_caption(p, models=["rnn", "lstm", "gru"])
+
+
 def test_caption_follows_the_params():
     raw = copy.deepcopy(yaml.safe_load((ROOT / "params.yaml").read_text()))
     raw.update(seq_len=7, seeds=[0, 3])

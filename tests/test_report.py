@@ -244,6 +244,23 @@ def test_study_figure_is_captioned_with_the_params_its_runs_share():
     assert "lr 5e-4" in text and text.endswith("runs: exp-ten, aaaaaaa, exp-thirty")
 
 
+def test_the_study_caption_names_a_step_budget_only_where_a_run_had_one(monkeypatch):
+    monkeypatch.setitem(PARAMS["sine"]["train"], "epochs", 150)
+    closed = collect(shown(exp("cl-ten", closed_loop_run(10)), exp("cl-forty", closed_loop_run(40))))
+    assert "· 150 epochs ·" in report.caption(report.protocols(closed))  # a horizon, not a budget
+    fair_runs = collect(shown(exp("fair-ten", fair(10)), exp("fair-forty", fair(40))))
+    assert "· 150 epochs or a step budget ·" in report.caption(report.protocols(fair_runs))
+
+
+def test_a_model_that_never_holds_is_named_in_the_hold_panel_not_drawn_at_zero():
+    """The RNN's free runs (0.5-1.2) never get below predict zero / 10 (0.052); the GRU's (0.02) do."""
+    study = collect(shown(exp("exp-ten", run_data(10)), exp("exp-thirty", run_data(30))))
+    fig = report.figure(report.protocols(study), study.models)
+    (hold,) = [ax for ax in fig.axes if ax.get_title().startswith("Hold rate")]
+    assert [text.get_text() for text in hold.texts] == ["0% at every length: RNN"]
+    assert hold.get_legend_handles_labels()[1] == ["GRU"]
+
+
 def test_without_experiments_it_says_how_to_make_them(tmp_path):
     study = collect(shown())
     with pytest.raises(RnnlabError, match=r"dvc exp run --queue evaluate_sine -S seq_len=5,10,20,30,40,50"):

@@ -174,7 +174,9 @@ def sine_data_caption(p) -> str:
             f" · {_fractions(d)}")
 
 
-def sine_caption(p) -> str:
+def sine_caption(p, models=None) -> str:
+    """S's params in one line; ``models``: those the figure draws, if not all of sine.models (the
+    MLP's widths are named only where an MLP is drawn)."""
     s, series = p.sine, _own_series(p)
     data = (f"data: {s.data.points} points, noise {short_number(s.data.noise)}" if series is None
             else f"data: {series.csv_path}{', ' + series.column if series.column else ''}")
@@ -187,7 +189,8 @@ def sine_caption(p) -> str:
         training = (f"forecaster recipe: stride {f.stride}, batch {f.batch_size}, adam lr {short_number(f.lr)}, "
                     f"<= {f.epochs} epochs, patience {f.patience}" + ("" if transform == "none" else f", transform {transform}"))
         sampling = ""
-    return (f"seq_len={p.seq_len} · {seeds_text(p.seeds)} · {_architecture(s.model, s.models)} · {training}"
+    architecture = _architecture(s.model, s.models if models is None else models)
+    return (f"seq_len={p.seq_len} · {seeds_text(p.seeds)} · {architecture} · {training}"
             f"{sampling} · {data}, {_fractions(s.data)}")
 
 
@@ -201,8 +204,8 @@ def ball_caption(p) -> str:
             f" · positions / {short_number(b.prepare.scale)}")
 
 
-def gradient_caption(p) -> str:
-    return f"{sine_caption(p)} · analysis.window={p.analysis.window} training steps"
+def gradient_caption(p, models=None) -> str:
+    return f"{sine_caption(p, models)} · analysis.window={p.analysis.window} training steps"
 
 
 def windows_caption(p) -> str:

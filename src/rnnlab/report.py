@@ -650,8 +650,9 @@ def caption(groups: dict[str, dict[int, Run]]) -> str:
         parts.append(f"hidden {model['hidden_size']}" + (f" x {layers} layers" if layers > 1 else ""))
     if "lr" in train:
         parts.append(f"{train.get('optimizer', '')} lr {short_number(float(train['lr']))}".lstrip())
-    if "epochs" in train:
-        parts.append(f"{train['epochs']} epochs" + (" or a step budget" if len(groups) > 1 or TEXTS not in groups else ""))
+    if "epochs" in train:  # a run of the fair protocol trains to its step budget instead
+        budget = any("sine.train.steps" in run.recipe for run in runs.values())
+        parts.append(f"{train['epochs']} epochs" + (" or a step budget" if budget else ""))
     # a sweep has dozens of runs: name them only while the caption stays one readable line
     parts.append("runs: " + ", ".join(runs) if len(runs) <= CAPTION_RUNS else f"{len(runs)} runs")
     return " · ".join(parts)
@@ -733,18 +734,30 @@ def _yerr(cells: np.ndarray) -> np.ndarray:
 
 
 def _hold_panel(ax, groups: dict[str, dict[int, Run]], models: list[str], lengths: list[int]) -> None:
-    """The hold rate of each model (color) and protocol (line style), with its Wilson interval."""
+    """The hold rate of each model (color) and protocol (line style), with its Wilson interval.
+    A model and protocol that never holds, at any length, is named in a note instead: a dozen
+    lines stacked at 0% would hide each other and say nothing more."""
+    never: dict[str, list[str]] = {}
     for (protocol, runs), (style, _, alpha) in zip(groups.items(), PROTOCOL_STYLES):
         for model in models:
             present = [s for s in runs if model in runs[s].per_seed]
             rates = np.array([hold_rate(runs[s], model) for s in present]) * 100  # (lengths, 3) in %
+            if not present or not rates[:, 0].any():
+                never.setdefault(model, []).append(protocol)
+                continue
             ax.errorbar(present, rates[:, 0], yerr=_yerr(rates), fmt=style,
                         color=_color(model), alpha=alpha, ms=4, capsize=2, lw=1,
                         label=f"{model.upper()}" + ("" if protocol == TEXTS else f" ({protocol})"))
     ax.set(xticks=lengths, ylim=(-3, 103), xlabel="seq_len (input steps per training window)", ylabel="seeds that hold (%)")
     ax.set_title(f"Hold rate: free run MSE below predict zero / {1 / stats.HOLD_FRACTION:.0f}, 95% interval",
                  fontsize="medium")
-    ax.legend(fontsize="xx-small", ncols=max(1, len(groups)), loc="best")
+    if never:
+        named = [model.upper() + ("" if len(protocols) == len(groups) else f" ({', '.join(protocols)})")
+                 for model, protocols in never.items()]
+        ax.text(0.99, 0.97, "0% at every length: " + "; ".join(named), transform=ax.transAxes, ha="right", va="top",
+                fontsize="x-small", wrap=True)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize="xx-small", ncols=max(1, len(groups)), loc="center right")
 
 
 def _backtest_panel(ax, groups: dict[str, dict[int, Run]], models: list[str], lengths: list[int]) -> None:
