@@ -9,6 +9,8 @@ import yaml
 from rnnlab import params, sine
 from rnnlab.errors import ParamsError
 
+from conftest import ROOT
+
 
 def load_with(tmp_path, default_params, edit):
     data = copy.deepcopy(default_params)
@@ -149,3 +151,19 @@ def test_seeds_are_bounded_so_that_each_names_one_generator_state(tmp_path, defa
     with pytest.raises(ParamsError) as caught:
         load_with(tmp_path, default_params, edit)
     assert str(caught.value).endswith(message)
+
+
+def test_dvc_exp_run_set_changes_only_the_line_it_sets(tmp_path):
+    """`dvc exp run -S seq_len=30` writes params.yaml back through DVC's YAML round trip, which writes
+    a null as an empty value: params.yaml is written that way already, so the diff is one line."""
+    from dvc.utils.serialize import modify_yaml
+
+    before = (ROOT / "params.yaml").read_text()
+    written = tmp_path / "params.yaml"
+    written.write_text(before)
+    with modify_yaml(written) as loaded:
+        loaded["seq_len"] = 30
+    after = written.read_text().splitlines()
+    assert len(after) == len(before.splitlines())
+    changed = [line for line, new in zip(before.splitlines(), after) if line != new]
+    assert [line.split("#")[0].split() for line in changed] == [["seq_len:", "20"]], changed
