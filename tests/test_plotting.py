@@ -245,6 +245,16 @@ def test_a_reference_far_outside_the_curves_is_left_out_and_the_best_classical_f
         assert ax.get_ylim()[1] < 1e8
 
 
+def test_the_validation_curve_that_judged_the_epochs_is_drawn_where_a_slice_was_held_out():
+    with_slice = loss_history()
+    with_slice["val_loss"] = with_slice["test_loss"] * 0.5
+    fig = plotting.losses({"gru": with_slice, "rnn": loss_history()}, REFERENCES)
+    gru, rnn = fig.axes[1:]
+    (validation,) = [line for line in gru.get_lines() if line.get_label() == "validation, median"]
+    np.testing.assert_array_equal(validation.get_ydata(), with_slice["val_loss"])
+    assert not [line for line in rnn.get_lines() if line.get_label() == "validation, median"]
+
+
 def test_the_best_classical_forecaster_is_drawn_beside_every_network_s_rollout():
     values = np.sin(np.linspace(0, 20, 300))
     preds = pd.DataFrame({"step": np.arange(240, 300), "truth": values[240:], "gru": values[240:], "rnn": values[240:],

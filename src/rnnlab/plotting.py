@@ -88,6 +88,7 @@ def _seed_band(ax, x, frame: pd.DataFrame, column: str, color: str) -> int:
 
 
 BEST_STYLE = (0, (5, 1, 1, 1, 1, 1))  # the best classical forecaster's line: dash-dot-dot
+VALIDATION = "val_loss"  # a history's validation curve, where a slice is held out
 SPAN = 10.0  # a reference line further than this factor outside the curves' range is left out
 
 
@@ -281,6 +282,8 @@ def _per_model_panels(fig, histories: dict[str, pd.DataFrame], x: str, column: s
         color = _color(kind)
         seeds = max(seeds, _seed_band(ax, history[x], history, column, color))
         ax.plot(history[x], history[column], color=color, label=f"{kind.upper()} median")
+        if VALIDATION in history:  # a held-out slice: the curve that judged the epochs (early stopping's)
+            ax.plot(history[x], history[VALIDATION], color=color, ls="--", lw=1, label="validation, median")
         _reference_lines(ax, references or {}, within=within, best=best)
         ax.set(yscale="log")
         ax.set_title(kind.upper(), fontsize="medium")
@@ -289,7 +292,7 @@ def _per_model_panels(fig, histories: dict[str, pd.DataFrame], x: str, column: s
             ax.xaxis.set_tick_params(labelbottom=True)
         if k % cols == 0:
             ax.set_ylabel(ylabel)
-    if references:
+    if references or any(VALIDATION in history for history in histories.values()):
         axes[0].legend(fontsize="x-small", loc="lower left")
     tidy_log_axis(axes[0])  # the panels share one y axis
     return seeds
