@@ -153,17 +153,17 @@ def test_seeds_are_bounded_so_that_each_names_one_generator_state(tmp_path, defa
     assert str(caught.value).endswith(message)
 
 
-def test_dvc_exp_run_set_changes_only_the_line_it_sets(tmp_path):
-    """`dvc exp run -S seq_len=30` writes params.yaml back through DVC's YAML round trip, which writes
-    a null as an empty value: params.yaml is written that way already, so the diff is one line."""
-    from dvc.utils.serialize import modify_yaml
+def test_dvc_exp_run_set_changes_only_the_lines_it_sets(tmp_path):
+    """`dvc exp run -S` writes params.yaml back through DVC's own round trip (apply_overrides:
+    hydra, then ruamel), which writes every list in block style and a null as an empty value.
+    params.yaml is written in that form already, so an override's diff is the keys it sets."""
+    from dvc.utils.hydra import apply_overrides
 
     before = (ROOT / "params.yaml").read_text()
     written = tmp_path / "params.yaml"
     written.write_text(before)
-    with modify_yaml(written) as loaded:
-        loaded["seq_len"] = 30
-    after = written.read_text().splitlines()
-    assert len(after) == len(before.splitlines())
-    changed = [line for line, new in zip(before.splitlines(), after) if line != new]
-    assert [line.split("#")[0].split() for line in changed] == [["seq_len:", "20"]], changed
+    apply_overrides(written, ["seq_len=20"])  # the value it has
+    assert written.read_text() == before
+    apply_overrides(written, ["seq_len=30", "series.column=SUNACTIVITY", "series.arima_order=null"])
+    gone = [line for line in before.splitlines() if line not in written.read_text().splitlines()]
+    assert [line.split("#")[0].strip() for line in gone] == ["seq_len: 20", "column:", "- 2", "- 0", "- 1"], gone
