@@ -7,6 +7,7 @@ import torch
 import yaml
 
 from rnnlab import data, evaluation, io, provenance, sine
+from rnnlab import forecast as forecasting
 from rnnlab.checkpoints import save_checkpoint, stack_checkpoint
 from rnnlab.cli import main
 from rnnlab.forecast import continue_series, load_model
@@ -102,6 +103,36 @@ def test_a_history_of_yours_is_read_from_the_column_the_model_trained_on_unless_
     assert main([*common, "--out", str(tmp_path / "default.csv")]) == 0
     assert main([*common, "--column", "sales", "--out", str(tmp_path / "named.csv")]) == 0
     assert (tmp_path / "default.csv").read_bytes() == (tmp_path / "named.csv").read_bytes()
+
+
+@pytest.mark.parametrize(("csv", "after"), [
+    ("YEAR,SUNACTIVITY\n1700,5\n1701,11\n1702,16\n", [1703, 1704]),             # years, as integers
+    ("month,co2\n1958-11,313\n1958-12,315\n1959-01,315\n", ["1959-02", "1959-03"]),  # across a year's end
+    ("day,x\n2024-02-27,1\n2024-02-28,2\n2024-02-29,3\n", ["2024-03-01", "2024-03-02"]),
+    ("year,x\n2000,1\n2005,2\n2010,3\n", [2015, 2020]),
+], ids=["years", "months", "days", "every five years"])
+def test_a_column_of_evenly_stepping_times_is_continued_as_the_csv_writes_it(tmp_path, csv, after):
+    (tmp_path / "s.csv").write_text(csv)
+    column = csv.split("\n")[0].split(",")[1]
+    assert forecasting.calendar(tmp_path / "s.csv", column).after(2) == after
+
+
+@pytest.mark.parametrize("csv", ["when,x\n2024-01-01,1\n2024-01-05,2\n2024-03-01,3\n",  # no one step
+                                 "id,x\n3,1\n1,2\n2,3\n", "x\n1\n2\n3\n"])
+def test_without_evenly_stepping_times_steps_stay_numbered(tmp_path, csv):
+    (tmp_path / "s.csv").write_text(csv)
+    assert forecasting.calendar(tmp_path / "s.csv", "x") is None
+    assert forecasting.calendar(tmp_path / "s.csv", None) is None  # one number per line
+
+
+def test_the_forecast_of_a_dated_history_is_dated(trained, tmp_path, capsys):
+    root, *_ = trained
+    (tmp_path / "mine.csv").write_text("month,sales\n" + "".join(f"2020-{m:02d},{40 + m}\n" for m in range(1, 13)))
+    assert forecast(root, "--model", "gru", "--steps", "2", "--history", str(tmp_path / "mine.csv"), "--column",
+                    "sales") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["step", "month", "median", "min", "max"]
+    assert [line.split()[:2] for line in lines[1:]] == [["1", "2021-01"], ["2", "2021-02"]]
 
 
 def test_the_summary_is_printed_when_no_file_is_asked(trained, capsys):

@@ -103,6 +103,37 @@ def test_units_are_fitted_on_the_transformed_training_part_only(default_params):
     assert units.scaler.mean == pytest.approx(train.mean()) and units.scaler.std == pytest.approx(train.std())
 
 
+class WindowsCut(Exception):
+    """Raised by the recorder once the training windows are cut: nothing needs to train."""
+
+
+@pytest.mark.parametrize("transform", ["none", "diff", "seasonal_diff", "log"])
+def test_no_training_window_reads_a_value_of_the_validation_slice(default_params, transform, monkeypatch):
+    """The validation backtests judge the epochs: a window that had trained on their values would
+    flatter them. Changing every value from the slice's start on leaves the windows as they were."""
+    p = params(default_params, transform=transform, scaling="none")  # no scaler fitted over the slice
+    x = trend_and_season()
+    start = recipe.validation_start(p, len(x))
+    cut = []
+
+    def record(z, seq_len, stride):
+        cut.append(recipe_strided(z, seq_len, stride))
+        raise WindowsCut
+
+    recipe_strided = recipe.strided_windows
+    monkeypatch.setattr(recipe, "strided_windows", record)
+    for series in (x, np.concatenate([x[:start], x[start:] * 7])):
+        units = recipe.Units.fit(series, p)
+        with pytest.raises(WindowsCut):
+            recipe.train(p, series, units.to_model(series), units, "gru")
+    before, after = cut
+    assert torch.equal(before.inputs, after.inputs) and torch.equal(before.targets, after.targets)
+    # and they reach the slice: the last target is the value just before it (z's start - lag - 1)
+    units = recipe.Units.fit(x, p)
+    last = units.to_model(x)[start - 1 - units.transform.lag]
+    assert before.targets[-1, -1, 0].item() == pytest.approx(float(last))
+
+
 def test_training_keeps_each_replicas_best_validation_weights(default_params):
     p = params(default_params, transform="seasonal_diff")
     x = trend_and_season()

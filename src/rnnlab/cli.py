@@ -223,7 +223,9 @@ def forecast(args) -> int:
     if not all(math.isfinite(v) for v in result.runs.flat):  # the loader refuses NaN weights; an overflow is left
         raise DataError(f"{Path(args.models) / args.model}.pt: the forecast overflows (NaN or infinity); "
                         "retrain the model or shorten --steps")
-    frame = result.frame()
+    # the steps' times, where the csv continued has a column of them (a month, a year)
+    times = forecasting.calendar(args.history or p.series.csv_path, column)
+    frame = result.frame(times)
     if args.out:
         io.write_text(args.out, frame.to_csv(index=False))
     if args.plot:
@@ -234,7 +236,8 @@ def forecast(args) -> int:
         figure = plotting.forecast(result.history, frame, args.model, result.seeds, caption=plotting.sine_caption(shown))
         io.save_figure(args.plot, figure)
     if not args.out:
-        print(frame[["step", "median", "min", "max"]].to_string(index=False, float_format=lambda v: f"{v:.6g}"))
+        columns = ["step", *([times.name] if times else []), "median", "min", "max"]
+        print(frame[columns].to_string(index=False, float_format=lambda v: f"{v:.6g}"))
     else:
         print(f"{args.model}: {len(frame)} steps -> {args.out}" + (f", {args.plot}" if args.plot else ""))
     return 0

@@ -142,6 +142,11 @@ def parse_column(text: str, column: str, source: str = "<series>", gaps: str = "
 MAX_CSV_BYTES = 64 << 20  # a series csv of more is refused: 3 million values of 20 characters
 
 
+def csv_text(path: str | Path) -> str:
+    """A csv's text, read as ``read_user_series`` reads it (UTF-8, a BOM dropped, size bounded)."""
+    return _decode(Path(path))
+
+
 def _decode(path: Path) -> str:
     """The file's text as UTF-8 (a leading byte-order mark dropped); missing, a folder, not a
     regular file, over ``MAX_CSV_BYTES`` or another encoding: one named error."""

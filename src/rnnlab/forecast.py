@@ -7,6 +7,9 @@ honest uncertainty band: five trainings that differ only in their torch seed dis
 
 from __future__ import annotations
 
+import csv
+import io
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,19 +24,67 @@ from rnnlab.params import Params
 
 
 @dataclass(frozen=True)
+class Calendar:
+    """A csv's column of times that step evenly (years 1700, 1701, ...; months 1958-03, 1958-04, ...)."""
+    name: str                           # the column's header: month, YEAR
+    times: tuple                        # its values, as read
+    step: int | None = None             # integer times: the step between two
+    format: str | None = None           # dates: their strftime format
+    freq: object = None                 # dates: pandas' frequency (a DateOffset)
+
+    def after(self, steps: int) -> list:
+        """The ``steps`` times after the last one, written as the csv writes them."""
+        if self.step is not None:
+            return [self.times[-1] + self.step * k for k in range(1, steps + 1)]
+        last = pd.to_datetime(self.times[-1], format=self.format)
+        return list(pd.date_range(last, periods=steps + 1, freq=self.freq)[1:].strftime(self.format))
+
+
+DATE_FORMATS = ("%Y-%m-%d", "%Y-%m", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%d.%m.%Y", "%m/%d/%Y", "%d/%m/%Y")
+
+
+def calendar(path: str | Path, column: str | None) -> Calendar | None:
+    """The first column of a headed csv, beside ``column``, whose values are times stepping evenly
+    (integers with one step, or dates of one pandas frequency); None if the csv has none."""
+    if column is None:  # one number per line: no times to continue
+        return None
+    rows = list(csv.reader(io.StringIO(data.csv_text(path))))
+    header = [name.strip() for name in rows[0]]
+    for index, name in enumerate(header):
+        values = [row[index].strip() for row in rows[1:] if len(row) == len(header)]
+        if name == column or len(values) < 3 or len(values) != len(rows) - 1:
+            continue
+        if all(re.fullmatch(r"-?\d+", v) for v in values):
+            steps = set(np.diff([int(v) for v in values]).tolist())
+            if len(steps) == 1 and next(iter(steps)) > 0:
+                return Calendar(name, tuple(int(v) for v in values), step=next(iter(steps)))
+            continue
+        for fmt in DATE_FORMATS:
+            try:
+                parsed = pd.to_datetime(values, format=fmt)
+            except (ValueError, TypeError):
+                continue
+            freq = pd.DatetimeIndex(parsed, freq="infer").freq  # None where no one frequency fits
+            if freq is not None:
+                return Calendar(name, tuple(values), format=fmt, freq=freq)
+    return None
+
+
+@dataclass(frozen=True)
 class Forecast:
     history: np.ndarray      # the values the forecast continues, in the series' units
     seeds: list[int]
     runs: np.ndarray         # (seeds, steps), in the series' units
 
-    def frame(self) -> pd.DataFrame:
-        """One row per step: median, min, max over seeds, then every seed's value."""
-        frame = pd.DataFrame({
-            "step": np.arange(1, self.runs.shape[1] + 1),
-            "median": np.median(self.runs, axis=0),
-            "min": self.runs.min(axis=0),
-            "max": self.runs.max(axis=0),
-        })
+    def frame(self, times: Calendar | None = None) -> pd.DataFrame:
+        """One row per step (and its time, after ``times``' last): median, min, max over seeds,
+        then every seed's value."""
+        frame = pd.DataFrame({"step": np.arange(1, self.runs.shape[1] + 1)})
+        if times is not None:
+            frame[times.name] = times.after(self.runs.shape[1])
+        frame["median"] = np.median(self.runs, axis=0)
+        frame["min"] = self.runs.min(axis=0)
+        frame["max"] = self.runs.max(axis=0)
         for seed, run in zip(self.seeds, self.runs):
             frame[f"seed{seed}"] = run
         return frame
