@@ -103,7 +103,7 @@ def test_units_are_fitted_on_the_transformed_training_part_only(default_params):
     assert units.scaler.mean == pytest.approx(train.mean()) and units.scaler.std == pytest.approx(train.std())
 
 
-class WindowsCut(Exception):
+class WindowsCutError(Exception):
     """Raised by the recorder once the training windows are cut: nothing needs to train."""
 
 
@@ -118,13 +118,13 @@ def test_no_training_window_reads_a_value_of_the_validation_slice(default_params
 
     def record(z, seq_len, stride):
         cut.append(recipe_strided(z, seq_len, stride))
-        raise WindowsCut
+        raise WindowsCutError
 
     recipe_strided = recipe.strided_windows
     monkeypatch.setattr(recipe, "strided_windows", record)
     for series in (x, np.concatenate([x[:start], x[start:] * 7])):
         units = recipe.Units.fit(series, p)
-        with pytest.raises(WindowsCut):
+        with pytest.raises(WindowsCutError):
             recipe.train(p, series, units.to_model(series), units, "gru")
     before, after = cut
     assert torch.equal(before.inputs, after.inputs) and torch.equal(before.targets, after.targets)
