@@ -187,3 +187,15 @@ def test_the_figures_caption_names_the_forecaster_recipe(default_params):
     assert "forecaster recipe: stride 1, batch 32, adam lr 3e-3, <= 6 epochs, patience 2, transform diff" in caption
     assert "150 epochs" not in caption
     assert "forecaster" not in plotting.sine_caption(parse(default_params))
+
+
+@pytest.mark.parametrize(("key", "value"), [("horizon", 5), ("sampling", 0.5)])
+def test_a_texts_recipe_key_the_forecaster_would_ignore_is_refused(default_params, key, value):
+    """sine.train.horizon (the closed loop) and .sampling (scheduled sampling) shape the texts' training
+    only: under the forecaster's recipe a run would be labelled with them and trained without."""
+    train = {**default_params["sine"]["train"], key: value}
+    raw = {**default_params, "sine": {**default_params["sine"], "train": train}}
+    parse(raw)  # the texts' recipe reads it
+    raw["series"] = {**default_params["series"], "recipe": "forecaster"}
+    with pytest.raises(ParamsError, match=rf"sine\.train\.{key} {value} has no effect under series\.recipe: forecaster"):
+        parse(raw)

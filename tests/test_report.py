@@ -1,6 +1,7 @@
 """`rnnlab report` on a fabricated set of experiments, as `dvc exp show --json` lists them."""
 
 import copy
+import dataclasses
 import hashlib
 import subprocess
 import sys
@@ -535,3 +536,24 @@ def test_comparisons_use_holm_within_each_family_and_the_sign_test_against_the_a
     gru_ar = next(f for f in ar if f.first == "GRU at 10")
     assert gru_ar.result.test == "sign test" and gru_ar.result.beats == 1.0
     assert gru_ar.result.p == pytest.approx(2 / 2**12)
+
+
+def test_the_backtest_is_compared_with_the_linear_ar_s_backtest_not_its_rollout():
+    """Each network's backtest MSE against the AR's backtest MSE at the same lags (a sign test of its
+    seeds); the AR's rollout (0.05 here) is another question and must not stand in."""
+    def with_backtest(seq_len):
+        run = run_data(seq_len)
+        for seeds in run["detail"]["models"].values():
+            for number, seed in seeds["seeds"].items():
+                seed["backtest_mse"] = 0.01 * (int(number) + 1)  # 0.01, 0.02, 0.03
+        run["detail"]["references"] = {**REFERENCES, "linear_ar": {"rollout_mse": 0.05, "backtest_mse": 0.025}}
+        return run
+
+    study = collect(shown(exp("exp-ten", with_backtest(10)), base=20))
+    study.runs = [run for run in study.runs if run.seq_len == 10]  # the commit's run has no backtest
+    study.runs.append(dataclasses.replace(study.runs[0], name="exp-thirty", seq_len=30))
+    families = report.comparisons(report.protocols(study), study.models, "backtest_mse")
+    (ar,) = [f for name, f in families.items() if "linear AR" in name]
+    assert {finding.medians[1] for finding in ar} == {0.025}
+    gru = next(f for f in ar if f.first == "GRU at 10")
+    assert gru.medians[0] == 0.02 and gru.result.beats == pytest.approx(2 / 3)  # seeds 0.01, 0.02 below 0.025

@@ -51,3 +51,19 @@ def test_the_command_on_the_committed_run_fits_120_columns_and_marks_the_lowest(
         candidates |= {scores.REFERENCES[name]: r[measure] for name, r in detail["references"].items() if name != "clean_sine"}
         best = min(candidates, key=candidates.get)
         assert f"* the lowest {measure}: {best} (" in out, out
+
+
+def test_each_network_is_set_against_the_best_classical_forecaster_seed_by_seed():
+    """Holt-Winters (0.028) is the best reference (the noise floor is no forecaster): the GRU's seeds
+    0.02 and 0.03, 0.04 put 1 of 3 below it; the sign test's p is the binomial's (scipy's own)."""
+    from scipy.stats import binomtest
+
+    lines = scores.against_best_reference(DETAIL, "backtest_mse")
+    assert lines[0].startswith("Against the best classical forecaster, Holt-Winters (0.028)")
+    gru = next(line for line in lines if line.split()[0] == "GRU")
+    assert gru.startswith("  GRU   median 0.03 [95% interval ")
+    assert gru.endswith(f"1 of 3 seeds below (sign test p = {binomtest(1, 3, 0.5).pvalue:.2g})")
+    low, high = (float(x) for x in gru.split("[95% interval ")[1].split("]")[0].split(", "))
+    assert 0.02 <= low <= 0.03 <= high <= 0.04
+    mlp = next(line for line in lines if line.split()[0] == "MLP")
+    assert mlp.endswith(f"0 of 2 seeds below (sign test p = {binomtest(0, 2, 0.5).pvalue:.2g})")

@@ -190,3 +190,20 @@ def test_the_validation_curve_is_written_in_the_series_units():
     plain, scaled = sine.history_frame(result, list(p.seeds)), sine.history_frame(result, list(p.seeds), unit=4.0)
     for column in ("val_loss", "val_loss_seed0", "val_loss_seed1"):
         np.testing.assert_array_equal(scaled[column], plain[column] * 4.0)
+
+
+@pytest.mark.parametrize("horizon", [None, 3])
+def test_sine_train_horizon_switches_training_to_the_closed_loop(horizon, monkeypatch):
+    """The wiring: sine.train.horizon k trains each window's last k predictions free-running
+    (closed_loop.ClosedLoopWindows, with that k); unset, the texts' teacher forcing."""
+    built = []
+
+    class Recorded(sine.closed_loop.ClosedLoopWindows):
+        def __init__(self, *args, **kwargs):
+            built.append(kwargs["horizon"])
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(sine.closed_loop, "ClosedLoopWindows", Recorded)
+    p = with_train(default_params(), horizon=horizon)
+    sine.train(p, data.noisy_sine(p.sine.data), "gru")
+    assert built == ([] if horizon is None else [3])

@@ -261,10 +261,13 @@ def docs(args: argparse.Namespace) -> int:
 def scores(args: argparse.Namespace) -> int:
     from rnnlab import scores as board
 
-    found = board.scores(board.read_detail(args.detail, args.rev, args.repo), args.measure)
+    detail = board.read_detail(args.detail, args.rev, args.repo)
+    found = board.scores(detail, args.measure)
     where = f"{args.rev}:{args.detail}" if args.rev else args.detail
     print(f"Experiment S ({where}), every forecaster by {args.measure}, lowest first:\n")
     print(board.render(found, args.measure))
+    if against := board.against_best_reference(detail, args.measure):
+        print("\n" + "\n".join(against))
     return 0
 
 

@@ -403,6 +403,12 @@ class Params:
     def check(self, at: str) -> None:
         _positive(self.seq_len, "seq_len")
         _positive(self.threads, "threads")
+        if self.series.recipe == "forecaster":  # recipe.py trains teacher-forced minibatches: neither is read
+            for key, value in (("horizon", self.sine.train.horizon), ("sampling", self.sine.train.sampling)):
+                if value:
+                    raise ParamsError(f"sine.train.{key} {value} has no effect under series.recipe: forecaster (its "
+                                      f"windows train teacher-forced in minibatches); set sine.train.{key} back, or "
+                                      "use series.recipe: texts")
         if (self.sine.train.horizon or 0) > self.seq_len:
             raise ParamsError(f"sine.train.horizon ({self.sine.train.horizon}) must be at most seq_len ({self.seq_len}): "
                               "the free run is the end of one training window")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rnnlab import references, stats
 from rnnlab.errors import DataError
 from rnnlab.references import NAMES
 
@@ -74,6 +75,25 @@ def scores(detail: dict, measure: str) -> list[Score]:
         if isinstance(reference, dict) and measure in reference:
             found.append(Score(REFERENCES.get(name, name), "reference", reference[measure], floor=name == "clean_sine"))
     return sorted(found, key=lambda s: (s.value, s.floor))
+
+
+def against_best_reference(detail: dict, measure: str) -> list[str]:
+    """Each network's seeds against the best classical forecaster's ``measure``: the median with its
+    95% bootstrap interval, and how many seeds are below the reference (the sign test: exact
+    two-sided binomial p). A claim that a network beats a reference is one this table makes."""
+    name = references.best(detail.get("references") or {}, measure)
+    if name is None:
+        return []
+    value = detail["references"][name][measure]
+    lines = [f"Against the best classical forecaster, {NAMES.get(name, name)} ({value:.5g}): each network's seeds"]
+    for kind, model in detail["models"].items():
+        seeds = [s[measure] for s in (model.get("seeds") or {}).values() if measure in s]
+        median, low, high = stats.bootstrap_median(seeds)
+        test = stats.against_value(seeds, value)
+        below, n = test.below
+        lines.append(f"  {kind.upper():<5} median {median:.5g} [95% interval {low:.5g}, {high:.5g}]: {below} of {n} seeds "
+                     f"below (sign test p = {test.p:.2g})")
+    return lines
 
 
 def render(found: list[Score], measure: str) -> str:
