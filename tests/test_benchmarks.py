@@ -74,3 +74,26 @@ def test_the_series_contest_reads_two_series_not_in_the_box_from_statsmodels_and
     assert [cell.strip() for cell in rows["autoreg"]] == ["0.260", "3.832"], proc.stdout
     assert [cell.strip() for cell in rows["arima"]] == ["0.554 (2, 1, 2)", "4.552 (2, 1, 0)"], proc.stdout
     assert re.fullmatch(r" \d+\.\d{3} / \d+\.\d{3} \(\d+ s\) ", rows["rnn"][0]), proc.stdout
+
+
+def test_the_series_contest_runs_on_a_csv_of_yours_and_sets_each_network_against_the_best_reference(tmp_path):
+    """`bench_series.py --csv my.csv --column sales`: the contest of docs/series.md on a user's own
+    series, the same table as the named ones (here elec_equip, written out as a user's csv)."""
+    from rnnlab import datasets
+
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["series"]["forecaster"].update(epochs=2, patience=1)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    (tmp_path / "orders.csv").write_text(datasets.packaged_csv("elec_equip"))
+    proc = run([sys.executable, str(ROOT / "benchmarks/bench_series.py"), "--csv", str(tmp_path / "orders.csv"),
+                "--column", "STS.M.I7.W.TOVT.NS0016.4.000", "--season", "12", "--transform", "diff", "--models", "rnn",
+                "--params", str(tmp_path / "params.yaml"), "--seeds", "2"], ROOT)
+    rows = {line.split("|")[1].strip(): line.split("|")[2] for line in proc.stdout.splitlines() if line.startswith("| ")}
+    assert rows["backtest MASE: networks median seed / ensemble"].strip() == "orders"
+    assert rows["autoreg"].strip() == "0.260", proc.stdout  # as --series elec_equip gives it (docs/series.md)
+    against = [line for line in proc.stdout.splitlines() if line.startswith("orders: ")]
+    head = re.fullmatch(r"orders: Against the best classical forecaster, AutoReg with a constant \((\S+)\): each "
+                        r"network's seeds", against[0])
+    assert head and round(float(head.group(1)), 3) == 0.260, proc.stdout  # the table's AutoReg
+    assert re.fullmatch(r"orders: RNN +median \S+ \[95% interval \S+, \S+\]: \d of 2 seeds below \(sign test p = \S+\)",
+                        against[1]), proc.stdout
