@@ -67,3 +67,17 @@ def test_each_network_is_set_against_the_best_classical_forecaster_seed_by_seed(
     assert 0.02 <= low <= 0.03 <= high <= 0.04
     mlp = next(line for line in lines if line.split()[0] == "MLP")
     assert mlp.endswith(f"0 of 2 seeds below (sign test p = {binomtest(0, 2, 0.5).pvalue:.2g})")
+
+
+def test_the_run_s_network_is_chosen_on_validation_never_on_the_test_range():
+    """The MLP is worse on the test backtest, but better on the validation slice: it is the run's
+    forecaster, and the line set against the reference is marked for it, not the GRU's."""
+    detail = json.loads(json.dumps(DETAIL))
+    for kind, validation in (("gru", (0.3, 0.2, 0.4)), ("mlp", (0.1, 0.25))):
+        for seed, value in zip(detail["models"][kind]["seeds"].values(), validation):
+            seed["validation_mse"] = value
+    assert scores.chosen_on_validation(detail) == "mlp"  # medians 0.175 against 0.3
+    lines = scores.against_best_reference(detail, "backtest_mse")
+    assert [line.split()[1] for line in lines if line.startswith("> ")] == ["MLP", "the"]
+    assert lines[-1].endswith("(never the test range): MLP")
+    assert scores.chosen_on_validation(DETAIL) is None  # no slice held out: nothing to choose by

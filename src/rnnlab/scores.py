@@ -77,6 +77,21 @@ def scores(detail: dict, measure: str) -> list[Score]:
     return sorted(found, key=lambda s: (s.value, s.floor))
 
 
+SELECTION = "validation_mse"  # what a run's network forecaster is chosen by: never the test range
+
+
+def chosen_on_validation(detail: dict) -> str | None:
+    """The model whose median seed has the lowest validation MSE (the slice before the test range
+    that early stopping judged), or None where no slice was held out. Picking the best of the
+    networks on the test range would flatter it: this is the run's one network forecaster."""
+    medians = {}
+    for kind, model in detail["models"].items():
+        values = [s[SELECTION] for s in (model.get("seeds") or {}).values() if SELECTION in s]
+        if values:
+            medians[kind] = float(np.median(values))
+    return min(medians, key=medians.get) if medians else None
+
+
 def against_best_reference(detail: dict, measure: str) -> list[str]:
     """Each network's seeds against the best classical forecaster's ``measure``: the median with its
     95% bootstrap interval, and how many seeds are below the reference (the sign test: exact
@@ -86,13 +101,17 @@ def against_best_reference(detail: dict, measure: str) -> list[str]:
         return []
     value = detail["references"][name][measure]
     lines = [f"Against the best classical forecaster, {NAMES.get(name, name)} ({value:.5g}): each network's seeds"]
+    chosen = chosen_on_validation(detail)
     for kind, model in detail["models"].items():
         seeds = [s[measure] for s in (model.get("seeds") or {}).values() if measure in s]
         median, low, high = stats.bootstrap_median(seeds)
         test = stats.against_value(seeds, value)
         below, n = test.below
-        lines.append(f"  {kind.upper():<5} median {median:.5g} [95% interval {low:.5g}, {high:.5g}]: {below} of {n} seeds "
-                     f"below (sign test p = {test.p:.2g})")
+        lines.append(f"{'> ' if kind == chosen else '  '}{kind.upper():<5} median {median:.5g} [95% interval {low:.5g}, "
+                     f"{high:.5g}]: {below} of {n} seeds below (sign test p = {test.p:.2g})")
+    if chosen is not None:
+        lines.append(f"> the run's network forecaster, chosen by the lowest median {SELECTION} (never the test range): "
+                     f"{chosen.upper()}")
     return lines
 
 
