@@ -38,7 +38,7 @@ import pandas as pd
 import torch
 import yaml
 
-from rnnlab import data, datasets, evaluation, recipe, references
+from rnnlab import data, datasets, evaluation, recipe, references, stats
 from rnnlab.params import parse
 
 # each series as the docs' one command runs it (docs/series.md)
@@ -67,7 +67,7 @@ def score(p, x: np.ndarray, runs: np.ndarray) -> dict[str, float]:
     scale = evaluation.naive_scale(x[: q.boundary])
     per_seed = evaluation.scores(torch.from_numpy(runs), truth, scale)["mase"].numpy()
     ensemble = evaluation.scores(torch.from_numpy(np.median(runs, 0))[None], truth, scale)["mase"].item()
-    return {"mase_median_seed": float(np.median(per_seed)), "mase_ensemble": ensemble}
+    return {"mase_median_seed": float(np.median(per_seed)), "mase_ensemble": ensemble, "per_seed": per_seed.tolist()}
 
 
 def rnnlab_run(p, x: np.ndarray, kind: str):
@@ -130,6 +130,7 @@ def main() -> None:
         runs, seconds, epochs = darts_run(p, x, kind, list(range(args.darts_seeds)))
         rows.append({"forecaster": f"darts RNNModel {kind.upper()}", "seeds": args.darts_seeds, **score(p, x, runs),
                      "seconds": seconds, "seconds_per_seed": seconds / args.darts_seeds, "epochs": epochs})
+    seeds_of = {row["forecaster"]: row.pop("per_seed") for row in rows}
     frame = pd.DataFrame(rows)
     buffer = io.StringIO()
     frame.to_markdown(buffer, index=False, floatfmt=".3g") if _has_tabulate() else frame.to_string(buffer, index=False)
@@ -140,6 +141,13 @@ def main() -> None:
         print(f"{kind}: rnnlab {peer['seconds_per_seed'] / ours['seconds_per_seed']:.1f}x faster per seed, "
               f"MASE {ours['mase_median_seed']:.3f} (median seed) / {ours['mase_ensemble']:.3f} (ensemble) "
               f"vs darts {peer['mase_median_seed']:.3f}")
+        a, b = seeds_of[f"rnnlab {kind}"], seeds_of[f"darts RNNModel {kind.upper()}"]
+        if min(len(a), len(b)) > 1:  # seeds on both sides: the study's test (one darts seed is no sample)
+            test = stats.compare(a, b)
+            (median_a, low_a, high_a), (median_b, low_b, high_b) = stats.bootstrap_median(a), stats.bootstrap_median(b)
+            print(f"{kind}: rnnlab median seed {median_a:.3f} [95% interval {low_a:.3f}, {high_a:.3f}] ({len(a)} seeds) vs "
+                  f"darts {median_b:.3f} [{low_b:.3f}, {high_b:.3f}] ({len(b)} seeds): P(an rnnlab seed is below a darts "
+                  f"seed) = {test.beats:.2f}, Mann-Whitney p = {test.p:.2g}")
 
 
 def _has_tabulate() -> bool:

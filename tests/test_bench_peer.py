@@ -35,3 +35,4 @@ def test_the_score_is_the_backtest_mase_of_the_median_seed_and_of_the_ensemble(b
     per_seed = np.abs(runs - truth).mean((1, 2)) / scale
     assert got["mase_median_seed"] == pytest.approx(np.median(per_seed), rel=1e-12)
     assert got["mase_ensemble"] == pytest.approx(np.abs(np.median(runs, 0) - truth).mean() / scale, rel=1e-12)
+    np.testing.assert_allclose(got["per_seed"], per_seed, rtol=1e-12)  # what the seed-by-seed comparison reads

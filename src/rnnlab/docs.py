@@ -369,6 +369,18 @@ def exp_show_width(root: Path) -> list[str]:
     return lines
 
 
+def series_contest(root: Path) -> list[str]:
+    """docs/series.md: the contest on five series at 30 seeds (benchmarks/bench_series.py's output)."""
+    lines = io.read_text(root / "benchmarks/results/series_30seeds.md").splitlines()
+    table = [line for line in lines if line.startswith("|")]
+    against = [line for line in lines if ": " in line and not line.startswith(("|", "#"))]
+    if not table or not against:
+        raise DataError(f"{root / 'benchmarks/results/series_30seeds.md'}: no table or no seed lines; run "
+                        "`python benchmarks/bench_series.py --series sunspots,co2,nile,elec_equip,gdp --seeds 30`")
+    return [*table, "", "Each network's 30 seeds against each series' best classical forecaster (the script's own "
+            "lines; `>` marks the network chosen on the validation slice):", "", "```", *against, "```"]
+
+
 TABLES: dict[str, Callable[[Path], list[str]]] = {
     "results": results,
     "sine-results": sine_results,
@@ -381,6 +393,7 @@ TABLES: dict[str, Callable[[Path], list[str]]] = {
     "cross-cpu": cross_cpu,
     "commands": commands,
     "exp-show-width": exp_show_width,
+    "series-contest": series_contest,
 }
 
 
