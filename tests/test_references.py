@@ -67,7 +67,7 @@ def test_naive_repeats_the_last_known_value_and_seasonal_naive_the_last_season()
     assert seasonal["rollout"].tolist() == list(np.arange(61.0, 81.0)[:19])        # the last season again
 
 
-@pytest.mark.parametrize("name", ["autoreg", "exp_smoothing", "arima"])
+@pytest.mark.parametrize("name", ["autoreg", "exp_smoothing", "arima", "ets", "autoreg_aic", "combination"])
 def test_a_forecast_from_an_origin_uses_no_value_after_it(name):
     """Changing every value after the first origin changes nothing of that origin's forecast:
     the fit sees the training part only, the conditioning the values up to the origin."""
@@ -82,7 +82,7 @@ def test_a_forecast_from_an_origin_uses_no_value_after_it(name):
     assert not np.allclose(cut["backtest"][1], whole["backtest"][1])  # later origins do see them
 
 
-@pytest.mark.parametrize("name", ["naive", "autoreg", "exp_smoothing", "arima"])
+@pytest.mark.parametrize("name", ["naive", "autoreg", "exp_smoothing", "arima", "ets", "autoreg_aic", "combination"])
 def test_every_reference_answers_every_question_in_the_networks_shapes(name):
     series = damped_oscillation() + np.sin(np.arange(200))
     q = references.questions(200, 160, SERIES)
@@ -152,3 +152,60 @@ def test_the_best_classical_forecaster_is_the_lowest_that_forecasts():
                "exp_smoothing": {"rollout_mse": 0.011}, "arima": {"order": [2, 0, 1]}}
     assert references.best(metrics, "rollout_mse") == "exp_smoothing"
     assert references.best({"zero": {"rollout_mse": 1.0}}, "rollout_mse") is None
+
+
+def test_ets_takes_the_form_of_lowest_aic_and_forecasts_as_statsmodels_fitted_on_the_training_part():
+    """An independent fit of every form by statsmodels itself: the lowest AIC's forecast from the
+    training part's end is the rollout; conditioning on later values never refits."""
+    import itertools
+
+    from statsmodels.tsa.exponential_smoothing.ets import ETSModel
+
+    t = np.arange(144.0)
+    series = 0.5 * t + 3 * np.sin(2 * np.pi * t / 12) + np.random.default_rng(4).normal(0, 0.3, 144)
+    fits = {}
+    for (trend, damped), seasonal in itertools.product(((None, False), ("add", False), ("add", True)), ("add", None)):
+        shape = {"trend": trend, "damped_trend": damped, "seasonal": seasonal, "seasonal_periods": 12 if seasonal else None}
+        fits[trend, damped, seasonal] = ETSModel(series[:120], error="add", initialization_method="heuristic",
+                                                 **shape).fit(disp=False)
+    best = min(fits.values(), key=lambda fitted: fitted.aic)
+    # a backtest origin at the training part's last point: the forecast of the fit itself
+    at_the_end = references.Questions(boundary=120, origins=(119,), horizon=12)
+    got = references.ets(series, at_the_end, season=12)
+    np.testing.assert_allclose(got["backtest"][0], best.forecast(12), rtol=1e-10)
+    others = [fitted for fitted in fits.values() if fitted is not best]
+    assert all(np.abs(got["backtest"][0] - fitted.forecast(12)).max() > 1e-6 for fitted in others)
+
+
+def test_autoreg_by_aic_takes_statsmodels_order_and_says_how_many_lags():
+    from statsmodels.tsa.ar_model import AutoReg, ar_select_order
+
+    series = damped_oscillation() + np.random.default_rng(5).normal(0, 0.05, 200)
+    lags = len(ar_select_order(series[:160], maxlag=10, trend="c", ic="aic").ar_lags)
+    at_the_end = references.Questions(boundary=160, origins=(159,), horizon=10)
+    got = references.autoreg_by_aic(series, at_the_end, max_lags=10)
+    assert got["lags"].tolist() == [lags] and 1 <= lags <= 10
+    fitted = AutoReg(series[:160], lags=lags, trend="c").fit()
+    np.testing.assert_allclose(got["backtest"][0], fitted.forecast(10), rtol=1e-10)
+
+
+def test_the_combination_is_the_per_step_median_of_ets_arima_and_autoreg_by_aic():
+    series = damped_oscillation() + np.sin(np.arange(200))
+    q = references.questions(200, 160, SERIES)
+    found = references.all_references(series, q, SERIES, lags=4, clean=None)
+    for question in ("rollout", "one_step", "backtest"):
+        parts = np.stack([found[name][question] for name in ("ets", "arima", "autoreg_aic")])
+        np.testing.assert_array_equal(found["combination"][question], np.median(parts, axis=0))
+
+
+def test_a_training_part_too_short_for_a_seasonal_ets_gets_the_forms_it_can_fit():
+    """statsmodels' heuristic initial season needs two whole seasons: 20 points of a 12-step season
+    have one and a bit. The seasonal forms are skipped, not the run."""
+    from statsmodels.tsa.exponential_smoothing.ets import ETSModel
+
+    series = np.sin(np.arange(30.0)) + 0.1 * np.arange(30)
+    with pytest.raises(ValueError):
+        ETSModel(series[:20], error="add", seasonal="add", seasonal_periods=12, initialization_method="heuristic")
+    q = references.Questions(boundary=20, origins=(20,), horizon=5)
+    got = references.ets(series, q, season=12)
+    assert got is not None and got["rollout"].shape == (9,) and np.isfinite(got["rollout"]).all()

@@ -27,7 +27,8 @@ Forecaster = Callable[[np.ndarray, int], np.ndarray]
 # How a person calls each reference (tables, plot legends)
 NAMES = {"linear_ar": "linear AR, no constant (the texts')", "autoreg": "AutoReg with a constant",
          "exp_smoothing": "Holt-Winters", "seasonal_naive": "seasonal naive", "arima": "ARIMA", "naive": "naive",
-         "zero": "predict zero", "clean_sine": "the clean sine (noise floor)"}
+         "zero": "predict zero", "clean_sine": "the clean sine (noise floor)", "ets": "ETS, its form by AIC",
+         "autoreg_aic": "AutoReg, its lags by AIC", "combination": "median of ETS, ARIMA and AutoReg by AIC"}
 # Yardsticks, not forecasters: the noise floor needs the clean signal, and zero is a scale
 YARDSTICKS = ("clean_sine", "zero")
 
@@ -162,6 +163,84 @@ def exponential_smoothing(values: np.ndarray, q: Questions, season: int | None) 
     return answers(values, q, lambda data, steps: refilter(data).forecast(steps), one_step)
 
 
+# ETS's forms tried: additive errors, no trend / a trend / a damped trend, with and without an
+# additive season (where the series has one). Initial states by statsmodels' heuristic, so every
+# form's AIC counts the same kind of parameters (the smoothing constants), and a season of 200
+# points costs no 200-parameter fit.
+ETS_FORMS = tuple({"trend": trend, "damped_trend": damped}
+                  for trend, damped in ((None, False), ("add", False), ("add", True)))
+
+
+def ets(values: np.ndarray, q: Questions, season: int | None) -> dict[str, np.ndarray] | None:
+    """statsmodels' ETSModel, the form (``ETS_FORMS``, with or without the season) of lowest AIC on
+    the training part: what forecast's ``ets()`` does, restricted to additive errors. A form the
+    training part is too short for (the heuristic's initial season needs two) is skipped; None if
+    every form is."""
+    ETSModel = _statsmodels("statsmodels.tsa.exponential_smoothing.ets", "ETSModel")
+    train = values[: q.boundary]
+    seasons = ({"seasonal": "add", "seasonal_periods": season}, {"seasonal": None}) if season else ({"seasonal": None},)
+    best = None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # convergence chatter on short series; the fit is still used
+        for form in ETS_FORMS:
+            for seasonal in seasons:
+                shape = {"error": "add", **form, **seasonal}
+                try:
+                    fitted = ETSModel(train, initialization_method="heuristic", **shape).fit(disp=False)
+                except (ValueError, np.linalg.LinAlgError):
+                    continue
+                if np.isfinite(fitted.aic) and (best is None or fitted.aic < best[0]):
+                    best = (fitted.aic, shape, fitted)
+    if best is None:
+        return None
+    _, shape, fitted = best
+    # Conditioning on later data: the same form with the fitted initial states and constants fixed
+    initial = {"initial_level": fitted.initial_level}
+    if shape["trend"]:
+        initial["initial_trend"] = fitted.initial_trend
+    if shape["seasonal"]:
+        initial["initial_seasonal"] = fitted.initial_seasonal
+    names = fitted.model.param_names
+
+    def refilter(data: np.ndarray):
+        model = ETSModel(data, initialization_method="known", **shape, **initial)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return model.smooth([fitted.params[names.index(n)] for n in model.param_names])
+
+    one_step = np.asarray(refilter(values).fittedvalues)[q.boundary + 1 :]
+    return answers(values, q, lambda data, steps: np.asarray(refilter(data).forecast(steps)), one_step)
+
+
+def autoreg_by_aic(values: np.ndarray, q: Questions, max_lags: int) -> dict[str, np.ndarray]:
+    """statsmodels' AutoReg with a constant, its order (1 to ``max_lags``, or none) of lowest AIC on
+    the training part (``ar_select_order``); ``answers["lags"]`` says how many."""
+    select = _statsmodels("statsmodels.tsa.ar_model", "ar_select_order")
+    AutoReg = _statsmodels("statsmodels.tsa.ar_model", "AutoReg")
+    train = values[: q.boundary]
+    lags = len(select(train, maxlag=max_lags, trend="c", ic="aic").ar_lags or ())
+    result = _state_space_like(values, q, AutoReg(train, lags=lags, trend="c").fit())
+    result["lags"] = np.array([lags])
+    return result
+
+
+def ar_max_lags(train_length: int, season: int | None) -> int:
+    """The longest AR ``autoreg_by_aic`` tries: two seasons (24 without one), at most a quarter of
+    the training part."""
+    return max(1, min(train_length // 4, 2 * season if season else 24))
+
+
+COMBINED = ("ets", "arima", "autoreg_aic")  # M4's benchmark combination is ETS, ARIMA and Theta
+
+
+def combination(found: dict[str, dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """The per-step median of ``COMBINED``'s answers to every question (those ``found`` has): a
+    combination of the field's standard forecasters, as the M3/M4 benchmarks combine them."""
+    parts = [found[name] for name in COMBINED if name in found]
+    return {question: np.median(np.stack([part[question] for part in parts]), axis=0)
+            for question in ("rollout", "one_step", "backtest")}
+
+
 def _state_space_like(values: np.ndarray, q: Questions, fitted) -> dict[str, np.ndarray]:
     """Forecasts of a statsmodels result that can be re-applied to longer data without refitting."""
     whole = fitted.apply(values, refit=False)
@@ -195,4 +274,8 @@ def all_references(values: np.ndarray, q: Questions, series: Series, lags: int,
     result["autoreg"] = autoreg(values, q, lags)
     result["exp_smoothing"] = exponential_smoothing(values, q, series.season)
     result["arima"] = arima(values, q, series.arima_order)
+    if (fitted := ets(values, q, series.season)) is not None:
+        result["ets"] = fitted
+    result["autoreg_aic"] = autoreg_by_aic(values, q, ar_max_lags(q.boundary, series.season))
+    result["combination"] = combination(result)
     return result
