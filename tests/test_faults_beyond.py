@@ -302,7 +302,7 @@ def test_a_value_yaml_1_1_reads_otherwise_is_refused_naming_the_key(tmp_path, ol
 
 
 def test_a_duplicate_key_is_refused_naming_its_line_as_dvc_refuses_it(tmp_path):
-    path = edited_params(tmp_path, r"^(seeds: .*)$", r"\1\nseq_len: 24")
+    path = edited_params(tmp_path, r"^(threads: .*)$", r"\1\nseq_len: 24")
     line = path.read_text().splitlines().index("seq_len: 24") + 1
     with pytest.raises(ParamsError) as info:
         params.load(path)
