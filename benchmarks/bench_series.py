@@ -10,6 +10,7 @@ seed and seed ensemble beside every classical reference, and the seconds each ne
     python benchmarks/bench_series.py --seeds 30          # the ensembles of 30 replicas
     python benchmarks/bench_series.py --series elec_equip,gdp   # two series not in the box
     python benchmarks/bench_series.py --csv my.csv --column sales --season 12 --transform diff --seeds 30
+    python benchmarks/bench_series.py --series sunspots,nile --transform ar_residual   # Zhang's hybrid
 
 With ``--csv`` it runs on your csv, with the -S flags docs/series.md gives a user (standard
 scaling, ARIMA by AIC, the forecaster's recipe). Below the table, each network's seeds against the
@@ -91,18 +92,19 @@ def main() -> None:
     parser.add_argument("--csv", help="a csv of yours instead of --series (name its --column)")
     parser.add_argument("--column", help="--csv's column of values")
     parser.add_argument("--season", type=int, help="--csv: points per season (default: none)")
-    parser.add_argument("--transform", default="none", choices=["none", "diff", "seasonal_diff", "log"],
-                        help="--csv: what the networks learn (default %(default)s)")
+    parser.add_argument("--transform", choices=["none", "diff", "seasonal_diff", "log", "ar_residual"],
+                        help="what the networks learn (default: --series' own, docs/series.md; none for --csv)")
     parser.add_argument("--gaps", default="refuse", choices=["refuse", "interpolate"], help="--csv: empty fields")
     args = parser.parse_args()
     torch.set_num_threads(1)
     logging.basicConfig(level=logging.WARNING)
     if args.csv:
-        command = {"column": args.column, "scaling": "standard", "season": args.season, "transform": args.transform,
-                   "gaps": args.gaps}
+        command = {"column": args.column, "scaling": "standard", "season": args.season,
+                   "transform": args.transform or "none", "gaps": args.gaps}
         runs = {Path(args.csv).stem: (data.csv_text(args.csv), command)}
     else:
-        runs = {name: (TEXT[name](), COMMANDS[name]) for name in args.series.split(",")}
+        override = {"transform": args.transform} if args.transform else {}
+        runs = {name: (TEXT[name](), {**COMMANDS[name], **override}) for name in args.series.split(",")}
     table, against = {}, []
     for name, (text, command) in runs.items():
         table[name], lines = contest(name, text, command, args.models.split(","), args.params, args.seeds)

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from rnnlab import evaluation, recipe, sine
-from rnnlab.errors import ParamsError
+from rnnlab import io as rnnlab_io
+from rnnlab.errors import DataError, ParamsError
 from rnnlab.models import build_stack, config_for
 from rnnlab.params import parse
 
@@ -26,13 +27,13 @@ def trend_and_season(n: int = 160) -> np.ndarray:
     return 300 + 0.1 * t + 2 * np.sin(2 * np.pi * t / 12) + np.random.default_rng(0).normal(0, 0.2, n)
 
 
-@pytest.mark.parametrize("kind", ["none", "diff", "seasonal_diff", "log"])
+@pytest.mark.parametrize("kind", ["none", "diff", "seasonal_diff", "log", "ar_residual"])
 def test_undoing_the_true_transformed_future_gives_the_series_back(default_params, kind):
     p = params(default_params, transform=kind)
     x = trend_and_season()
-    transform = recipe.Transform.of(p)
+    transform = recipe.Transform.of(p, x)
     z = transform.apply(x)
-    assert len(z) == len(x) - {"none": 0, "log": 0, "diff": 1, "seasonal_diff": 12}[kind]
+    assert len(z) == len(x) - {"none": 0, "log": 0, "diff": 1, "seasonal_diff": 12, "ar_residual": transform.lag}[kind]
     origin, steps = 100, 40
     future = z[origin + 1 - transform.lag : origin + 1 - transform.lag + steps]
     np.testing.assert_allclose(transform.undo(x[: origin + 1], future[None]), x[None, origin + 1 : origin + 1 + steps],
@@ -45,6 +46,37 @@ def test_a_diff_forecast_of_zero_change_is_the_naive_forecast_and_seasonal_the_s
     np.testing.assert_array_equal(naive[0], np.full(30, x[100]))
     seasonal = recipe.Transform("seasonal_diff", 12).undo(x[:101], np.zeros((1, 30)))
     np.testing.assert_array_equal(seasonal[0], np.resize(x[89:101], 30))  # the last season, repeated
+
+
+def test_the_ar_residual_is_what_statsmodels_autoreg_leaves_and_its_zero_forecast_is_the_ar_s(default_params):
+    """Zhang's hybrid: the network learns the residuals of the AR fitted on the training part (its
+    lags by AIC); a network that forecasts zero residuals forecasts what the AR alone does."""
+    from statsmodels.tsa.ar_model import AutoReg, ar_select_order
+
+    p = params(default_params, transform="ar_residual")
+    x = trend_and_season()
+    b = recipe.boundary(p, len(x))
+    lags = len(ar_select_order(x[:b], maxlag=24, trend="c", ic="aic").ar_lags)
+    fitted = AutoReg(x[:b], lags=lags, trend="c").fit()
+    transform = recipe.Transform.of(p, x)
+    assert transform.lag == lags >= 1
+    np.testing.assert_allclose(transform.apply(x[:b]), fitted.resid, rtol=1e-9, atol=1e-9)
+    ar_alone = transform.undo(x[:b], np.zeros((1, 12)))[0]
+    np.testing.assert_allclose(ar_alone, fitted.forecast(12), rtol=1e-9)
+    altered = x.copy()
+    altered[b:] = 0.0  # the test range never enters the fit
+    assert recipe.Transform.of(p, altered) == transform
+
+
+def test_the_ar_residual_units_are_written_and_read_back(default_params, tmp_path):
+    p = params(default_params, transform="ar_residual")
+    units = recipe.Units.fit(trend_and_season(), p)
+    rnnlab_io.write_json(tmp_path / "scaling.json", units.to_json())
+    assert recipe.Units.read(tmp_path / "scaling.json") == units
+    broken = {**units.to_json(), "coefficients": [1.0]}
+    rnnlab_io.write_json(tmp_path / "broken.json", broken)
+    with pytest.raises(DataError, match=r"broken\.json: ar_residual needs its AR's constant and \d+ lag weights"):
+        recipe.Units.read(tmp_path / "broken.json")
 
 
 def test_log_refuses_a_value_that_is_not_positive(default_params):

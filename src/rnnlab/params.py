@@ -177,7 +177,7 @@ class Sine:
 
 SCALINGS = ("none", "standard")
 GAPS = ("refuse", "interpolate")
-TRANSFORMS = ("none", "diff", "seasonal_diff", "log")
+TRANSFORMS = ("none", "diff", "seasonal_diff", "log", "ar_residual")
 RECIPES = ("texts", "forecaster")
 
 

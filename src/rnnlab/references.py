@@ -215,13 +215,18 @@ def ets(values: np.ndarray, q: Questions, season: int | None) -> dict[str, np.nd
 def autoreg_by_aic(values: np.ndarray, q: Questions, max_lags: int) -> dict[str, np.ndarray]:
     """statsmodels' AutoReg with a constant, its order (1 to ``max_lags``, or none) of lowest AIC on
     the training part (``ar_select_order``); ``answers["lags"]`` says how many."""
+    fitted = fit_autoreg_by_aic(values[: q.boundary], max_lags)
+    result = _state_space_like(values, q, fitted)
+    result["lags"] = np.array([len(fitted.params) - 1])
+    return result
+
+
+def fit_autoreg_by_aic(train: np.ndarray, max_lags: int):
+    """statsmodels' AutoReg with a constant, fitted on ``train`` with its order (0 to ``max_lags``) of lowest AIC."""
     select = _statsmodels("statsmodels.tsa.ar_model", "ar_select_order")
     AutoReg = _statsmodels("statsmodels.tsa.ar_model", "AutoReg")
-    train = values[: q.boundary]
     lags = len(select(train, maxlag=max_lags, trend="c", ic="aic").ar_lags or ())
-    result = _state_space_like(values, q, AutoReg(train, lags=lags, trend="c").fit())
-    result["lags"] = np.array([lags])
-    return result
+    return AutoReg(train, lags=lags, trend="c").fit()
 
 
 def ar_max_lags(train_length: int, season: int | None) -> int:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rnnlab import data
+from rnnlab import data, references
 from rnnlab.errors import DataError
 from rnnlab.io import read_json
 from rnnlab.params import Params
@@ -24,17 +24,40 @@ BEYOND_SHARE = 0.5  # of the test part beyond the training part's range: warned
 @dataclass(frozen=True)
 class Transform:
     """x -> z: ``none`` (z = x), ``log`` (z = log x), ``diff`` / ``seasonal_diff`` (z[t] = x[t] - x[t - lag],
-    the first ``lag`` values have none, so z is ``lag`` shorter)."""
+    the first ``lag`` values have none, so z is ``lag`` shorter), ``ar_residual`` (z[t] = x[t] minus
+    a linear autoregression's one-step prediction from the ``lag`` values before it: the hybrid of
+    Zhang 2003, where the network learns what the AR leaves)."""
 
     kind: str = "none"
     lag: int = 0
+    coefficients: tuple[float, ...] = ()  # ar_residual: the AR's constant, then its lag 1, 2, ... weights
 
     @classmethod
-    def of(cls, p: Params) -> Transform:
+    def of(cls, p: Params, x: np.ndarray | None = None) -> Transform:
+        """``series.transform``; ``ar_residual`` fits its AR on ``x``'s training part."""
+        if p.series.transform == "ar_residual":
+            return cls.ar_residual(x[: boundary(p, len(x))], references.ar_max_lags(boundary(p, len(x)), p.series.season))
         lag = {"diff": 1, "seasonal_diff": p.series.season or 0}.get(p.series.transform, 0)
         return cls(p.series.transform, lag)
 
+    @classmethod
+    def ar_residual(cls, train: np.ndarray, max_lags: int) -> Transform:
+        """The AR of ``references.autoreg_by_aic`` (a constant, its lags by AIC), fitted on ``train``."""
+        fitted = references.fit_autoreg_by_aic(train, max_lags)
+        return cls("ar_residual", len(fitted.params) - 1, tuple(float(v) for v in fitted.params))
+
+    def _ar_prediction(self, history: np.ndarray, t: int) -> np.ndarray:
+        """The AR's prediction of step ``t`` from ``history[..., t - lag : t]``."""
+        prediction = self.coefficients[0]
+        for i, weight in enumerate(self.coefficients[1:], start=1):
+            prediction = prediction + weight * history[..., t - i]
+        return prediction
+
     def apply(self, x: np.ndarray, source: str = "the series") -> np.ndarray:
+        if self.kind == "ar_residual":
+            predicted = self.coefficients[0] + sum(
+                weight * x[self.lag - i : len(x) - i] for i, weight in enumerate(self.coefficients[1:], start=1))
+            return x[self.lag :] - predicted
         if self.kind == "log":
             bad = np.flatnonzero(x <= 0)
             if len(bad):
@@ -52,6 +75,12 @@ class Transform:
         onto the forecast of it once the forecast has passed ``lag`` steps."""
         if self.kind == "log":
             return np.exp(z)
+        if self.kind == "ar_residual":  # the AR runs on the hybrid's own forecasts, as a difference does
+            out = np.empty((*z.shape[:-1], self.lag + z.shape[-1]))
+            out[..., : self.lag] = known[len(known) - self.lag :]
+            for j in range(z.shape[-1]):
+                out[..., self.lag + j] = self._ar_prediction(out, self.lag + j) + z[..., j]
+            return out[..., self.lag :]
         if not self.lag:
             return z
         out = np.empty_like(z)
@@ -71,7 +100,7 @@ class Units:
 
     @classmethod
     def fit(cls, x: np.ndarray, p: Params, source: str = "the series") -> Units:
-        transform = Transform.of(p)
+        transform = Transform.of(p, x)
         z = transform.apply(x, source)
         train = z[: boundary(p, len(x)) - transform.lag]
         if p.series.scaling == "none":
@@ -85,12 +114,18 @@ class Units:
         return self.scaler.scale(self.transform.apply(x, source))
 
     def to_json(self) -> dict:
-        return {**self.scaler.to_json(), "transform": self.transform.kind, "lag": self.transform.lag}
+        saved = {**self.scaler.to_json(), "transform": self.transform.kind, "lag": self.transform.lag}
+        return {**saved, "coefficients": list(self.transform.coefficients)} if self.transform.coefficients else saved
 
     @classmethod
     def read(cls, path: str | Path) -> Units:
         saved = read_json(path)
-        return cls(Transform(saved.get("transform", "none"), int(saved.get("lag", 0))), data.Scaler.read(path))
+        coefficients = tuple(float(v) for v in saved.get("coefficients", ()))
+        transform = Transform(saved.get("transform", "none"), int(saved.get("lag", 0)), coefficients)
+        if transform.kind == "ar_residual" and len(coefficients) != transform.lag + 1:
+            raise DataError(f"{path}: ar_residual needs its AR's constant and {transform.lag} lag weights, "
+                            f"got {len(coefficients)} numbers; run `dvc repro prepare_series`")
+        return cls(transform, data.Scaler.read(path))
 
 
 def boundary(p: Params, length: int) -> int:
