@@ -665,6 +665,35 @@ def test_evaluate_sine_declares_one_number_per_model_the_recipe_s_own_test(serie
     assert [c for c in header if c.startswith("reference_")] == [f"reference_{best}"]
 
 
+def test_the_ar_residual_hybrid_runs_through_the_stages_and_rnnlab_forecast(tmp_path, monkeypatch, capsys):
+    """series.transform ar_residual end to end: prepare_series fits the AR and keeps its coefficients in
+    scaling.json, the stages train on and score its residuals, and rnnlab forecast undoes them."""
+    p = params_file(tmp_path, sine__models=["gru"], series__recipe="forecaster", series__transform="ar_residual",
+                    series__scaling="standard")
+    csv = tmp_path / "sine.csv"
+    csv.write_text(data.series_csv(data.noisy_sine(params.load(p).sine.data)))
+    assert prepare(tmp_path, csv, monkeypatch) == 0
+    saved = rnnlab_io.read_json(tmp_path / "scaling.json")
+    assert saved["transform"] == "ar_residual" and len(saved["coefficients"]) == saved["lag"] + 1 >= 2
+    assert train_sine(tmp_path, "gru", monkeypatch) == 0
+    code = run_stage_script("evaluate_sine.py", "--series", tmp_path / "series.csv", "--data", tmp_path / "scaled.csv",
+                            "--scaling", tmp_path / "scaling.json", "--models", tmp_path / "models", "--histories",
+                            tmp_path / "history", "--metrics", tmp_path / "metrics.json", "--detail",
+                            tmp_path / "detail.json", "--predictions", tmp_path / "predictions.csv", "--params", p,
+                            monkeypatch=monkeypatch)
+    assert code == 0, capsys.readouterr().err
+    detail = rnnlab_io.read_json(tmp_path / "detail.json")
+    assert math.isfinite(detail["models"]["gru"]["median"]["backtest_mse"])
+    capsys.readouterr()
+    prepared = tmp_path / "prepared"
+    prepared.mkdir()
+    for name in ("series.csv", "scaled.csv", "scaling.json"):
+        (prepared / name).write_bytes((tmp_path / name).read_bytes())
+    assert cli.main(["forecast", "--model", "gru", "--steps", "3", "--models", str(tmp_path / "models"), "--prepared",
+                     str(prepared), "--params", str(p)]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 4
+
+
 def test_params_that_are_a_device_are_refused(capsys):
     with pytest.raises(ParamsError) as info:
         params.load("/dev/zero")
