@@ -369,14 +369,15 @@ def exp_show_width(root: Path) -> list[str]:
     return lines
 
 
-def series_contest(root: Path) -> list[str]:
-    """docs/series.md: the contest on five series at 30 seeds (benchmarks/bench_series.py's output)."""
-    lines = io.read_text(root / "benchmarks/results/series_30seeds.md").splitlines()
+def series_contest(root: Path, name: str = "series_30seeds") -> list[str]:
+    """docs/series.md: the contest on five series at 30 seeds (benchmarks/bench_series.py's output,
+    the command in the results file's first line)."""
+    path = root / "benchmarks/results" / f"{name}.md"
+    lines = io.read_text(path).splitlines()
     table = [line for line in lines if line.startswith("|")]
     against = [line for line in lines if ": " in line and not line.startswith(("|", "#"))]
     if not table or not against:
-        raise DataError(f"{root / 'benchmarks/results/series_30seeds.md'}: no table or no seed lines; run "
-                        "`python benchmarks/bench_series.py --series sunspots,co2,nile,elec_equip,gdp --seeds 30`")
+        raise DataError(f"{path}: no table or no seed lines; run the command its first line names")
     return [*table, "", "Each network's 30 seeds against each series' best classical forecaster (the script's own "
             "lines; `>` marks the network chosen on the validation slice):", "", "```", *against, "```"]
 
@@ -394,6 +395,7 @@ TABLES: dict[str, Callable[[Path], list[str]]] = {
     "commands": commands,
     "exp-show-width": exp_show_width,
     "series-contest": series_contest,
+    "series-contest-hybrid": lambda root: series_contest(root, "series_30seeds_ar_residual"),
 }
 
 
