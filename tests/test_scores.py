@@ -81,3 +81,11 @@ def test_the_run_s_network_is_chosen_on_validation_never_on_the_test_range():
     assert [line.split()[1] for line in lines if line.startswith("> ")] == ["MLP", "the"]
     assert lines[-1].endswith("(never the test range): MLP")
     assert scores.chosen_on_validation(DETAIL) is None  # no slice held out: nothing to choose by
+
+
+def test_a_named_reference_stands_in_for_the_best_and_an_unknown_one_is_refused():
+    lines = scores.against_best_reference(DETAIL, "backtest_mse", "arima")
+    assert lines[0].startswith("Against the classical forecaster, ARIMA (0.1)")
+    assert next(line for line in lines if line.split()[0] == "GRU").endswith("3 of 3 seeds below (sign test p = 0.25)")
+    with pytest.raises(DataError, match="no reference 'autoreg' with backtest_mse in this run; choose from arima, "):
+        scores.against_best_reference(DETAIL, "backtest_mse", "autoreg")

@@ -266,7 +266,7 @@ def scores(args: argparse.Namespace) -> int:
     where = f"{args.rev}:{args.detail}" if args.rev else args.detail
     print(f"Experiment S ({where}), every forecaster by {args.measure}, lowest first:\n")
     print(board.render(found, args.measure))
-    if against := board.against_best_reference(detail, args.measure):
+    if against := board.against_best_reference(detail, args.measure, args.against):
         print("\n" + "\n".join(against))
     return 0
 
@@ -368,6 +368,8 @@ def main(argv: list[str] | None = None) -> int:
                    "backtest_mase", "rollout_mase", "one_step_mase", "backtest_mae", "rollout_mae", "one_step_mae"],
                    help="lower is better (default %(default)s: the rolling origins, a forecaster's measure)")
     b.add_argument("--rev", help="an experiment (its name, as `dvc exp list` prints it) or a commit, instead of the workspace")
+    b.add_argument("--against", metavar="REFERENCE",
+                   help="set each network's seeds against this reference (autoreg, ets, ...) instead of the best")
     b.add_argument("--detail", default="metrics/sine_detail.json", help="default %(default)s")
     b.add_argument("--repo", default=".", help="the repository (default: here)")
     b.set_defaults(run=scores)

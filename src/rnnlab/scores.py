@@ -92,15 +92,20 @@ def chosen_on_validation(detail: dict) -> str | None:
     return min(medians, key=medians.get) if medians else None
 
 
-def against_best_reference(detail: dict, measure: str) -> list[str]:
+def against_best_reference(detail: dict, measure: str, name: str | None = None) -> list[str]:
     """Each network's seeds against the best classical forecaster's ``measure``: the median with its
     95% bootstrap interval, and how many seeds are below the reference (the sign test: exact
     two-sided binomial p). A claim that a network beats a reference is one this table makes."""
-    name = references.best(detail.get("references") or {}, measure)
+    found = detail.get("references") or {}
+    if name is not None and measure not in (found.get(name) or {}):
+        raise DataError(f"no reference {name!r} with {measure} in this run; choose from {', '.join(sorted(found))}")
+    best = name is None
+    name = name or references.best(found, measure)
     if name is None:
         return []
-    value = detail["references"][name][measure]
-    lines = [f"Against the best classical forecaster, {NAMES.get(name, name)} ({value:.5g}): each network's seeds"]
+    value = found[name][measure]
+    which = "the best classical forecaster" if best else "the classical forecaster"
+    lines = [f"Against {which}, {NAMES.get(name, name)} ({value:.5g}): each network's seeds"]
     chosen = chosen_on_validation(detail)
     for kind, model in detail["models"].items():
         seeds = [s[measure] for s in (model.get("seeds") or {}).values() if measure in s]
