@@ -2,6 +2,8 @@
 in shuffled minibatches, forecasts that never see past their origin, the best weights restored, and
 the seed ensemble scored as one forecaster."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -73,10 +75,13 @@ def test_the_ar_residual_units_are_written_and_read_back(default_params, tmp_pat
     units = recipe.Units.fit(trend_and_season(), p)
     rnnlab_io.write_json(tmp_path / "scaling.json", units.to_json())
     assert recipe.Units.read(tmp_path / "scaling.json") == units
-    broken = {**units.to_json(), "coefficients": [1.0]}
-    rnnlab_io.write_json(tmp_path / "broken.json", broken)
-    with pytest.raises(DataError, match=r"broken\.json: ar_residual needs its AR's constant and \d+ lag weights"):
-        recipe.Units.read(tmp_path / "broken.json")
+    broken = tmp_path / "broken.json"
+    for coefficients, message in (([1.0], r"broken\.json: ar_residual needs its AR's constant and \d+ lag weights"),
+                                  ([float("nan")] * (units.transform.lag + 1), r"broken\.json:1: not a finite number"),
+                                  (["a"], r"broken\.json: coefficients must be a list of numbers")):
+        broken.write_text(json.dumps({**units.to_json(), "coefficients": coefficients}))
+        with pytest.raises(DataError, match=message):
+            recipe.Units.read(broken)
 
 
 def test_log_refuses_a_value_that_is_not_positive(default_params):

@@ -120,11 +120,14 @@ class Units:
     @classmethod
     def read(cls, path: str | Path) -> Units:
         saved = read_json(path)
-        coefficients = tuple(float(v) for v in saved.get("coefficients", ()))
+        try:
+            coefficients = tuple(float(v) for v in saved.get("coefficients", ()))
+        except (TypeError, ValueError):
+            raise DataError(f"{path}: coefficients must be a list of numbers; run `dvc repro prepare_series`") from None
         transform = Transform(saved.get("transform", "none"), int(saved.get("lag", 0)), coefficients)
-        if transform.kind == "ar_residual" and len(coefficients) != transform.lag + 1:
-            raise DataError(f"{path}: ar_residual needs its AR's constant and {transform.lag} lag weights, "
-                            f"got {len(coefficients)} numbers; run `dvc repro prepare_series`")
+        if transform.kind == "ar_residual" and len(coefficients) != transform.lag + 1:  # (read_json refuses NaN)
+            raise DataError(f"{path}: ar_residual needs its AR's constant and {transform.lag} lag weights, got "
+                            f"{len(coefficients)} numbers; run `dvc repro prepare_series`")
         return cls(transform, data.Scaler.read(path))
 
 
