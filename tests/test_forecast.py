@@ -135,6 +135,24 @@ def test_the_forecast_of_a_dated_history_is_dated(trained, tmp_path, capsys):
     assert [line.split()[:2] for line in lines[1:]] == [["1", "2021-01"], ["2", "2021-02"]]
 
 
+def test_without_a_model_named_the_run_s_chosen_network_continues_the_series(trained, tmp_path, capsys):
+    """As predict-ball picks its best: the network chosen on the validation slice where there is one
+    (here the MLP, though its backtest is worse), else the lowest median backtest MSE."""
+    root, *_ = trained
+    seeds = lambda backtest, validation=None: {  # noqa: E731
+        str(s): {"backtest_mse": backtest, **({"validation_mse": validation} if validation else {})} for s in (0, 1)}
+    detail = {"models": {"gru": {"seeds": seeds(0.1, 0.5)}, "mlp": {"seeds": seeds(0.3, 0.2)}}, "references": {}}
+    io.write_json(tmp_path / "detail.json", detail)
+    assert forecast(root, "--steps", "2", "--detail", str(tmp_path / "detail.json"), "--out", str(tmp_path / "a.csv")) == 0
+    assert capsys.readouterr().err.startswith("--model mlp: the lowest median validation_mse")
+    assert forecast(root, "--model", "mlp", "--steps", "2", "--out", str(tmp_path / "b.csv")) == 0
+    assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
+    detail = {"models": {"gru": {"seeds": seeds(0.1)}, "mlp": {"seeds": seeds(0.3)}}, "references": {}}
+    io.write_json(tmp_path / "detail.json", detail)
+    assert forecast(root, "--steps", "2", "--detail", str(tmp_path / "detail.json"), "--out", str(tmp_path / "c.csv")) == 0
+    assert capsys.readouterr().err.startswith("--model gru: the lowest median backtest_mse (no validation slice")
+
+
 def test_the_summary_is_printed_when_no_file_is_asked(trained, capsys):
     root, *_ = trained
     assert forecast(root, "--model", "mlp", "--steps", "3") == 0

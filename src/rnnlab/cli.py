@@ -219,9 +219,15 @@ def forecast(args) -> int:
     history = data.read_user_series(args.history, column, p.series.gaps) if args.history else None  # never empty
     if history is not None and len(history) > MAX_HISTORY:
         raise DataError(f"{args.history}: {len(history)} values (at most {MAX_HISTORY}); give the recent ones")
-    result = forecasting.forecast(p, Path(args.prepared), Path(args.models), args.model, args.steps, history)
+    model = args.model
+    if model is None:  # as predict-ball picks its best: the run's chosen network
+        from rnnlab import scores
+
+        model, why = scores.forecaster_to_use(io.read_json(args.detail), list(p.sine.models))
+        print(f"--model {model}: {why} in {args.detail}", file=sys.stderr)
+    result = forecasting.forecast(p, Path(args.prepared), Path(args.models), model, args.steps, history)
     if not all(math.isfinite(v) for v in result.runs.flat):  # the loader refuses NaN weights; an overflow is left
-        raise DataError(f"{Path(args.models) / args.model}.pt: the forecast overflows (NaN or infinity); "
+        raise DataError(f"{Path(args.models) / model}.pt: the forecast overflows (NaN or infinity); "
                         "retrain the model or shorten --steps")
     # the steps' times, where the csv continued has a column of them (a month, a year)
     times = forecasting.calendar(args.history or p.series.csv_path, column)
@@ -233,13 +239,13 @@ def forecast(args) -> int:
         if args.history:
             continued = f"{args.history} (continued; trained on {p.series.csv_path})"
             shown = dataclasses.replace(p, series=dataclasses.replace(p.series, csv_path=continued, column=column))
-        figure = plotting.forecast(result.history, frame, args.model, result.seeds, caption=plotting.sine_caption(shown))
+        figure = plotting.forecast(result.history, frame, model, result.seeds, caption=plotting.sine_caption(shown))
         io.save_figure(args.plot, figure)
     if not args.out:
         columns = ["step", *([times.name] if times else []), "median", "min", "max"]
         print(frame[columns].to_string(index=False, float_format=lambda v: f"{v:.6g}"))
     else:
-        print(f"{args.model}: {len(frame)} steps -> {args.out}" + (f", {args.plot}" if args.plot else ""))
+        print(f"{model}: {len(frame)} steps -> {args.out}" + (f", {args.plot}" if args.plot else ""))
     return 0
 
 
@@ -310,9 +316,12 @@ def main(argv: list[str] | None = None) -> int:
     f = commands.add_parser("forecast", help="continue experiment S's series with a trained model, every seed",
                             description="Forecast the steps after the series (or after --history) with a trained "
                                         "S model: the seeds' median and their range, printed or written.")
-    f.add_argument("--model", required=True, choices=["mlp", "rnn", "lstm", "gru"],
+    f.add_argument("--detail", default="metrics/sine_detail.json",
+                   help="evaluate_sine's detail, to choose --model when none is named (default %(default)s)")
+    f.add_argument("--model", choices=["mlp", "rnn", "lstm", "gru"],
                    help="which trained S model continues the series: its checkpoint in --models holds one "
-                        "replica per seed, and the forecast is their median and range")
+                        "replica per seed, and the forecast is their median and range (default: the run's network "
+                        "chosen on its validation slice, else the lowest median backtest MSE in --detail)")
     f.add_argument("--steps", type=int, default=50, help="how many steps to forecast (default %(default)s)")
     f.add_argument("--history", help="a csv of your own recent values to continue instead of the series "
                                      "(one number per line, or name --column)")

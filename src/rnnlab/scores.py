@@ -92,6 +92,21 @@ def chosen_on_validation(detail: dict) -> str | None:
     return min(medians, key=medians.get) if medians else None
 
 
+def forecaster_to_use(detail: dict, models: list[str]) -> tuple[str, str]:
+    """The network ``rnnlab forecast`` continues a series with when none is named, and why: the one
+    chosen on the validation slice where one was held out, else the lowest median backtest MSE
+    (a forecast of the future may lean on the whole past, the test range included)."""
+    trained = {kind: model for kind, model in detail["models"].items() if kind in models}
+    if not trained:
+        raise DataError(f"no trained model of {', '.join(models)} in this run's detail; run `dvc repro evaluate_sine`")
+    chosen = chosen_on_validation({"models": trained})
+    if chosen is not None:
+        return chosen, f"the lowest median {SELECTION}"
+    medians = {kind: float(np.median([s["backtest_mse"] for s in (model.get("seeds") or {}).values()]))
+               for kind, model in trained.items()}
+    return min(medians, key=medians.get), "the lowest median backtest_mse (no validation slice was held out)"
+
+
 def against_best_reference(detail: dict, measure: str, name: str | None = None) -> list[str]:
     """Each network's seeds against the best classical forecaster's ``measure``: the median with its
     95% bootstrap interval, and how many seeds are below the reference (the sign test: exact
