@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 
 MODELS = ["mlp", "rnn", "lstm", "gru"]
 REFERENCES = {"clean_sine", "zero", "naive", "seasonal_naive", "linear_ar", "autoreg", "exp_smoothing", "arima", "ets",
-              "autoreg_aic", "combination"}
+              "autoreg_aic", "theta", "combination"}
 
 
 def test_repro_an_experiment_in_metrics_diff_and_plots_the_way_back_and_a_sweep_in_temporary_copies(repro_done):

@@ -67,7 +67,7 @@ def test_naive_repeats_the_last_known_value_and_seasonal_naive_the_last_season()
     assert seasonal["rollout"].tolist() == list(np.arange(61.0, 81.0)[:19])        # the last season again
 
 
-@pytest.mark.parametrize("name", ["autoreg", "exp_smoothing", "arima", "ets", "autoreg_aic", "combination"])
+@pytest.mark.parametrize("name", ["autoreg", "exp_smoothing", "arima", "ets", "autoreg_aic", "theta", "combination"])
 def test_a_forecast_from_an_origin_uses_no_value_after_it(name):
     """Changing every value after the first origin changes nothing of that origin's forecast:
     the fit sees the training part only, the conditioning the values up to the origin."""
@@ -82,7 +82,7 @@ def test_a_forecast_from_an_origin_uses_no_value_after_it(name):
     assert not np.allclose(cut["backtest"][1], whole["backtest"][1])  # later origins do see them
 
 
-@pytest.mark.parametrize("name", ["naive", "autoreg", "exp_smoothing", "arima", "ets", "autoreg_aic", "combination"])
+@pytest.mark.parametrize("name", ["naive", "autoreg", "exp_smoothing", "arima", "ets", "autoreg_aic", "theta", "combination"])
 def test_every_reference_answers_every_question_in_the_networks_shapes(name):
     series = damped_oscillation() + np.sin(np.arange(200))
     q = references.questions(200, 160, SERIES)
@@ -189,12 +189,13 @@ def test_autoreg_by_aic_takes_statsmodels_order_and_says_how_many_lags():
     np.testing.assert_allclose(got["backtest"][0], fitted.forecast(10), rtol=1e-10)
 
 
-def test_the_combination_is_the_per_step_median_of_ets_arima_and_autoreg_by_aic():
+def test_the_combination_is_the_per_step_median_of_ets_arima_and_theta():
+    """M4's benchmark combination (Makridakis et al. 2020): the median of ETS, ARIMA and Theta."""
     series = damped_oscillation() + np.sin(np.arange(200))
     q = references.questions(200, 160, SERIES)
     found = references.all_references(series, q, SERIES, lags=4, clean=None)
     for question in ("rollout", "one_step", "backtest"):
-        parts = np.stack([found[name][question] for name in ("ets", "arima", "autoreg_aic")])
+        parts = np.stack([found[name][question] for name in ("ets", "arima", "theta")])
         np.testing.assert_array_equal(found["combination"][question], np.median(parts, axis=0))
 
 
@@ -209,3 +210,20 @@ def test_a_training_part_too_short_for_a_seasonal_ets_gets_the_forms_it_can_fit(
     q = references.Questions(boundary=20, origins=(20,), horizon=5)
     got = references.ets(series, q, season=12)
     assert got is not None and got["rollout"].shape == (9,) and np.isfinite(got["rollout"]).all()
+
+
+@pytest.mark.parametrize("season", [12, None])
+def test_theta_forecasts_from_the_training_part_s_end_as_statsmodels_theta_model_does(season):
+    """statsmodels' ThetaModel fitted on the training part is the reference; from later origins the
+    same alpha, drift and seasonal indices are kept (no refit)."""
+    from statsmodels.tsa.forecasting.theta import ThetaModel
+
+    t = np.arange(144.0)
+    series = 50 + 0.3 * t + 4 * np.sin(2 * np.pi * t / 12) + np.random.default_rng(6).normal(0, 0.5, 144)
+    fitted = ThetaModel(series[:120], period=season, deseasonalize=bool(season)).fit()
+    at_the_end = references.Questions(boundary=120, origins=(119,), horizon=12)
+    got = references.theta(series, at_the_end, season)
+    np.testing.assert_allclose(got["backtest"][0], np.asarray(fitted.forecast(12)), rtol=1e-10)
+    altered = series.copy()
+    altered[121:] = 0.0  # the rollout from the first test point sees nothing after it
+    np.testing.assert_array_equal(references.theta(altered, at_the_end, season)["rollout"], got["rollout"])

@@ -28,7 +28,7 @@ Forecaster = Callable[[np.ndarray, int], np.ndarray]
 NAMES = {"linear_ar": "linear AR, no constant (the texts')", "autoreg": "AutoReg with a constant",
          "exp_smoothing": "Holt-Winters", "seasonal_naive": "seasonal naive", "arima": "ARIMA", "naive": "naive",
          "zero": "predict zero", "clean_sine": "the clean sine (noise floor)", "ets": "ETS, its form by AIC",
-         "autoreg_aic": "AutoReg, its lags by AIC", "combination": "median of ETS, ARIMA and AutoReg by AIC"}
+         "autoreg_aic": "AutoReg, its lags by AIC", "theta": "Theta", "combination": "median of ETS, ARIMA and Theta"}
 # Yardsticks, not forecasters: the noise floor needs the clean signal, and zero is a scale
 YARDSTICKS = ("clean_sine", "zero")
 
@@ -235,7 +235,52 @@ def ar_max_lags(train_length: int, season: int | None) -> int:
     return max(1, min(train_length // 4, 2 * season if season else 24))
 
 
-COMBINED = ("ets", "arima", "autoreg_aic")  # M4's benchmark combination is ETS, ARIMA and Theta
+def theta(values: np.ndarray, q: Questions, season: int | None) -> dict[str, np.ndarray]:
+    """statsmodels' ThetaModel (theta 2, the M3 winner's method): a simple exponential smoothing plus
+    half the linear trend, on the series deseasonalised where ``season`` is set and the training part
+    passes statsmodels' seasonality test. Its constant ``alpha``, drift ``b0`` and seasonal indices
+    are fitted on the training part; from a later origin the smoothing runs on, with them fixed."""
+    ThetaModel = _statsmodels("statsmodels.tsa.forecasting.theta", "ThetaModel")
+    ExponentialSmoothing = _statsmodels("statsmodels.tsa.holtwinters", "ExponentialSmoothing")
+    train = values[: q.boundary]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:  # deseasonalising needs two whole seasons in the training part
+            model = ThetaModel(train, period=season, deseasonalize=bool(season))
+            fitted = model.fit()
+        except ValueError:
+            model = ThetaModel(train, deseasonalize=False)
+            fitted = model.fit()
+    alpha, b0 = float(fitted.params["alpha"]), float(fitted.params["b0"])
+    # the training part's seasonal indices (empty where the seasonality test failed): statsmodels keeps
+    # them on the result only, as _seasonal
+    indices = np.asarray(fitted._seasonal) if model.deseasonalize else np.empty(0)
+    multiplicative = model.method.startswith("mul")
+
+    def season_at(t: np.ndarray) -> np.ndarray:
+        if not len(indices):
+            return np.ones(len(t)) if multiplicative else np.zeros(len(t))
+        return indices[t % len(indices)]
+
+    def forecast(known: np.ndarray, steps: int) -> np.ndarray:
+        t = np.arange(len(known))
+        y = known / season_at(t) if multiplicative else known - season_at(t)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ses = ExponentialSmoothing(y, initial_level=y[0], initialization_method="known").fit(
+                smoothing_level=alpha, optimized=False)
+        h = np.arange(steps, dtype=np.float64)
+        if alpha > 0:
+            h += 1 / alpha - (1 - alpha) ** len(known) / alpha
+        level = 0.5 * b0 * h + ses.forecast(1)[0]  # theta 2: half the trend line's slope
+        ahead = season_at(len(known) + np.arange(steps))
+        return level * ahead if multiplicative else level + ahead
+
+    one_step = np.array([forecast(values[:t], 1)[0] for t in range(q.boundary + 1, len(values))])
+    return answers(values, q, forecast, one_step)
+
+
+COMBINED = ("ets", "arima", "theta")  # M4's benchmark combination (Makridakis et al. 2020)
 
 
 def combination(found: dict[str, dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
@@ -282,5 +327,6 @@ def all_references(values: np.ndarray, q: Questions, series: Series, lags: int,
     if (fitted := ets(values, q, series.season)) is not None:
         result["ets"] = fitted
     result["autoreg_aic"] = autoreg_by_aic(values, q, ar_max_lags(q.boundary, series.season))
+    result["theta"] = theta(values, q, series.season)
     result["combination"] = combination(result)
     return result
