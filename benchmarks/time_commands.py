@@ -6,7 +6,7 @@ which it prints), ``make repro`` (``dvc repro`` of the default params) and ``mak
 the machine and its load average before and after each command, and writes
 ``benchmarks/results/commands.json``; docs/workflow.md's table is generated from it (``rnnlab docs``).
 
-    python benchmarks/time_commands.py            # about 35 min here
+    python benchmarks/time_commands.py            # about 13 min here (setup, repro, test)
     python benchmarks/time_commands.py --skip-test
 """
 
