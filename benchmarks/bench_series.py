@@ -70,8 +70,7 @@ def contest(name: str, text: str, command: dict, models: list[str], params_path:
         preds = recipe.answers(p, x, z, units, model)
         history = sine.history_frame(result, list(p.seeds))
         per_seed[kind] = sine.seed_metrics(p, x, history, preds, list(p.seeds))
-        for seed, row in per_seed[kind].items():  # early stopping restored each seed's best epoch (evaluate_sine's)
-            row["validation_mse"] = float(history[f"val_loss_seed{seed}"].min())
+        recipe.restore_validation(per_seed[kind], history)  # as evaluate_sine does
         median = sine.summary(per_seed[kind])[MEASURE]
         ensemble = sine.ensemble_metrics(p, x, preds)[MEASURE]
         cells[kind] = f"{median:.3f} / {ensemble:.3f} ({seconds:.0f} s)"

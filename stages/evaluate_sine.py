@@ -49,9 +49,8 @@ def main() -> None:
         else:  # the forecaster recipe: every answer read from the seq_len values before it, undone
             preds = recipe.answers(p, series, values, units, model)
         per_seed[kind] = sine.seed_metrics(p, series, history, preds, seeds)
-        if units is not None:  # early stopping restored each seed's best validation epoch: its score
-            for seed, row in per_seed[kind].items():
-                row["validation_mse"] = float(history[f"val_loss_seed{seed}"].min())
+        if units is not None:
+            recipe.restore_validation(per_seed[kind], history)
         ensembles[kind] = sine.ensemble_metrics(p, series, preds)
         parameters[kind] = parameter_count(model.cfg)
         for r, seed in enumerate(seeds):

@@ -29,7 +29,7 @@ def main() -> None:
     histories = {kind: pd.read_csv(Path(args.histories) / f"{kind}.csv") for kind in p.sine.models}
     refs = io.read_json(args.detail)["references"]
     out, caption = Path(args.out), plotting.sine_caption(p)
-    name = "Noisy sine" if p.series.is_generated_sine else Path(p.series.csv_path).stem
+    name = "Noisy sine" if p.series.is_generated_sine else p.series.name
     validation = data.validation_points(len(values), p.sine.data.validation_fraction)
     figure = plotting.dataset(values, boundary, name=name, caption=plotting.sine_data_caption(p), validation=validation)
     io.save_figure(out / "sine_data.png", figure)

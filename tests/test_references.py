@@ -227,3 +227,14 @@ def test_theta_forecasts_from_the_training_part_s_end_as_statsmodels_theta_model
     altered = series.copy()
     altered[121:] = 0.0  # the rollout from the first test point sees nothing after it
     np.testing.assert_array_equal(references.theta(altered, at_the_end, season)["rollout"], got["rollout"])
+
+
+@pytest.mark.parametrize("season", [12, None])
+def test_theta_s_one_step_answers_are_its_forecasts_one_step_from_every_test_point(season):
+    """The one-step answers come from one pass of the smoothing; each equals the forecast from that
+    point's origin, refiltered on the values up to it."""
+    t = np.arange(144.0)
+    series = 50 + 0.3 * t + 4 * np.sin(2 * np.pi * t / 12) + np.random.default_rng(7).normal(0, 0.5, 144)
+    every_origin = references.Questions(boundary=120, origins=tuple(range(120, 143)), horizon=1)
+    got = references.theta(series, every_origin, season)
+    np.testing.assert_allclose(got["one_step"], got["backtest"][:, 0], rtol=1e-12)

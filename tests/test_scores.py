@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rnnlab import scores
+from rnnlab import references, scores
 from rnnlab.errors import DataError
 
 from conftest import ROOT, run
@@ -48,7 +48,7 @@ def test_the_command_on_the_committed_run_fits_120_columns_and_marks_the_lowest(
         candidates = {f"{k.upper()}, seed ensemble (median forecast)": m["ensemble"][measure] for k, m in models}
         candidates |= {f"{k.upper()}, median of {len(m['seeds'])} seeds":
                        statistics.median(s[measure] for s in m["seeds"].values()) for k, m in models}
-        candidates |= {scores.REFERENCES[name]: r[measure] for name, r in detail["references"].items() if name != "clean_sine"}
+        candidates |= {references.NAMES[name]: r[measure] for name, r in detail["references"].items() if name != "clean_sine"}
         best = min(candidates, key=candidates.get)
         assert f"* the lowest {measure}: {best} (" in out, out
 

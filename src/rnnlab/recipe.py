@@ -38,8 +38,8 @@ from rnnlab.progress import OnEpoch, Progress, chain
 from rnnlab.training import EarlyStopping, fit
 from rnnlab.transforms import Transform, Units, boundary
 
-__all__ = ["ShuffledWindows", "Transform", "Units", "answers", "boundary", "free_runs", "strided_windows", "train",
-           "validation_questions", "validation_start"]
+__all__ = ["ShuffledWindows", "Transform", "Units", "answers", "boundary", "free_runs", "restore_validation",
+           "strided_windows", "train", "validation_questions", "validation_start"]
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +142,13 @@ class ShuffledWindows:
 
     def evaluate(self, model, state):
         return self.judge(model)
+
+
+def restore_validation(per_seed: dict[int, dict[str, float]], history) -> None:
+    """Each seed's ``validation_mse``, set to its best epoch's: early stopping restored that epoch's
+    weights, so it is the score of the model evaluated (``sine.seed_metrics`` gives the last epoch's)."""
+    for seed, row in per_seed.items():
+        row["validation_mse"] = float(history[f"val_loss_seed{seed}"].min())
 
 
 def train(p: Params, x: np.ndarray, z: np.ndarray, units: Units, kind: str, on_epoch: OnEpoch | None = None):

@@ -262,21 +262,31 @@ def theta(values: np.ndarray, q: Questions, season: int | None) -> dict[str, np.
             return np.ones(len(t)) if multiplicative else np.zeros(len(t))
         return indices[t % len(indices)]
 
-    def forecast(known: np.ndarray, steps: int) -> np.ndarray:
+    def smoothed(known: np.ndarray):
+        """The exponential smoothing of ``known`` deseasonalised, with the training part's alpha."""
         t = np.arange(len(known))
         y = known / season_at(t) if multiplicative else known - season_at(t)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            ses = ExponentialSmoothing(y, initial_level=y[0], initialization_method="known").fit(
+            return ExponentialSmoothing(y, initial_level=y[0], initialization_method="known").fit(
                 smoothing_level=alpha, optimized=False)
-        h = np.arange(steps, dtype=np.float64)
-        if alpha > 0:
-            h += 1 / alpha - (1 - alpha) ** len(known) / alpha
-        level = 0.5 * b0 * h + ses.forecast(1)[0]  # theta 2: half the trend line's slope
-        ahead = season_at(len(known) + np.arange(steps))
-        return level * ahead if multiplicative else level + ahead
 
-    one_step = np.array([forecast(values[:t], 1)[0] for t in range(q.boundary + 1, len(values))])
+    def theta_line(level: np.ndarray, known: np.ndarray, ahead: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """Theta 2 from the smoothed ``level`` after ``known`` points, ``ahead`` steps on (0: the
+        next), reseasonalised for times ``t``: half the trend line's slope on top of the level."""
+        h = ahead + (1 / alpha - (1 - alpha) ** known / alpha if alpha > 0 else 0.0)
+        line = 0.5 * b0 * h + level
+        return line * season_at(t) if multiplicative else line + season_at(t)
+
+    def forecast(known: np.ndarray, steps: int) -> np.ndarray:
+        ahead = np.arange(steps, dtype=np.float64)
+        return theta_line(smoothed(known).forecast(1)[0], len(known), ahead, len(known) + np.arange(steps))
+
+    # one step ahead of every test point, in one pass: the smoothing's fitted value at t is its level
+    # after the t points before it
+    targets = np.arange(q.boundary + 1, len(values))
+    levels = np.asarray(smoothed(values).fittedvalues)[targets]
+    one_step = theta_line(levels, targets.astype(np.float64), np.zeros(len(targets)), targets)
     return answers(values, q, forecast, one_step)
 
 

@@ -213,10 +213,8 @@ def collect(rows: list[dict], read: Callable[..., dict | None]) -> Study:
                 study.skipped.append((name, "no data (a failed or still queued experiment)"))
                 continue
             params = _file_data(data, "params", "params.yaml")
-            if not params or "seq_len" not in params:
-                study.skipped.append((name, "no seq_len in params.yaml"))
-            elif differing := _differences(_sine_params(params), _sine_params(base_params)):
-                study.skipped.append((name, f"changes more than seq_len: {', '.join(differing)}"))
+            if why := _incomparable(params, base_params):
+                study.skipped.append((name, why))
             elif not (detail := read(rev)) or "models" not in detail or "references" not in detail:
                 study.skipped.append((name, f"no {DETAIL} in its commit"))
             elif why := provenance(read(rev, "dvc.lock"), params, base_lock):
@@ -239,17 +237,18 @@ def check_queue(rows: list[dict]) -> list[tuple[str, str | None]]:
         if commit.get("rev") == "workspace":
             continue
         base_params = _file_data(commit.get("data") or {}, "params", "params.yaml") or {}
-        for name, _, data, state in _runs_of(commit):
-            if state != "queued":
-                continue
-            params = _file_data(data or {}, "params", "params.yaml")
-            if not params or "seq_len" not in params:
-                found.append((name, "no seq_len in params.yaml"))
-            elif differing := _differences(_sine_params(params), _sine_params(base_params)):
-                found.append((name, f"changes more than seq_len: {', '.join(differing)}"))
-            else:
-                found.append((name, None))
+        found += [(name, _incomparable(_file_data(data or {}, "params", "params.yaml"), base_params))
+                  for name, _, data, state in _runs_of(commit) if state == "queued"]
     return found
+
+
+def _incomparable(params: dict | None, base_params: dict) -> str | None:
+    """Why a run of ``params`` cannot join its commit's study (the params alone), or None."""
+    if not params or "seq_len" not in params:
+        return "no seq_len in params.yaml"
+    if differing := _differences(_sine_params(params), _sine_params(base_params)):
+        return f"changes more than seq_len: {', '.join(differing)}"
+    return None
 
 
 def _dotted(params: dict, key: str):

@@ -21,7 +21,6 @@ from rnnlab.references import NAMES
 
 MEASURES = ("backtest_mse", "rollout_mse", "one_step_mse", "backtest_mase", "rollout_mase", "one_step_mase",
             "backtest_mae", "rollout_mae", "one_step_mae")
-REFERENCES = NAMES
 NAME_WIDTH = 40
 
 
@@ -73,7 +72,7 @@ def scores(detail: dict, measure: str) -> list[Score]:
             found.append(Score(f"{kind.upper()}, seed ensemble (median forecast)", "network", model["ensemble"][measure]))
     for name, reference in (detail.get("references") or {}).items():
         if isinstance(reference, dict) and measure in reference:
-            found.append(Score(REFERENCES.get(name, name), "reference", reference[measure], floor=name == "clean_sine"))
+            found.append(Score(NAMES.get(name, name), "reference", reference[measure], floor=name == "clean_sine"))
     return sorted(found, key=lambda s: (s.value, s.floor))
 
 
